@@ -1,0 +1,64 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers, bottom up: pure codecs and models (no Glibc) → syscall wrappers → server and
+// backends → tools. See README.md for the tree.
+let package = Package(
+    name: "vpio",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vpio", targets: ["vpio"]),
+        .executable(name: "vpio-host", targets: ["vpio-host"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // C macros and ioctl numbers Swift cannot import (CMSG_*, TUNSETIFF).
+        .target(name: "CVPIOShim"),
+        // Small typed wrappers around the syscalls the host needs.
+        .target(name: "VPIOSystem", dependencies: [
+            "CVPIOShim",
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        // vfio-user wire format: pure encode/decode, no I/O.
+        .target(name: "VFIOUserWire"),
+        // The bus-level black-box device interface every backend implements.
+        .target(name: "DeviceBus"),
+        // Virtual PCI configuration space (pure).
+        .target(name: "PCIFunction"),
+        // The NE2000 (DP8390 + ASIC) behind DeviceBus (pure).
+        .target(name: "NE2000", dependencies: ["DeviceBus"]),
+        // vfio-user server: transport, session, DMA map table, dispatch to a BusDevice.
+        .target(name: "VFIOUserServer", dependencies: [
+            "VFIOUserWire", "VPIOSystem", "DeviceBus", "PCIFunction",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Where frames come from and go to: a TAP in a network namespace.
+        .target(name: "PacketBackend", dependencies: [
+            "VPIOSystem", "CVPIOShim",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Fetches and builds what a run needs: QEMU, guest kernel, initramfs, peer servers.
+        .target(name: "VPIOProvision", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+        ], resources: []),
+        .executableTarget(name: "vpio-host", dependencies: [
+            "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "host-monitor/vpio-host"),
+        .executableTarget(name: "vpio", dependencies: [
+            "VPIOProvision",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
+        .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem"]),
+        .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
+        .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision"]),
+    ]
+)
