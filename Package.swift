@@ -41,17 +41,22 @@ let package = Package(
             "VPIOSystem", "CVPIOShim",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Fetches and builds what a run needs: QEMU, guest kernel, initramfs, peer servers.
+        // Fetches and builds what a run needs: QEMU, guest kernel, initramfs, keys, served files.
         .target(name: "VPIOProvision", dependencies: [
             .product(name: "Logging", package: "swift-log"),
-        ], resources: []),
+        ]),
+        // Runs an experiment: network namespace with the peer servers, vpio-host, QEMU, the console.
+        .target(name: "VPIOLaunch", dependencies: [
+            "VPIOProvision", "PacketBackend", "VPIOSystem",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "vpio-host", dependencies: [
             "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "host-monitor/vpio-host"),
         .executableTarget(name: "vpio", dependencies: [
-            "VPIOProvision",
+            "VPIOProvision", "VPIOLaunch",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -59,6 +64,6 @@ let package = Package(
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch"]),
     ]
 )
