@@ -62,6 +62,7 @@ let package = Package(
         ]),
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem"]),
+        .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),
         .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch"]),

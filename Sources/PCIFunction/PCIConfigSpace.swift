@@ -1,0 +1,134 @@
+/// Who a PCI function says it is.
+public struct PCIIdentity: Equatable, Sendable {
+    public var vendorID: UInt16
+    public var deviceID: UInt16
+    public var classCode: UInt8
+    public var subclass: UInt8
+    public var programmingInterface: UInt8
+    public var revision: UInt8
+    public var subsystemVendorID: UInt16
+    public var subsystemID: UInt16
+
+    public init(vendorID: UInt16, deviceID: UInt16, classCode: UInt8, subclass: UInt8,
+                programmingInterface: UInt8 = 0, revision: UInt8 = 0,
+                subsystemVendorID: UInt16, subsystemID: UInt16) {
+        self.vendorID = vendorID
+        self.deviceID = deviceID
+        self.classCode = classCode
+        self.subclass = subclass
+        self.programmingInterface = programmingInterface
+        self.revision = revision
+        self.subsystemVendorID = subsystemVendorID
+        self.subsystemID = subsystemID
+    }
+
+    /// The RealTek RTL8029 (NE2000-compatible PCI NIC), an Ethernet controller.
+    public static let rtl8029 = PCIIdentity(vendorID: 0x10EC, deviceID: 0x8029, classCode: 0x02, subclass: 0x00,
+                                            subsystemVendorID: 0x10EC, subsystemID: 0x8029)
+}
+
+/// The 256-byte type-0 configuration space of a PCI function with one I/O BAR and INTx pin A.
+///
+/// Writes go through a per-byte write mask, so every width and alignment behaves like hardware
+/// without special cases: read-only bytes keep their value, BAR0 keeps its size alignment and its
+/// I/O-space bit. The interrupt-status bit is not stored: it is the device's line, given at read.
+/// Offsets 0x40–0xFF stay free for capabilities.
+public struct PCIConfigSpace: Equatable, Sendable {
+    public static let size = 256
+
+    /// Register offsets (PCI Local Bus spec, type-0 header).
+    public enum Offset {
+        public static let vendorID = 0x00
+        public static let deviceID = 0x02
+        public static let command = 0x04
+        public static let status = 0x06
+        public static let revision = 0x08
+        public static let classCode = 0x09
+        public static let cacheLineSize = 0x0C
+        public static let latencyTimer = 0x0D
+        public static let bar0 = 0x10
+        public static let subsystemVendorID = 0x2C
+        public static let subsystemID = 0x2E
+        public static let romBase = 0x30
+        public static let capabilitiesPointer = 0x34
+        public static let interruptLine = 0x3C
+        public static let interruptPin = 0x3D
+    }
+
+    /// Command register bits the function implements.
+    public enum Command {
+        public static let ioSpace: UInt16 = 0x0001
+        public static let busMaster: UInt16 = 0x0004
+        public static let interruptDisable: UInt16 = 0x0400
+    }
+
+    /// Status bit 3: an INTx is pending in the function.
+    public static let statusInterrupt: UInt16 = 0x0008
+
+    private var bytes: [UInt8]
+    private var writeMask: [UInt8]
+    public let bar0Size: UInt32
+
+    /// - Parameter bar0Size: size of the I/O BAR, a power of two ≥ 4.
+    public init(identity: PCIIdentity, bar0Size: UInt32) {
+        precondition(bar0Size >= 4 && bar0Size & (bar0Size - 1) == 0, "BAR size must be a power of two")
+        self.bar0Size = bar0Size
+        bytes = [UInt8](repeating: 0, count: Self.size)
+        writeMask = [UInt8](repeating: 0, count: Self.size)
+        put16(Offset.vendorID, identity.vendorID)
+        put16(Offset.deviceID, identity.deviceID)
+        bytes[Offset.revision] = identity.revision
+        bytes[Offset.classCode] = identity.programmingInterface
+        bytes[Offset.classCode + 1] = identity.subclass
+        bytes[Offset.classCode + 2] = identity.classCode
+        put16(Offset.subsystemVendorID, identity.subsystemVendorID)
+        put16(Offset.subsystemID, identity.subsystemID)
+        bytes[Offset.bar0] = 0x01  // I/O space indicator, read-only
+        bytes[Offset.interruptPin] = 0x01  // INTA#
+
+        let command = Command.ioSpace | Command.busMaster | Command.interruptDisable
+        writeMask[Offset.command] = UInt8(command & 0xFF)
+        writeMask[Offset.command + 1] = UInt8(command >> 8)
+        writeMask[Offset.cacheLineSize] = 0xFF
+        writeMask[Offset.latencyTimer] = 0xFF
+        writeMask[Offset.interruptLine] = 0xFF
+        // BAR0: address bits above the size are writable; bit 0 stays 1 (I/O).
+        let barMask = ~(bar0Size - 1) & ~UInt32(0x3)
+        for i in 0..<4 { writeMask[Offset.bar0 + i] = UInt8(truncatingIfNeeded: barMask >> (8 * UInt32(i))) }
+    }
+
+    /// Reads `count` bytes at `offset`; nil when the range leaves the config space.
+    public func read(offset: Int, count: Int, interruptPending: Bool) -> [UInt8]? {
+        guard offset >= 0, count > 0, count <= Self.size - offset else { return nil }
+        var out = Array(bytes[offset..<offset + count])
+        if interruptPending, offset <= Offset.status, Offset.status < offset + count {
+            out[Offset.status - offset] |= UInt8(Self.statusInterrupt)
+        }
+        return out
+    }
+
+    /// Writes `data` at `offset` through the write mask; false when the range leaves the config space.
+    @discardableResult
+    public mutating func write(offset: Int, data: [UInt8]) -> Bool {
+        guard offset >= 0, !data.isEmpty, data.count <= Self.size - offset else { return false }
+        for (i, value) in data.enumerated() {
+            let mask = writeMask[offset + i]
+            bytes[offset + i] = (bytes[offset + i] & ~mask) | (value & mask)
+        }
+        return true
+    }
+
+    public var command: UInt16 { get16(Offset.command) }
+    public var ioSpaceEnabled: Bool { command & Command.ioSpace != 0 }
+    public var interruptDisabled: Bool { command & Command.interruptDisable != 0 }
+
+    /// The I/O port base the guest programmed into BAR0.
+    public var bar0Base: UInt32 { get32(Offset.bar0) & ~UInt32(0x3) }
+
+    private func get16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
+    private func get32(_ at: Int) -> UInt32 { UInt32(get16(at)) | UInt32(get16(at + 2)) << 16 }
+    private mutating func put16(_ at: Int, _ v: UInt16) {
+        bytes[at] = UInt8(v & 0xFF)
+        bytes[at + 1] = UInt8(v >> 8)
+    }
+}

@@ -1,0 +1,62 @@
+import Testing
+@testable import PCIFunction
+
+@Suite struct PCIConfigSpaceTests {
+    var space = PCIConfigSpace(identity: .rtl8029, bar0Size: 32)
+
+    func u32(_ bytes: [UInt8]?) -> UInt32 {
+        let b = bytes!
+        return b.enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+    }
+
+    @Test func identityBytes() {
+        let head = space.read(offset: 0, count: 16, interruptPending: false)!
+        #expect(head[0...3] == [0xEC, 0x10, 0x29, 0x80])
+        #expect(head[0x0B] == 0x02 && head[0x0A] == 0x00)  // Ethernet controller
+        #expect(space.read(offset: 0x3D, count: 1, interruptPending: false) == [0x01])  // INTA#
+        #expect(u32(space.read(offset: 0x30, count: 4, interruptPending: false)) == 0)  // no ROM
+    }
+
+    @Test mutating func bar0SizingAndProgramming() {
+        #expect(u32(space.read(offset: 0x10, count: 4, interruptPending: false)) == 0x1)
+        space.write(offset: 0x10, data: [0xFF, 0xFF, 0xFF, 0xFF])
+        // Size probe: all-ones reads back as ~(32-1) with the I/O bit set.
+        #expect(u32(space.read(offset: 0x10, count: 4, interruptPending: false)) == 0xFFFF_FFE1)
+        space.write(offset: 0x10, data: [0x1F, 0xC0, 0x00, 0x00])
+        #expect(space.bar0Base == 0xC000)
+        #expect(u32(space.read(offset: 0x10, count: 4, interruptPending: false)) == 0xC001)
+        // A byte write into the middle of the BAR keeps the rest.
+        space.write(offset: 0x11, data: [0xD0])
+        #expect(space.bar0Base == 0xD000)
+    }
+
+    @Test mutating func readOnlyFieldsIgnoreWrites() {
+        space.write(offset: 0, data: [0, 0, 0, 0])
+        space.write(offset: 0x14, data: [0xFF, 0xFF, 0xFF, 0xFF])
+        space.write(offset: 0x30, data: [0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(u32(space.read(offset: 0, count: 4, interruptPending: false)) == 0x8029_10EC)
+        #expect(u32(space.read(offset: 0x14, count: 4, interruptPending: false)) == 0)
+        #expect(u32(space.read(offset: 0x30, count: 4, interruptPending: false)) == 0)
+    }
+
+    @Test mutating func commandAndInterruptStatus() {
+        space.write(offset: 0x04, data: [0xFF, 0xFF])
+        #expect(space.command == 0x0405)
+        #expect(space.ioSpaceEnabled && space.interruptDisabled)
+        #expect(space.read(offset: 0x06, count: 2, interruptPending: false) == [0, 0])
+        #expect(space.read(offset: 0x06, count: 2, interruptPending: true) == [0x08, 0])
+        #expect(space.read(offset: 0x04, count: 4, interruptPending: true)![2] == 0x08)
+        space.write(offset: 0x06, data: [0xFF, 0xFF])
+        #expect(space.read(offset: 0x06, count: 2, interruptPending: false) == [0, 0])
+    }
+
+    @Test mutating func outOfRangeIsRefused() {
+        #expect(space.read(offset: 255, count: 2, interruptPending: false) == nil)
+        #expect(space.read(offset: -1, count: 1, interruptPending: false) == nil)
+        #expect(space.read(offset: 0, count: 0, interruptPending: false) == nil)
+        #expect(space.read(offset: Int.max, count: Int.max, interruptPending: false) == nil)
+        let before = space
+        #expect(space.write(offset: 254, data: [1, 2, 3]) == false)
+        #expect(space == before)
+    }
+}
