@@ -1,0 +1,76 @@
+import Foundation
+
+/// The guest kernel: Debian 12's current `linux-image-6.1.0-*-amd64`.
+public enum GuestKernel {
+    /// The NIC driver modules, in load order.
+    public static let moduleNames = ["8390.ko", "ne2k-pci.ko"]
+
+    /// The concrete package `linux-image-amd64` depends on, from `apt-cache depends` output.
+    public static func parseKernelPackage(_ dependsOutput: String) -> String? {
+        for line in dependsOutput.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            if words.count == 2, words[0] == "Depends:", words[1].hasPrefix("linux-image-6.") { return String(words[1]) }
+        }
+        return nil
+    }
+}
+
+extension Provisioner {
+    /// Resolves the kernel package name, running `apt-get update` once if apt's lists do not know it.
+    func resolveKernelPackage() throws -> String {
+        let step = "guest kernel: resolve package"
+        if let name = GuestKernel.parseKernelPackage(
+            (try? Command.run(["apt-cache", "depends", "linux-image-amd64"], step: step)) ?? "") {
+            return name
+        }
+        try aptUpdateOnce(step: step)
+        let output = try Command.run(["apt-cache", "depends", "linux-image-amd64"], step: step)
+        guard let name = GuestKernel.parseKernelPackage(output) else {
+            throw ProvisionError.failed(step: step, reason: "`apt-cache depends linux-image-amd64` names no linux-image-6.* package")
+        }
+        return name
+    }
+
+    /// Step c: `apt-get download` the kernel package, `dpkg-deb -x` it, keep vmlinuz and the NE2000 modules.
+    func ensureGuestKernel() throws {
+        let package = try resolveKernelPackage()
+        try stampedStep("kernel", title: "guest kernel: \(package)", fingerprint: package, outputs: [layout.kernel] + layout.modules) {
+            let fm = FileManager.default
+            let work = layout.kernelDirectory.appendingPathComponent("work")
+            try? fm.removeItem(at: work)
+            try fm.createDirectory(at: work, withIntermediateDirectories: true)
+            defer { try? fm.removeItem(at: work) }
+            // apt-get download drops privileges to _apt when it can; a world-writable folder lets it.
+            try fm.setAttributes([.posixPermissions: 0o777], ofItemAtPath: work.path)
+            try Command.run(["apt-get", "download", "-qq", package], step: "guest kernel: apt-get download", currentDirectory: work.path)
+            guard let deb = try fm.contentsOfDirectory(atPath: work.path).first(where: { $0.hasSuffix(".deb") }) else {
+                throw ProvisionError.failed(step: "guest kernel: apt-get download", reason: "no .deb appeared in \(work.path)")
+            }
+            let extract = work.appendingPathComponent("x")
+            try Command.run(["dpkg-deb", "-x", work.appendingPathComponent(deb).path, extract.path], step: "guest kernel: dpkg-deb -x")
+
+            let boot = extract.appendingPathComponent("boot")
+            guard let vmlinuz = try fm.contentsOfDirectory(atPath: boot.path).first(where: { $0.hasPrefix("vmlinuz-") }) else {
+                throw ProvisionError.failed(step: "guest kernel: extract", reason: "no boot/vmlinuz-* in \(deb)")
+            }
+            let moduleRoot = extract.appendingPathComponent("lib/modules")
+            guard let release = try fm.contentsOfDirectory(atPath: moduleRoot.path).first else {
+                throw ProvisionError.failed(step: "guest kernel: extract", reason: "no lib/modules/* in \(deb)")
+            }
+            let driverDir = moduleRoot.appendingPathComponent("\(release)/kernel/drivers/net/ethernet/8390")
+
+            try? fm.removeItem(at: layout.modulesDirectory)
+            try fm.createDirectory(at: layout.modulesDirectory, withIntermediateDirectories: true)
+            for name in GuestKernel.moduleNames {
+                let source = driverDir.appendingPathComponent(name)
+                guard fm.fileExists(atPath: source.path) else {
+                    throw ProvisionError.failed(step: "guest kernel: extract", reason: "\(name) not in \(driverDir.path)")
+                }
+                try fm.copyItem(at: source, to: layout.modulesDirectory.appendingPathComponent(name))
+            }
+            try? fm.removeItem(at: layout.kernel)
+            try fm.copyItem(at: boot.appendingPathComponent(vmlinuz), to: layout.kernel)
+            try Data("\(release)\n".utf8).write(to: layout.kernelDirectory.appendingPathComponent("release"))
+        }
+    }
+}

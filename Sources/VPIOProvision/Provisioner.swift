@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+
+/// Provisions everything a run needs into one cache directory. Every step is idempotent: it is skipped
+/// when its stamp file (`stamps/<step>.done`) holds the fingerprint of its current inputs.
+///
+/// Steps, in order: host packages, QEMU (host or trixie tree), guest kernel, keys, guest image, served files.
+public final class Provisioner {
+    public let layout: CacheLayout
+    public let progress: ProgressReporter
+    let logger: Logger
+    /// `apt-get update` runs at most once per provisioning.
+    var aptUpdated = false
+
+    public init(layout: CacheLayout, progress: ProgressReporter = ProgressReporter(), logger: Logger = Logger(label: "vpio.provision")) {
+        self.layout = layout
+        self.progress = progress
+        self.logger = logger
+    }
+
+    /// What provisioning produced.
+    public struct Result: Sendable {
+        public var qemu: QEMUInstallation
+        public var layout: CacheLayout
+        public var servedSizes: [Int]
+    }
+
+    /// Runs every step. `servedSizes` are the sizes (bytes) of the pseudo-random files to serve.
+    @discardableResult
+    public func provision(servedSizes: [Int] = [ServedFiles.defaultSize]) throws -> Result {
+        guard geteuid() == 0 else {
+            throw ProvisionError.failed(step: "provision", reason: "must run as root (apt-get, debootstrap, mounts)")
+        }
+        let start = Date()
+        progress.line("cache: \(layout.root.path)")
+        try FileManager.default.createDirectory(at: layout.stamps, withIntermediateDirectories: true)
+
+        let hostQEMU = QEMUInstallation.detectHost()
+        try ensureHostPackages(needDebootstrap: hostQEMU == nil)
+        let qemu: QEMUInstallation
+        if let hostQEMU {
+            progress.line("QEMU… using \(hostQEMU)")
+            qemu = hostQEMU
+        } else {
+            qemu = try ensureQEMUTree()
+        }
+        try ensureGuestKernel()
+        try ensureKeys()
+        try ensureGuestImage()
+        for size in servedSizes { try ensureServedFile(size: size) }
+        progress.line("ready (\(ProgressReporter.seconds(since: start)) total)")
+        return Result(qemu: qemu, layout: layout, servedSizes: servedSizes)
+    }
+
+    /// Whether a run can start without provisioning: QEMU usable, and kernel, keys, image and the
+    /// served file of `servedSize` bytes present. Returns the reason when not.
+    public static func readiness(of layout: CacheLayout, servedSize: Int) -> (qemu: QEMUInstallation?, missing: [String]) {
+        var missing: [String] = []
+        let qemu = QEMUInstallation.locate(in: layout)
+        if qemu == nil { missing.append("QEMU >= 10.1 with vfio-user-pci (neither on the host nor in \(layout.qemuTree.path))") }
+        let files: [(URL, String)] = [
+            (layout.kernel, "guest kernel"), (layout.initramfs, "guest image"),
+            (layout.hostKey, "dropbear host key"), (layout.authorizedKeys, "authorized_keys"),
+            (layout.servedFile(size: servedSize), "served file"), (layout.servedChecksum(size: servedSize), "served file checksum"),
+        ] + layout.modules.map { ($0, "guest module") }
+        for (url, what) in files where !FileManager.default.fileExists(atPath: url.path) {
+            missing.append("\(what) (\(url.path))")
+        }
+        return (qemu, missing)
+    }
+
+    // MARK: - Stamps
+
+    func stampURL(_ step: String) -> URL { layout.stamps.appendingPathComponent("\(step).done") }
+
+    /// Whether `step` finished with the same `fingerprint`.
+    func isDone(_ step: String, fingerprint: String) -> Bool {
+        guard let data = try? Data(contentsOf: stampURL(step)) else { return false }
+        return String(decoding: data, as: UTF8.self) == fingerprint
+    }
+
+    func markDone(_ step: String, fingerprint: String) throws {
+        try Data(fingerprint.utf8).write(to: stampURL(step), options: .atomic)
+    }
+
+    func clearStamp(_ step: String) {
+        try? FileManager.default.removeItem(at: stampURL(step))
+    }
+
+    /// Runs `body` as a stamped step: skipped (and reported as cached) when already done with `fingerprint`.
+    /// `outputs` must all exist for the step to count as done.
+    func stampedStep(
+        _ step: String, title: String, fingerprint: String, outputs: [URL] = [], _ body: () throws -> Void
+    ) throws {
+        let outputsPresent = outputs.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }
+        if outputsPresent, isDone(step, fingerprint: fingerprint) {
+            progress.line("\(title)… cached")
+            return
+        }
+        clearStamp(step)
+        try progress.step(title) {
+            try body()
+            try markDone(step, fingerprint: fingerprint)
+        }
+    }
+
+    // MARK: - apt
+
+    /// `apt-get update`, once.
+    func aptUpdateOnce(step: String) throws {
+        guard !aptUpdated else { return }
+        progress.line("  apt-get update")
+        try Command.run(["apt-get", "update", "-qq"], step: step, environment: ["DEBIAN_FRONTEND": "noninteractive"])
+        aptUpdated = true
+    }
+}
+
+/// A small non-cryptographic fingerprint (FNV-1a, 64 bit) for stamp contents.
+struct Fingerprint {
+    private var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+    }
+
+    mutating func add(_ text: String) { add(Array(text.utf8)); add([0]) }
+
+    /// Adds a file's path, size and modification time (cheap; for large inputs).
+    mutating func addMetadata(of url: URL) {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+        let size = (attributes?[.size] as? NSNumber)?.int64Value ?? -1
+        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1
+        add("\(url.path) \(size) \(modified)")
+    }
+
+    /// Adds a file's whole content (for small inputs).
+    mutating func addContent(of url: URL) {
+        add(url.path)
+        if let data = try? Data(contentsOf: url) { add(data) } else { add("<missing>") }
+    }
+
+    var value: String { String(hash, radix: 16) }
+}
