@@ -38,7 +38,7 @@ let package = Package(
         ]),
         // Where frames come from and go to: a TAP in a network namespace.
         .target(name: "PacketBackend", dependencies: [
-            "VPIOSystem", "CVPIOShim",
+            "VPIOSystem", "DeviceBus", "VFIOUserServer",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Fetches and builds what a run needs: QEMU, guest kernel, initramfs, keys, served files.
@@ -61,7 +61,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
-        .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem"]),
+        .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),

@@ -1,0 +1,117 @@
+import DeviceBus
+import PCIFunction
+import VFIOUserWire
+
+/// A PCI function as the client sees it: virtual config space in region 7, the device's BARs in
+/// regions 0–5, INTx. It outlives connections, so a client that reconnects finds the device as it
+/// was left.
+public final class PCIEndpoint {
+    public static let configRegion: UInt32 = 7
+    /// BAR0–5, ROM, config, VGA (VFIO_PCI_NUM_REGIONS).
+    public static let regionCount: UInt32 = 9
+
+    public enum AccessError: Error, Equatable {
+        case noSuchRegion(UInt32)
+        case outOfRange
+
+        public var errno: UInt32 { Errno.EINVAL }
+    }
+
+    /// Device accesses served, counted per access (one element of `rep insl` is one).
+    public struct Counters: Codable, Equatable, Sendable {
+        public var barReads = 0
+        public var barWrites = 0
+        public var barBytesRead = 0
+        public var barBytesWritten = 0
+        public var configReads = 0
+        public var configWrites = 0
+    }
+
+    public private(set) var config: PCIConfigSpace
+    public let device: BusDevice
+    public let interruptLine: InterruptLine
+    public let intx: INTxRouter
+    public private(set) var counters = Counters()
+    private let barSizes: [UInt32: UInt32]
+
+    public init(identity: PCIIdentity, device: BusDevice, interruptLine: InterruptLine, intx: INTxRouter) {
+        precondition(device.regionSizes[0] != nil, "the device must decode BAR0")
+        self.device = device
+        self.interruptLine = interruptLine
+        self.intx = intx
+        barSizes = device.regionSizes
+        config = PCIConfigSpace(identity: identity, bar0Size: device.regionSizes[0]!)
+    }
+
+    public func regionInfo(index: UInt32) -> RegionInfo? {
+        guard index < Self.regionCount else { return nil }
+        if index == Self.configRegion {
+            return RegionInfo(flags: [.read, .write], index: index, size: UInt64(PCIConfigSpace.size))
+        }
+        guard let size = barSizes[index] else { return RegionInfo(flags: [], index: index, size: 0) }
+        return RegionInfo(flags: [.read, .write], index: index, size: UInt64(size))
+    }
+
+    public func read(region: UInt32, offset: UInt64, count: Int) throws(AccessError) -> [UInt8] {
+        if region == Self.configRegion {
+            guard offset < UInt64(PCIConfigSpace.size),
+                  let bytes = config.read(offset: Int(offset), count: count, interruptPending: interruptLine.isAsserted)
+            else { throw .outOfRange }
+            counters.configReads += 1
+            return bytes
+        }
+        let chunks = try split(region: region, offset: offset, count: count)
+        var out = [UInt8]()
+        out.reserveCapacity(count)
+        for (at, width) in chunks {
+            let value = device.read(region: region, offset: at, width: width)
+            for i in 0..<width.rawValue { out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt32(i)))) }
+            counters.barReads += 1
+        }
+        counters.barBytesRead += count
+        return out
+    }
+
+    public func write(region: UInt32, offset: UInt64, data: [UInt8]) throws(AccessError) {
+        if region == Self.configRegion {
+            guard offset < UInt64(PCIConfigSpace.size), config.write(offset: Int(offset), data: data) else {
+                throw .outOfRange
+            }
+            counters.configWrites += 1
+            intx.disabled = config.interruptDisabled
+            return
+        }
+        var index = 0
+        for (at, width) in try split(region: region, offset: offset, count: data.count) {
+            var value: UInt32 = 0
+            for i in 0..<width.rawValue { value |= UInt32(data[index + i]) << (8 * UInt32(i)) }
+            index += width.rawValue
+            device.write(region: region, offset: at, width: width, value: value)
+            counters.barWrites += 1
+        }
+        counters.barBytesWritten += data.count
+    }
+
+    /// Function-level reset: the device resets; config space keeps what the client programmed.
+    public func reset() {
+        device.reset()
+    }
+
+    /// A transfer of 1, 2 or 4 bytes is one access of that width. Anything longer is a byte range:
+    /// it becomes the widest naturally aligned accesses that cover it, at consecutive offsets.
+    private func split(region: UInt32, offset: UInt64, count: Int) throws(AccessError) -> [(UInt64, AccessWidth)] {
+        guard let size = barSizes[region] else { throw .noSuchRegion(region) }
+        guard count > 0, offset <= UInt64(size), UInt64(count) <= UInt64(size) - offset else { throw .outOfRange }
+        if let width = AccessWidth(rawValue: count) { return [(offset, width)] }
+        var chunks: [(UInt64, AccessWidth)] = []
+        var at = offset
+        var left = count
+        while left > 0 {
+            let width: AccessWidth = left >= 4 && at % 4 == 0 ? .dword : left >= 2 && at % 2 == 0 ? .word : .byte
+            chunks.append((at, width))
+            at += UInt64(width.rawValue)
+            left -= width.rawValue
+        }
+        return chunks
+    }
+}

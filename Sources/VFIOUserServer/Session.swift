@@ -1,0 +1,224 @@
+import Logging
+import VFIOUserWire
+import VPIOSystem
+
+/// One client connection: version negotiation, the DMA map table and interrupt descriptors it
+/// installed, and the dispatch of its commands to the endpoint. Validate, then dispatch: a message
+/// that fails decoding gets an errno reply and one log line; only an untrustworthy header ends the
+/// connection.
+public final class Session {
+    /// The protocol version this server speaks.
+    public static let version = (major: UInt16(0), minor: UInt16(1))
+
+    /// What came of one message.
+    enum Outcome {
+        case reply([UInt8])
+        case failure(errno: UInt32, reason: String)
+    }
+
+    public struct Counters: Codable, Equatable, Sendable {
+        public var messages = 0
+        public var rejected = 0
+        public var dmaMaps = 0
+        public var dmaUnmaps = 0
+    }
+
+    let channel: MessageChannel
+    let endpoint: PCIEndpoint
+    let limits: ServerLimits
+    let logger: Logger
+    public let dma: DMAMapTable
+    public private(set) var negotiated: VersionMessage?
+    /// The client's resample eventfd (KVM irqfd): readable when the guest EOIs the INTx.
+    public private(set) var unmaskEvent: EventFD?
+    public private(set) var counters = Counters()
+
+    public init(stream: ByteStream, endpoint: PCIEndpoint, limits: ServerLimits, logger: Logger) {
+        channel = MessageChannel(stream: stream, maxMessageSize: limits.maxMessageSize, maxDescriptors: limits.maxDescriptors)
+        self.endpoint = endpoint
+        self.limits = limits
+        self.logger = logger
+        dma = DMAMapTable(maxEntries: limits.maxDMAMaps)
+    }
+
+    /// Drops what this connection installed; the device itself is left as it is.
+    public func close() {
+        endpoint.intx.setTrigger(nil)
+        unmaskEvent = nil
+        dma.unmapAll()
+    }
+
+    /// Serves one message. Returns false when the client closed the connection; throws when the
+    /// connection must be dropped.
+    public func serveOne() throws -> Bool {
+        guard let message = try channel.receive() else { return false }
+        counters.messages += 1
+        let header = message.header
+        if header.isReply {
+            // This server sends no commands, so no reply is expected.
+            reject(header, errno: Errno.EINVAL, reason: "unexpected reply message", send: false)
+            return true
+        }
+        switch handle(message) {
+        case let .reply(payload):
+            if !header.flags.contains(.noReply) { try channel.reply(to: header, payload: payload) }
+        case let .failure(errno, reason):
+            reject(header, errno: errno, reason: reason, send: !header.flags.contains(.noReply))
+        }
+        return true
+    }
+
+    private func reject(_ header: MessageHeader, errno: UInt32, reason: String, send: Bool) {
+        counters.rejected += 1
+        let level: Logger.Level = counters.rejected <= 100 ? .warning : .debug
+        logger.log(level: level, "rejected message", metadata: [
+            "id": "\(header.messageID)", "command": "\(header.command)", "errno": "\(errno)", "reason": "\(reason)",
+        ])
+        if send { try? channel.replyError(to: header, errno: errno) }
+    }
+
+    func handle(_ message: ReceivedMessage) -> Outcome {
+        guard let command = Command(rawValue: message.header.command) else {
+            return .failure(errno: Errno.ENOSYS, reason: "unknown command")
+        }
+        if message.descriptorsRefused {
+            return .failure(errno: Errno.EINVAL, reason: "more than \(limits.maxDescriptors) descriptors")
+        }
+        if command != .version, negotiated == nil {
+            return .failure(errno: Errno.EINVAL, reason: "command before VERSION")
+        }
+        if message.descriptors.count > 0, command != .dmaMap, command != .deviceSetIRQs {
+            return .failure(errno: Errno.EINVAL, reason: "descriptors sent with \(command)")
+        }
+        let payload = message.payload[...]
+        do {
+            switch command {
+            case .version: return try version(payload)
+            case .dmaMap: return try dmaMap(payload, message.descriptors)
+            case .dmaUnmap: return try dmaUnmap(payload)
+            case .deviceGetInfo:
+                try DeviceInfo.validateRequest(payload)
+                return .reply(DeviceInfo(flags: DeviceInfo.flagReset | DeviceInfo.flagPCI,
+                                         regionCount: PCIEndpoint.regionCount, irqCount: IRQIndex.count).encode())
+            case .deviceGetRegionInfo:
+                let index = try RegionInfo.requestedIndex(payload)
+                guard let info = endpoint.regionInfo(index: index) else {
+                    return .failure(errno: Errno.EINVAL, reason: "no region \(index)")
+                }
+                return .reply(info.encode())
+            case .deviceGetIRQInfo:
+                let index = try IRQInfo.requestedIndex(payload)
+                guard let kind = IRQIndex(rawValue: index) else { return .failure(errno: Errno.EINVAL, reason: "no IRQ index \(index)") }
+                let info = kind == .intx
+                    ? IRQInfo(flags: [.eventfd, .maskable, .automasked], index: index, count: 1)
+                    : IRQInfo(flags: [.eventfd], index: index, count: 0)
+                return .reply(info.encode())
+            case .deviceSetIRQs: return try setIRQs(payload, message.descriptors)
+            case .regionRead:
+                let request = try RegionReadRequest(decoding: payload, maxCount: limits.maxDataTransfer)
+                let a = request.access
+                let data = try endpoint.read(region: a.region, offset: a.offset, count: Int(a.count))
+                return .reply(RegionReadRequest.reply(access: a, data: data))
+            case .regionWrite:
+                let request = try RegionWriteRequest(decoding: payload, maxCount: limits.maxDataTransfer)
+                let a = request.access
+                try endpoint.write(region: a.region, offset: a.offset, data: request.data)
+                return .reply(RegionWriteRequest.reply(access: a))
+            case .regionWriteMulti:
+                let batch = try RegionWriteMultiRequest(decoding: payload)
+                for w in batch.writes {
+                    try endpoint.write(region: w.access.region, offset: w.access.offset, data: w.data)
+                }
+                return .reply([])
+            case .deviceReset:
+                endpoint.reset()
+                return .reply([])
+            case .deviceGetRegionIOFDs, .dmaRead, .dmaWrite, .dirtyPages, .deviceFeature,
+                 .migrationDataRead, .migrationDataWrite:
+                return .failure(errno: Errno.ENOTSUP, reason: "\(command) not supported")
+            }
+        } catch let e as WireError {
+            return .failure(errno: e.errno, reason: e.description)
+        } catch let e as PCIEndpoint.AccessError {
+            return .failure(errno: e.errno, reason: "\(e)")
+        } catch let e as DMAMapTable.MapError {
+            return .failure(errno: e.errno, reason: "\(e)")
+        } catch {
+            return .failure(errno: Errno.EIO, reason: "\(error)")
+        }
+    }
+
+    private func version(_ payload: ArraySlice<UInt8>) throws -> Outcome {
+        guard negotiated == nil else { return .failure(errno: Errno.EINVAL, reason: "VERSION sent twice") }
+        let client = try VersionMessage(decoding: payload)
+        guard client.major == Self.version.major else {
+            return .failure(errno: Errno.ENOTSUP, reason: "client major version \(client.major)")
+        }
+        let ours = VersionMessage(major: Self.version.major, minor: min(client.minor, Self.version.minor),
+                                  capabilities: limits.capabilities)
+        negotiated = client
+        logger.info("client version negotiated", metadata: ["client": "\(client.major).\(client.minor)"])
+        return .reply(ours.encode())
+    }
+
+    private func dmaMap(_ payload: ArraySlice<UInt8>, _ fds: [OwnedDescriptor]) throws -> Outcome {
+        let request = try DMAMapRequest(decoding: payload)
+        guard fds.count <= 1 else { return .failure(errno: Errno.EINVAL, reason: "DMA_MAP with \(fds.count) descriptors") }
+        try dma.map(request, descriptor: fds.first?.descriptor)
+        counters.dmaMaps += 1
+        logger.debug("dma map", metadata: ["address": "0x\(String(request.address, radix: 16))",
+                                           "size": "0x\(String(request.size, radix: 16))", "fd": "\(fds.count)"])
+        return .reply([])
+    }
+
+    private func dmaUnmap(_ payload: ArraySlice<UInt8>) throws -> Outcome {
+        let request = try DMAUnmapRequest(decoding: payload)
+        if request.unmapsAll { dma.unmapAll() } else { try dma.unmap(address: request.address, size: request.size) }
+        counters.dmaUnmaps += 1
+        return .reply(request.encode())
+    }
+
+    private func setIRQs(_ payload: ArraySlice<UInt8>, _ fds: [OwnedDescriptor]) throws -> Outcome {
+        let request = try SetIRQsRequest(decoding: payload)
+        let intx = endpoint.intx
+        if request.data == .eventfd, fds.count != Int(request.count) {
+            return .failure(errno: Errno.EINVAL, reason: "SET_IRQS count \(request.count) with \(fds.count) descriptors")
+        }
+        if request.data != .eventfd, !fds.isEmpty {
+            return .failure(errno: Errno.EINVAL, reason: "SET_IRQS descriptors without DATA_EVENTFD")
+        }
+        guard request.index == IRQIndex.intx.rawValue else {
+            // MSI/MSI-X have no vectors here: only "disable all" (count 0) is meaningful.
+            guard IRQIndex(rawValue: request.index) != nil, request.count == 0 else {
+                return .failure(errno: Errno.EINVAL, reason: "SET_IRQS index \(request.index) count \(request.count)")
+            }
+            return .reply([])
+        }
+        guard request.start == 0, request.count <= 1 else {
+            return .failure(errno: Errno.EINVAL, reason: "SET_IRQS INTx start \(request.start) count \(request.count)")
+        }
+        // For DATA_BOOL, a false entry means "do nothing" for this vector.
+        let selected: Bool = if case let .bool(values) = request.data { values.first ?? false } else { request.count == 1 }
+        switch (request.action, request.data) {
+        case (.trigger, .eventfd):
+            intx.setTrigger(fds.first.map { EventFD(adopting: $0) })
+        case (.trigger, _):
+            if request.count == 0 { intx.setTrigger(nil) } else if selected { intx.signalOnce() }
+        case (.unmask, .eventfd):
+            unmaskEvent = fds.first.map { EventFD(adopting: $0) }
+        case (.unmask, _):
+            if selected { intx.unmask() }
+        case (.mask, .eventfd):
+            return .failure(errno: Errno.ENOTSUP, reason: "mask by eventfd")
+        case (.mask, _):
+            if selected { intx.mask() }
+        }
+        return .reply([])
+    }
+
+    /// The resample eventfd fired: the guest finished with the interrupt.
+    public func resampled() {
+        _ = try? unmaskEvent?.drain()
+        endpoint.intx.unmask()
+    }
+}

@@ -1,0 +1,110 @@
+import Logging
+import VPIOSystem
+
+/// Something else the server's loop waits on, such as the packet backend's TAP.
+public protocol PollSource: AnyObject {
+    var descriptor: FileDescriptor { get }
+    /// Whether to wait for readability now. A packet source says no while the device has no room:
+    /// that is how back-pressure reaches the peer.
+    var wantsReadable: Bool { get }
+    func readable()
+}
+
+/// The vfio-user server: one client at a time on a listening UNIX socket, everything on one thread
+/// in one poll loop, so the device model needs no locks and sees accesses in wire order.
+public final class VFIOUserServer {
+    public let endpoint: PCIEndpoint
+    public let limits: ServerLimits
+    let logger: Logger
+    public private(set) var session: Session?
+    public private(set) var connections = 0
+    /// Counters of sessions that ended, summed.
+    public private(set) var pastSessions = Session.Counters()
+
+    public init(endpoint: PCIEndpoint, limits: ServerLimits = ServerLimits(), logger: Logger) {
+        self.endpoint = endpoint
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Messages, rejections and DMA map calls over all connections so far.
+    public var sessionCounters: Session.Counters {
+        var total = pastSessions
+        if let c = session?.counters {
+            total.messages += c.messages
+            total.rejected += c.rejected
+            total.dmaMaps += c.dmaMaps
+            total.dmaUnmaps += c.dmaUnmaps
+        }
+        return total
+    }
+
+    /// Serves until `shouldStop` returns true (checked at least every `tickMilliseconds`).
+    public func run(listener: UnixSocket, sources: [PollSource], tickMilliseconds: Int32 = 200,
+                    shouldStop: () -> Bool) throws {
+        while !shouldStop() {
+            try runOnce(listener: listener, sources: sources, timeoutMilliseconds: tickMilliseconds)
+        }
+        if let session { end(session, reason: "server stopping") }
+    }
+
+    /// One poll round: waits up to `timeoutMilliseconds`, then handles what is ready.
+    public func runOnce(listener: UnixSocket, sources: [PollSource], timeoutMilliseconds: Int32) throws {
+        var entries: [(FileDescriptor, Poll.Events)] = []
+        var actions: [() throws -> Void] = []
+        if let session {
+            if let socket = session.channel.stream as? UnixSocket {
+                entries.append((socket.descriptor, .readable))
+                actions.append { [unowned self] in self.serve(session) }
+            }
+            if let unmask = session.unmaskEvent {
+                entries.append((unmask.descriptor, .readable))
+                actions.append { session.resampled() }
+            }
+        } else {
+            entries.append((listener.descriptor, .readable))
+            actions.append { [unowned self] in try self.accept(listener) }
+        }
+        for source in sources where source.wantsReadable {
+            entries.append((source.descriptor, .readable))
+            actions.append { source.readable() }
+        }
+        let ready = try Poll.wait(entries, timeoutMilliseconds: timeoutMilliseconds)
+        for (index, events) in ready.enumerated() where !events.isEmpty {
+            try actions[index]()
+        }
+    }
+
+    /// Serves a session on any byte stream (tests drive this directly with an in-memory stream).
+    public func attach(stream: ByteStream) -> Session {
+        let s = Session(stream: stream, endpoint: endpoint, limits: limits, logger: logger)
+        session = s
+        connections += 1
+        logger.info("client connected", metadata: ["connection": "\(connections)"])
+        return s
+    }
+
+    private func accept(_ listener: UnixSocket) throws {
+        _ = attach(stream: try listener.accept())
+    }
+
+    private func serve(_ session: Session) {
+        do {
+            if try !session.serveOne() { end(session, reason: "client closed the connection") }
+        } catch {
+            end(session, reason: "\(error)")
+        }
+    }
+
+    private func end(_ session: Session, reason: String) {
+        session.close()
+        (session.channel.stream as? UnixSocket)?.close()
+        let c = session.counters
+        pastSessions.messages += c.messages
+        pastSessions.rejected += c.rejected
+        pastSessions.dmaMaps += c.dmaMaps
+        pastSessions.dmaUnmaps += c.dmaUnmaps
+        self.session = nil
+        logger.info("client disconnected", metadata: ["reason": "\(reason)", "messages": "\(c.messages)"])
+    }
+}

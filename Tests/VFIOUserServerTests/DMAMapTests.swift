@@ -1,0 +1,69 @@
+import CVPIOShim
+import Glibc
+import Testing
+import VFIOUserServer
+import VFIOUserWire
+import VPIOSystem
+
+@Suite struct DMAMapTests {
+    /// A memfd standing in for guest RAM, with a marker written at `offset`.
+    func guestMemory(size: Int, marker: [UInt8], at offset: Int) throws -> FileDescriptor {
+        let raw = vpio_memfd_create("guest-ram")
+        #expect(raw >= 0)
+        let fd = FileDescriptor(rawValue: raw)
+        #expect(ftruncate(raw, off_t(size)) == 0)
+        _ = try fd.writeAll(toAbsoluteOffset: Int64(offset), marker)
+        return fd
+    }
+
+    @Test func mapReadUnmap() throws {
+        var h = try Harness()
+        let fd = try guestMemory(size: 1 << 20, marker: [0xDE, 0xAD, 0xBE, 0xEF], at: 0x2_0010)
+        defer { try? fd.close() }
+        let map = DMAMapRequest(flags: [.readable, .writable], fileOffset: 0x2_0000, address: 0xC_0000, size: 0x4_0000)
+        let (reply, _) = try h.send(.dmaMap, map.encode(), descriptors: [OwnedDescriptor(try fd.duplicate())])
+        #expect(!reply.flags.contains(.error))
+        #expect(h.session.dma.read(guestAddress: 0xC_0010, count: 4) == [0xDE, 0xAD, 0xBE, 0xEF])
+        #expect(h.session.dma.read(guestAddress: 0xF_FFFE, count: 4) == nil)  // runs off the end
+        #expect(h.session.dma.read(guestAddress: UInt64.max - 1, count: 4) == nil)
+        // Overlap refused.
+        let overlap = DMAMapRequest(flags: [.readable], fileOffset: 0, address: 0xD_0000, size: 0x1000)
+        #expect(try h.send(.dmaMap, overlap.encode()).0.error == Errno.EEXIST)
+        let (unmap, echoed) = try h.send(.dmaUnmap, DMAUnmapRequest(address: 0xC_0000, size: 0x4_0000).encode())
+        #expect(!unmap.flags.contains(.error) && echoed.count == 24)
+        #expect(h.session.dma.entries.isEmpty)
+        #expect(try h.send(.dmaUnmap, DMAUnmapRequest(address: 0xC_0000, size: 0x4_0000).encode()).0.error == Errno.ENOENT)
+    }
+
+    @Test func unalignedFileOffsetStillMapsTheRightBytes() throws {
+        var h = try Harness()
+        let fd = try guestMemory(size: 1 << 16, marker: [7, 8], at: 0x1234)
+        defer { try? fd.close() }
+        let map = DMAMapRequest(flags: [.readable], fileOffset: 0x1230, address: 0x10_0000, size: 0x100)
+        #expect(try !h.send(.dmaMap, map.encode(), descriptors: [OwnedDescriptor(try fd.duplicate())]).0.flags.contains(.error))
+        #expect(h.session.dma.read(guestAddress: 0x10_0004, count: 2) == [7, 8])
+    }
+
+    @Test func mapWithoutDescriptorIsRecordedButNotReadable() throws {
+        var h = try Harness()
+        #expect(try !h.send(.dmaMap, DMAMapRequest(flags: [.readable], fileOffset: 0, address: 0, size: 0x1000).encode()).0.flags.contains(.error))
+        #expect(h.session.dma.contains(guestAddress: 0, count: 16))
+        #expect(h.session.dma.read(guestAddress: 0, count: 16) == nil)
+    }
+
+    @Test func tooManyMapsRefused() throws {
+        let table = DMAMapTable(maxEntries: 2)
+        try table.map(DMAMapRequest(flags: [.readable], fileOffset: 0, address: 0, size: 0x1000), descriptor: nil)
+        try table.map(DMAMapRequest(flags: [.readable], fileOffset: 0, address: 0x1000, size: 0x1000), descriptor: nil)
+        #expect(throws: DMAMapTable.MapError.tooMany) {
+            try table.map(DMAMapRequest(flags: [.readable], fileOffset: 0, address: 0x2000, size: 0x1000), descriptor: nil)
+        }
+    }
+
+    @Test func sessionCloseUnmapsEverything() throws {
+        var h = try Harness()
+        try h.send(.dmaMap, DMAMapRequest(flags: [.readable], fileOffset: 0, address: 0, size: 0x1000).encode())
+        h.session.close()
+        #expect(h.session.dma.entries.isEmpty)
+    }
+}

@@ -1,0 +1,103 @@
+import DeviceBus
+import Logging
+import PCIFunction
+import VFIOUserServer
+import VFIOUserWire
+import VPIOSystem
+
+/// A byte stream in memory: the test writes client messages in, the session's replies come out.
+final class MemoryStream: ByteStream {
+    private var inbound: [UInt8] = []
+    private var inboundFDs: [(at: Int, fd: OwnedDescriptor)] = []
+    private var consumed = 0
+    private(set) var outbound: [UInt8] = []
+
+    func push(_ bytes: [UInt8], descriptors: [OwnedDescriptor] = []) {
+        for d in descriptors { inboundFDs.append((inbound.count, d)) }
+        inbound += bytes
+    }
+
+    func receiveExactly(_ count: Int, maxDescriptors: Int) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])? {
+        if consumed == inbound.count { return nil }
+        guard inbound.count - consumed >= count else { throw UnixSocket.ReceiveError.endOfStream(received: inbound.count - consumed, expected: count) }
+        let bytes = Array(inbound[consumed..<consumed + count])
+        let end = consumed + count
+        let fds = inboundFDs.filter { $0.at >= consumed && $0.at < end }.map(\.fd)
+        inboundFDs.removeAll { $0.at >= consumed && $0.at < end }
+        consumed = end
+        return (bytes, fds)
+    }
+
+    func send(_ bytes: [UInt8], descriptors: [FileDescriptor]) throws { outbound += bytes }
+
+    /// Removes and returns the next reply: its header and payload.
+    func popReply() -> (MessageHeader, [UInt8])? {
+        guard outbound.count >= MessageHeader.size,
+              let h = try? MessageHeader(decoding: outbound[0..<16], maxMessageSize: 1 << 20),
+              outbound.count >= Int(h.size) else { return nil }
+        let payload = Array(outbound[16..<Int(h.size)])
+        outbound.removeFirst(Int(h.size))
+        return (h, payload)
+    }
+}
+
+/// A device that records every access and answers reads with a fixed pattern of the offset.
+final class RecordingDevice: BusDevice {
+    struct Access: Equatable { var write: Bool; var offset: UInt64; var width: AccessWidth; var value: UInt32 }
+    let regionSizes: [UInt32: UInt32] = [0: 32]
+    var accesses: [Access] = []
+    var resets = 0
+
+    func read(region: UInt32, offset: UInt64, width: AccessWidth) -> UInt32 {
+        let value = (UInt32(offset) &* 0x0101_0101 &+ 0x0302_0100) & width.mask
+        accesses.append(Access(write: false, offset: offset, width: width, value: value))
+        return value
+    }
+
+    func write(region: UInt32, offset: UInt64, width: AccessWidth, value: UInt32) {
+        accesses.append(Access(write: true, offset: offset, width: width, value: value))
+    }
+
+    func reset() { resets += 1 }
+}
+
+/// A session wired to a recording device over a memory stream.
+struct Harness {
+    let stream = MemoryStream()
+    let device = RecordingDevice()
+    let line: InterruptLine
+    let intx = INTxRouter()
+    let endpoint: PCIEndpoint
+    let server: VFIOUserServer
+    let session: Session
+    private var nextID: UInt16 = 1
+
+    init(negotiate: Bool = true) throws {
+        let intx = self.intx
+        line = InterruptLine { intx.lineChanged($0) }
+        endpoint = PCIEndpoint(identity: .rtl8029, device: device, interruptLine: line, intx: intx)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        server = VFIOUserServer(endpoint: endpoint, logger: logger)
+        session = server.attach(stream: stream)
+        if negotiate {
+            let (h, _) = try send(.version, VersionMessage(major: 0, minor: 1, capabilities: Capabilities()).encode())
+            precondition(!h.flags.contains(.error))
+        }
+    }
+
+    /// Sends one command and returns the reply.
+    @discardableResult
+    mutating func send(_ command: Command, _ payload: [UInt8], flags: MessageHeader.Flags = [],
+                       descriptors: [OwnedDescriptor] = []) throws -> (MessageHeader, [UInt8]) {
+        try sendRaw(MessageHeader.message(id: nextID, command: command.rawValue, flags: flags, payload: payload),
+                    descriptors: descriptors)
+        return stream.popReply() ?? (MessageHeader(messageID: 0, command: 0, size: 0), [])
+    }
+
+    mutating func sendRaw(_ bytes: [UInt8], descriptors: [OwnedDescriptor] = []) throws {
+        nextID &+= 1
+        stream.push(bytes, descriptors: descriptors)
+        _ = try session.serveOne()
+    }
+}
