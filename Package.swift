@@ -36,6 +36,8 @@ let package = Package(
             "VFIOUserWire", "VPIOSystem", "DeviceBus", "PCIFunction",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A small synchronous client, for socket tests and the round-trip benchmark.
+        .target(name: "VFIOUserClient", dependencies: ["VFIOUserWire", "VPIOSystem"]),
         // Where frames come from and go to: a TAP in a network namespace.
         .target(name: "PacketBackend", dependencies: [
             "VPIOSystem", "DeviceBus", "VFIOUserServer",
@@ -61,7 +63,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
-        .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
+        .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),
