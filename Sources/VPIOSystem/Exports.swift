@@ -1,0 +1,2 @@
+// Callers get FileDescriptor, FilePath and Errno with `import VPIOSystem` alone.
+@_exported import SystemPackage

@@ -1,0 +1,62 @@
+import Testing
+import VPIOSystem
+
+@Suite struct PollTests {
+    @Test func readableWhenDataArrives() throws {
+        let (a, b) = try UnixSocket.pair()
+        #expect(try Poll.wait([(b.descriptor, .readable)], timeoutMilliseconds: 0) == [[]])
+        try a.send([1])
+        let events = try Poll.wait([(a.descriptor, .readable), (b.descriptor, .readable)], timeoutMilliseconds: 1000)
+        #expect(events == [[], .readable])
+    }
+
+    @Test func hangupWhenPeerCloses() throws {
+        let (a, b) = try UnixSocket.pair()
+        a.close()
+        let events = try Poll.wait([(b.descriptor, .readable)], timeoutMilliseconds: 1000)
+        #expect(events[0].contains(.hangup))
+    }
+
+    @Test func writableSocket() throws {
+        let (a, b) = try UnixSocket.pair()
+        #expect(try Poll.wait([(a.descriptor, .writable)], timeoutMilliseconds: 0) == [.writable])
+        withExtendedLifetime(b) {}
+    }
+
+    @Test func timesOutWithEmptyEvents() throws {
+        let (a, b) = try UnixSocket.pair()
+        #expect(try Poll.wait([(a.descriptor, .readable)], timeoutMilliseconds: 20) == [[]])
+        withExtendedLifetime(b) {}
+    }
+
+    @Test func unopenedDescriptorIsInvalid() throws {
+        let (a, b) = try UnixSocket.pair()
+        let neverOpened = FileDescriptor(rawValue: 100_000)
+        let events = try Poll.wait([(a.descriptor, .readable), (neverOpened, .readable)], timeoutMilliseconds: 0)
+        withExtendedLifetime(b) {}
+        #expect(events == [[], .invalid])
+    }
+}
+
+@Suite struct EventFDTests {
+    @Test func signalAccumulatesAndDrainResets() throws {
+        let event = try EventFD()
+        #expect(try event.drain() == 0)
+        try event.signal()
+        try event.signal(41)
+        #expect(try Poll.wait([(event.descriptor, .readable)], timeoutMilliseconds: 0) == [.readable])
+        #expect(try event.drain() == 42)
+        #expect(try event.drain() == 0)
+    }
+
+    @Test func blockingAdoptedEventFDDoesNotBlockDrain() throws {
+        // A peer's eventfd may lack O_NONBLOCK; clear it on a copy of ours to stand in for one.
+        let event = try EventFD()
+        let copy = try event.descriptor.duplicate()
+        let adopted = EventFD(adopting: OwnedDescriptor(copy))
+        try clearNonBlocking(copy)
+        #expect(try adopted.drain() == 0)
+        try event.signal(2)
+        #expect(try adopted.drain() == 2)
+    }
+}

@@ -1,0 +1,143 @@
+import Testing
+import VPIOSystem
+
+@Suite struct UnixSocketStreamTests {
+    @Test func socketPairRoundTrip() throws {
+        let (a, b) = try UnixSocket.pair()
+        try a.send([1, 2, 3, 4, 5])
+        let message = try #require(try b.receiveExactly(5, maxDescriptors: 0))
+        #expect(message.bytes == [1, 2, 3, 4, 5])
+        #expect(message.descriptors.isEmpty)
+
+        try b.send(Array(repeating: 0xAB, count: 4096))
+        let reply = try #require(try a.receiveExactly(4096, maxDescriptors: 0))
+        #expect(reply.bytes == Array(repeating: 0xAB, count: 4096))
+    }
+
+    @Test func receiveExactlyJoinsSplitSends() throws {
+        let (a, b) = try UnixSocket.pair()
+        // The kernel never merges a chunk carrying descriptors with the next one in one
+        // recvmsg, so this takes at least two reads, each with its own descriptor.
+        let (x, y) = try UnixSocket.pair()
+        try a.send([1, 2, 3], descriptors: [x.descriptor])
+        try a.send([4, 5], descriptors: [y.descriptor])
+        try a.send([6, 7])
+        let message = try #require(try b.receiveExactly(7, maxDescriptors: 2))
+        #expect(message.bytes == [1, 2, 3, 4, 5, 6, 7])
+        #expect(message.descriptors.count == 2)
+    }
+
+    @Test func receiveStopsAtMessageBoundary() throws {
+        let (a, b) = try UnixSocket.pair()
+        try a.send([1, 2, 3, 4, 5, 6])
+        #expect(try b.receiveExactly(2, maxDescriptors: 0)?.bytes == [1, 2])
+        #expect(try b.receiveExactly(4, maxDescriptors: 0)?.bytes == [3, 4, 5, 6])
+    }
+
+    @Test func endOfStreamBeforeFirstByteIsNil() throws {
+        let (a, b) = try UnixSocket.pair()
+        a.close()
+        #expect(try b.receiveExactly(16, maxDescriptors: 0) == nil)
+    }
+
+    @Test func endOfStreamMidMessageThrows() throws {
+        let (a, b) = try UnixSocket.pair()
+        try a.send([9, 9, 9])
+        a.close()
+        #expect(throws: UnixSocket.ReceiveError.endOfStream(received: 3, expected: 8)) {
+            try b.receiveExactly(8, maxDescriptors: 0)
+        }
+    }
+
+    @Test func sendToClosedPeerThrowsEPIPE() throws {
+        let (a, b) = try UnixSocket.pair()
+        b.close()
+        // MSG_NOSIGNAL: an error, not a SIGPIPE that would kill the test process.
+        #expect(throws: SystemCallError(call: "sendmsg", errno: .brokenPipe)) {
+            try a.send([1])
+        }
+    }
+
+    @Test func closeIsIdempotent() throws {
+        let (a, b) = try UnixSocket.pair()
+        a.close()
+        a.close()
+        #expect(try peerClosed(b.descriptor))
+    }
+}
+
+@Suite struct UnixSocketPathTests {
+    @Test func listenAcceptConnect() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("server.sock")
+        let server = try UnixSocket.listen(at: path)
+        let client = try UnixSocket.connect(to: path)
+        let connection = try server.accept()
+        try client.send(Array("ping".utf8))
+        #expect(try connection.receiveExactly(4, maxDescriptors: 0)?.bytes == Array("ping".utf8))
+        try connection.send(Array("pong".utf8))
+        #expect(try client.receiveExactly(4, maxDescriptors: 0)?.bytes == Array("pong".utf8))
+    }
+
+    @Test func staleSocketFileIsReplaced() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("stale.sock")
+        let first = try UnixSocket.listen(at: path)
+        first.close()  // the socket file stays behind with no listener
+        let second = try UnixSocket.listen(at: path)
+        let client = try UnixSocket.connect(to: path)
+        let connection = try second.accept()
+        try client.send([1])
+        #expect(try connection.receiveExactly(1, maxDescriptors: 0)?.bytes == [1])
+    }
+
+    @Test func liveListenerIsNotReplaced() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("live.sock")
+        let first = try UnixSocket.listen(at: path)
+        #expect(throws: UnixSocket.AddressError.inUse(path)) {
+            try UnixSocket.listen(at: path)
+        }
+        // The first listener still owns the path. It was sent one probe connection, already
+        // closed, which reads as an immediate end of stream.
+        let probe = try first.accept()
+        #expect(try probe.receiveExactly(1, maxDescriptors: 0) == nil)
+        let client = try UnixSocket.connect(to: path)
+        let connection = try first.accept()
+        try client.send([1])
+        #expect(try connection.receiveExactly(1, maxDescriptors: 0)?.bytes == [1])
+    }
+
+    @Test func regularFileIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("not-a-socket")
+        let file = try FileDescriptor.open(path, .writeOnly, options: [.create], permissions: .ownerReadWrite)
+        try file.writeAll(Array("keep me".utf8))
+        try file.close()
+        #expect(throws: UnixSocket.AddressError.notASocket(path)) {
+            try UnixSocket.listen(at: path)
+        }
+        let kept = try FileDescriptor.open(path, .readOnly)
+        defer { try? kept.close() }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let count = try buffer.withUnsafeMutableBytes { try kept.read(into: $0) }
+        #expect(Array(buffer[..<count]) == Array("keep me".utf8))
+    }
+
+    @Test func overlongAndEmptyPathsAreRefused() throws {
+        let long = FilePath("/tmp/" + String(repeating: "x", count: 200))
+        #expect(throws: UnixSocket.AddressError.invalidPath(long, limit: 107)) {
+            try UnixSocket.listen(at: long)
+        }
+        #expect(throws: UnixSocket.AddressError.invalidPath("", limit: 107)) {
+            try UnixSocket.connect(to: "")
+        }
+    }
+
+    @Test func connectWithoutListenerThrows() throws {
+        let directory = try TemporaryDirectory()
+        #expect(throws: SystemCallError(call: "connect", errno: .noSuchFileOrDirectory)) {
+            try UnixSocket.connect(to: directory.appending("absent.sock"))
+        }
+    }
+}
