@@ -1,0 +1,354 @@
+import Foundation
+import Logging
+import PacketBackend
+import VPIOProvision
+
+/// Everything one run needs to know.
+public struct RunConfiguration: Sendable {
+    /// Where the guest's NIC comes from.
+    public enum NICMode: Sendable, Equatable {
+        /// vpio-host serves the NIC over vfio-user; it creates the TAP and moves it into the namespace.
+        case vpioHost(binary: URL, extraArguments: [String])
+        /// QEMU's in-process `ne2k_pci` on a TAP the runner creates in the namespace (QEMU runs inside it).
+        case qemuNE2K
+
+        public var label: String {
+            switch self {
+            case .vpioHost: return "vpio-host"
+            case .qemuNE2K: return "qemu-ne2k"
+            }
+        }
+    }
+
+    public var layout: CacheLayout
+    public var nic: NICMode
+    public var workloads: [String] = ["download", "ssh"]
+    /// Size of the downloaded file in bytes.
+    public var size: Int = ServedFiles.defaultSize
+    public var accelerator: Accelerator = .tcg
+    /// Overall limit for the guest run (boot to power-off), seconds.
+    public var timeout: TimeInterval = 300
+    /// Keep the run directory (logs, stats) even when the run succeeded.
+    public var keepLogs = false
+    /// Provision the cache first when something is missing.
+    public var provisionIfNeeded = true
+    /// Optional cap of the guest's TCP receive buffer (bytes).
+    public var receiveBuffer: Int?
+    /// Print the guest console (prefixed) to stdout.
+    public var echoConsole = true
+    public var consolePrefix = "guest| "
+    public var peerAddress = "10.77.0.1"
+    public var guestAddress = "10.77.0.2"
+    public var prefixLength = 24
+    public var mac = "52:54:00:12:34:56"
+    public var httpPort = 8080
+    public var sshPort = 2222
+    /// How long vpio-host may take to create its socket.
+    public var hostStartTimeout: TimeInterval = 30
+
+    public init(layout: CacheLayout, nic: NICMode) {
+        self.layout = layout
+        self.nic = nic
+    }
+}
+
+/// Runs one experiment: stale-namespace cleanup, provisioning if needed, a private network namespace with the
+/// peer servers, the NIC provider (vpio-host or QEMU's own NE2000), QEMU with the guest console streamed and
+/// parsed, then teardown of everything it started — on every path, including errors and SIGINT.
+public final class ExperimentRunner: @unchecked Sendable {
+    public let configuration: RunConfiguration
+    let logger: Logger
+    let progress = ProgressReporter(prefix: "[run]")
+    private let lock = NSLock()
+    private var result: RunResult
+    private var doneSeenAt: Date?
+
+    public init(configuration: RunConfiguration, logger: Logger = Logger(label: "vpio.run")) {
+        self.configuration = configuration
+        self.logger = logger
+        result = RunResult(configuration: configuration.nic.label, workloads: configuration.workloads)
+    }
+
+    /// Runs the experiment and returns what the guest reported. Throws when the run could not be set up
+    /// (a failing step); a run that set up but whose workloads failed returns a result with `failures`.
+    public func run() throws -> RunResult {
+        let c = configuration
+        let started = Date()
+        let namespaceBox = LockedBox<NetworkNamespace?>(nil)
+        let trap = SignalTrap(emergency: {
+            if let namespace = namespaceBox.value { try? namespace.delete(grace: 0.5) }
+        })
+        defer { trap.cancel() }
+        let cleanup = CleanupStack(logger: logger)
+        defer { cleanup.runAll() }
+
+        for name in NetworkNamespace.removeStale() { progress.line("removed stale network namespace \(name)") }
+
+        // Provisioning.
+        var readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
+        if !readiness.missing.isEmpty {
+            guard c.provisionIfNeeded else {
+                throw LaunchError.failed(
+                    step: "check cache", reason: "not provisioned: \(readiness.missing.joined(separator: "; ")); run `vpio provision`")
+            }
+            progress.line("cache incomplete (\(readiness.missing.count) missing); provisioning")
+            try Provisioner(layout: c.layout).provision(servedSizes: [c.size])
+            readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
+        }
+        guard let qemu = readiness.qemu, readiness.missing.isEmpty else {
+            throw LaunchError.failed(step: "check cache", reason: "still missing after provisioning: \(readiness.missing.joined(separator: "; "))")
+        }
+        let sha256 = try ServedFiles.checksum(layout: c.layout, size: c.size)
+        if trap.interrupted { throw LaunchError.interrupted(step: "provision") }
+
+        // Run directory (socket, logs, stats).
+        let runDirectory = try makeRunDirectory()
+        var keepRunDirectory = c.keepLogs
+        defer {
+            if keepRunDirectory {
+                progress.line("logs kept in \(runDirectory.path)")
+            } else {
+                try? FileManager.default.removeItem(at: runDirectory)
+            }
+        }
+        let socketPath = runDirectory.appendingPathComponent("ne2k.sock").path
+        let statsPath = runDirectory.appendingPathComponent("vpio-host-stats.json")
+        let tapName = "vpiotap\(getpid() % 100_000_000)"
+
+        // Namespace.
+        let namespace = try NetworkNamespace.create()
+        namespaceBox.value = namespace
+        cleanup.push("delete network namespace \(namespace.name)") { try namespace.delete() }
+        progress.line("network namespace \(namespace.name) (peer \(c.peerAddress)/\(c.prefixLength), no route off this machine)")
+
+        // NIC provider.
+        var host: ChildProcess?
+        let nic: GuestNIC
+        var qemuPrefix: [String] = []
+        switch c.nic {
+        case let .vpioHost(binary, extraArguments):
+            guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+                throw LaunchError.failed(step: "start vpio-host", reason: "\(binary.path) is not an executable (build it, or pass --host-binary)")
+            }
+            let hostLog = runDirectory.appendingPathComponent("vpio-host.log")
+            let child = try ChildProcess(
+                name: "vpio-host",
+                argv: [binary.path,
+                       "--socket", socketPath, "--netns", namespace.name, "--tap-name", tapName,
+                       "--peer-address", "\(c.peerAddress)/\(c.prefixLength)", "--mac", c.mac,
+                       "--stats-json", statsPath.path] + extraArguments,
+                stdout: .file(hostLog), stderr: .file(hostLog))
+            logger.debug("starting vpio-host", metadata: ["argv": "\(child.argv.joined(separator: " "))"])
+            try child.start(step: "start vpio-host")
+            host = child
+            cleanup.push("stop vpio-host") { child.terminate(grace: 10) }
+            try waitForSocket(socketPath, host: child, log: hostLog, trap: trap)
+            progress.line("vpio-host listening on \(socketPath)")
+            nic = .vfioUser(socket: socketPath)
+        case .qemuNE2K:
+            try namespace.addTap(tapName)
+            try namespace.addAddress("\(c.peerAddress)/\(c.prefixLength)", to: tapName)
+            try namespace.setLinkUp(tapName)
+            nic = .qemuNE2K(tap: .ifname(tapName), mac: c.mac)
+            qemuPrefix = namespace.execPrefix
+            progress.line("TAP \(tapName) in \(namespace.name) for QEMU's own ne2k_pci")
+        }
+
+        // Peer servers.
+        let servers = try PeerServers.start(
+            in: namespace,
+            configuration: .init(address: c.peerAddress, httpPort: c.httpPort, sshPort: c.sshPort, layout: c.layout),
+            logDirectory: runDirectory)
+        cleanup.push("stop peer servers") { servers.stop() }
+        progress.line("peer servers: http://\(c.peerAddress):\(c.httpPort)/ and ssh \(c.peerAddress):\(c.sshPort)")
+
+        // QEMU.
+        var parameters = GuestParameters(file: ServedFiles.name(size: c.size), sha256: sha256, workloads: c.workloads)
+        parameters.address = "\(c.guestAddress)/\(c.prefixLength)"
+        parameters.peer = c.peerAddress
+        parameters.httpPort = c.httpPort
+        parameters.sshPort = c.sshPort
+        parameters.receiveBuffer = c.receiveBuffer
+        parameters.deadline = max(30, Int(c.timeout) - 10)
+        parameters.workloadTimeout = max(20, Int(c.timeout) - 30)
+        var line = QEMUCommandLine(
+            installation: qemu, kernel: c.layout.kernel, initramfs: c.layout.initramfs,
+            kernelArguments: parameters.kernelArguments, nic: nic)
+        line.accelerator = c.accelerator
+        let qemuLog = runDirectory.appendingPathComponent("qemu.log")
+        let qemuProcess = try ChildProcess(name: "qemu", argv: qemuPrefix + line.argv, stdout: .pipe, stderr: .file(qemuLog))
+        logger.debug("starting QEMU", metadata: ["argv": "\(qemuProcess.argv.joined(separator: " "))"])
+        progress.line("booting the guest (\(qemu), \(c.accelerator.rawValue), timeout \(Int(c.timeout)) s)")
+        if trap.interrupted { throw LaunchError.interrupted(step: "start QEMU") }
+        try qemuProcess.start(step: "start QEMU")
+        cleanup.push("stop QEMU") { qemuProcess.terminate(grace: 3) }
+        trap.onInterrupt { qemuProcess.signal(SIGTERM) }
+
+        let reader = startConsoleReader(qemuProcess)
+        let deadline = started.addingTimeInterval(c.timeout)
+        var timedOut = false
+        while qemuProcess.isRunning {
+            if trap.interrupted { break }
+            if Date() >= deadline { timedOut = true; break }
+            if let doneSeenAt = lock.withLock({ self.doneSeenAt }), Date().timeIntervalSince(doneSeenAt) > 15 {
+                logger.notice("guest reported done but QEMU did not exit; stopping it")
+                break
+            }
+            if let host, !host.isRunning {
+                lock.withLock { result.hostErrors.append("vpio-host exited during the run with status \(host.exitStatus ?? -1)") }
+                break
+            }
+            usleep(50_000)
+        }
+        let qemuStatus = qemuProcess.terminate(grace: 3)
+        reader.wait(timeout: 5)
+
+        // vpio-host: SIGTERM, then its statistics.
+        var hostErrors: [String] = []
+        if let host {
+            let status = host.terminate(grace: 15)
+            if let data = try? Data(contentsOf: statsPath) {
+                lock.withLock { result.hostStatisticsJSON = String(decoding: data, as: UTF8.self) }
+            } else {
+                hostErrors.append("vpio-host wrote no statistics to \(statsPath.path)")
+            }
+            if let status, status != 0 {
+                let log = (try? String(contentsOf: runDirectory.appendingPathComponent("vpio-host.log"), encoding: .utf8)) ?? ""
+                hostErrors.append("vpio-host exited with status \(status)")
+                progress.line("vpio-host log (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
+            }
+        }
+        servers.stop()
+        cleanup.runAll()
+
+        var final = lock.withLock { result }
+        final.timedOut = timedOut
+        final.interrupted = trap.interrupted
+        final.qemuExitStatus = qemuStatus
+        final.hostErrors += hostErrors
+        final.wallSeconds = Date().timeIntervalSince(started)
+        if final.guestRC == nil, let log = try? String(contentsOf: qemuLog, encoding: .utf8), !log.isEmpty {
+            progress.line("QEMU stderr (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
+        }
+        if !final.succeeded { keepRunDirectory = true }
+        if final.interrupted { throw LaunchError.interrupted(step: "guest run") }
+        return final
+    }
+
+    // MARK: - Pieces
+
+    /// `/tmp/vpio-<pid>` (short, so the socket path stays far below the 108-byte limit); emptied first.
+    func makeRunDirectory() throws -> URL {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let directory = URL(fileURLWithPath: base).appendingPathComponent("vpio-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw LaunchError.failed(step: "create run directory", reason: "\(directory.path): \(error)")
+        }
+        return directory
+    }
+
+    /// Waits for vpio-host's socket file; fails with its log when it exits first or takes too long.
+    func waitForSocket(_ path: String, host: ChildProcess, log: URL, trap: SignalTrap) throws {
+        let deadline = Date().addingTimeInterval(configuration.hostStartTimeout)
+        while !FileManager.default.fileExists(atPath: path) {
+            if trap.interrupted { throw LaunchError.interrupted(step: "wait for vpio-host") }
+            if !host.isRunning {
+                host.wait(timeout: 1)
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                throw LaunchError.failed(
+                    step: "start vpio-host",
+                    reason: "exited with status \(host.exitStatus ?? -1) before creating \(path); its output:\n\(text.suffix(2000))")
+            }
+            if Date() >= deadline {
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                throw LaunchError.failed(
+                    step: "start vpio-host",
+                    reason: "no socket at \(path) after \(Int(configuration.hostStartTimeout)) s; its output:\n\(text.suffix(2000))")
+            }
+            usleep(20_000)
+        }
+    }
+
+    /// Reads QEMU's stdout (the guest console) line by line on a thread: echoes each line with the prefix
+    /// and folds `VPIO-RESULT` lines into the result.
+    func startConsoleReader(_ qemu: ChildProcess) -> ConsoleReader {
+        let reader = ConsoleReader()
+        guard let handle = qemu.standardOutput else { reader.finish(); return reader }
+        let echo = configuration.echoConsole
+        let prefix = configuration.consolePrefix
+        let thread = Thread { [self] in
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let lineData = pending[pending.startIndex..<newline]
+                    pending.removeSubrange(pending.startIndex...newline)
+                    consume(String(decoding: lineData, as: UTF8.self), echo: echo, prefix: prefix)
+                }
+            }
+            if !pending.isEmpty { consume(String(decoding: pending, as: UTF8.self), echo: echo, prefix: prefix) }
+            reader.finish()
+        }
+        thread.name = "vpio-console"
+        thread.start()
+        return reader
+    }
+
+    private func consume(_ raw: String, echo: Bool, prefix: String) {
+        let line = raw.replacingOccurrences(of: "\r", with: "")
+        if echo { FileHandle.standardOutput.write(Data((prefix + line + "\n").utf8)) }
+        guard let parsed = ResultLine.parse(line) else { return }
+        lock.withLock {
+            result.apply(parsed)
+            if parsed.kind == "done" { doneSeenAt = Date() }
+        }
+    }
+}
+
+/// Signals the end of the console stream.
+final class ConsoleReader: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    func finish() { semaphore.signal() }
+    @discardableResult
+    func wait(timeout: TimeInterval) -> Bool { semaphore.wait(timeout: .now() + timeout) == .success }
+}
+
+/// A value shared with a signal callback.
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+/// Teardown actions, run once each in reverse order; failures are logged, never thrown.
+final class CleanupStack: @unchecked Sendable {
+    private let lock = NSLock()
+    private var actions: [(String, () throws -> Void)] = []
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func push(_ name: String, _ action: @escaping () throws -> Void) {
+        lock.withLock { actions.append((name, action)) }
+    }
+
+    func runAll() {
+        while let (name, action) = lock.withLock({ actions.popLast() }) {
+            do {
+                try action()
+            } catch {
+                logger.error("cleanup '\(name)' failed: \(error)")
+                FileHandle.standardError.write(Data("vpio: cleanup '\(name)' failed: \(error)\n".utf8))
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import VPIOProvision
+
+/// How the guest's NIC is provided: the part of the QEMU line that differs between configurations.
+public enum GuestNIC: Sendable, Equatable {
+    /// The device lives in vpio-host, reached over vfio-user on a UNIX socket.
+    case vfioUser(socket: String)
+    /// QEMU's own in-process `ne2k_pci` on a TAP. With `.ifname` QEMU must run inside the namespace that
+    /// holds the (persistent) TAP; `.fd` passes an open TAP descriptor the QEMU process inherits.
+    case qemuNE2K(tap: TapAttachment, mac: String)
+
+    public enum TapAttachment: Sendable, Equatable {
+        case ifname(String)
+        case fd(Int32)
+    }
+
+    /// The QEMU options for this NIC.
+    public var qemuArguments: [String] {
+        switch self {
+        case let .vfioUser(socket):
+            let json = #"{"driver":"vfio-user-pci","socket":{"path":"\#(Self.jsonEscaped(socket))","type":"unix"},"rombar":0}"#
+            return ["-device", json]
+        case let .qemuNE2K(.ifname(name), mac):
+            return ["-netdev", "tap,id=n0,ifname=\(name),script=no,downscript=no", "-device", "ne2k_pci,netdev=n0,mac=\(mac)"]
+        case let .qemuNE2K(.fd(fd), mac):
+            return ["-netdev", "tap,id=n0,fd=\(fd)", "-device", "ne2k_pci,netdev=n0,mac=\(mac)"]
+        }
+    }
+
+    static func jsonEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    }
+}
+
+/// The accelerator: TCG (default; this machine's nested KVM cannot run a Linux guest) or KVM (real hosts).
+public enum Accelerator: String, Sendable, CaseIterable {
+    case tcg
+    case kvm
+}
+
+/// Builds a QEMU argv for a direct-kernel boot of the test guest with the console on stdio.
+public struct QEMUCommandLine: Sendable {
+    public var installation: QEMUInstallation
+    public var accelerator: Accelerator = .tcg
+    public var memoryMiB = 256
+    public var kernel: URL
+    public var initramfs: URL
+    /// Kernel command line words after the fixed `console=ttyS0 quiet panic=-1`.
+    public var kernelArguments: [String]
+    public var nic: GuestNIC
+    /// Anything else (e.g. `-trace` options), appended last.
+    public var extraArguments: [String] = []
+
+    public init(installation: QEMUInstallation, kernel: URL, initramfs: URL, kernelArguments: [String], nic: GuestNIC) {
+        self.installation = installation
+        self.kernel = kernel
+        self.initramfs = initramfs
+        self.kernelArguments = kernelArguments
+        self.nic = nic
+    }
+
+    /// The whole argv, starting with the installation's prefix. Guest RAM is a shared memfd (the
+    /// vfio-user server maps it through DMA_MAP); the same backend is used for every NIC so the
+    /// configurations differ only in the NIC.
+    public var argv: [String] {
+        installation.argvPrefix + [
+            "-machine", "q35,memory-backend=mem",
+            "-accel", accelerator.rawValue,
+            "-object", "memory-backend-memfd,id=mem,size=\(memoryMiB)M,share=on",
+            "-m", "\(memoryMiB)M",
+            "-nodefaults", "-nic", "none",
+            "-serial", "stdio", "-display", "none", "-no-reboot",
+            "-kernel", kernel.path,
+            "-initrd", initramfs.path,
+            "-append", (["console=ttyS0", "quiet", "panic=-1"] + kernelArguments).joined(separator: " "),
+        ] + nic.qemuArguments + extraArguments
+    }
+}
+
+/// The guest's parameters, passed as `vpio_NAME=VALUE` kernel command line words (read by
+/// `guest-agent/image/init`).
+public struct GuestParameters: Sendable {
+    public var address = "10.77.0.2/24"
+    public var peer = "10.77.0.1"
+    public var httpPort = 8080
+    public var sshPort = 2222
+    public var file: String
+    public var sha256: String
+    public var workloads: [String]
+    /// Optional cap of the guest's TCP receive buffer (bytes).
+    public var receiveBuffer: Int?
+    /// Per-workload timeout inside the guest (seconds).
+    public var workloadTimeout: Int?
+    /// The guest powers itself off after this many seconds.
+    public var deadline: Int?
+
+    public init(file: String, sha256: String, workloads: [String]) {
+        self.file = file
+        self.sha256 = sha256
+        self.workloads = workloads
+    }
+
+    public var kernelArguments: [String] {
+        var words = [
+            "vpio_ip=\(address)", "vpio_peer=\(peer)", "vpio_http=\(httpPort)", "vpio_ssh=\(sshPort)",
+            "vpio_file=\(file)", "vpio_sha=\(sha256)", "vpio_workloads=\(workloads.joined(separator: ","))",
+        ]
+        if let receiveBuffer { words.append("vpio_rmem=\(receiveBuffer)") }
+        if let workloadTimeout { words.append("vpio_timeout=\(workloadTimeout)") }
+        if let deadline { words.append("vpio_deadline=\(deadline)") }
+        return words
+    }
+}

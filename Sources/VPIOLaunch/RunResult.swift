@@ -1,0 +1,173 @@
+import Foundation
+
+/// One `VPIO-RESULT <kind> key=value… [status]` line from the guest console.
+///
+/// Values are single words, except one `key=[…]` per line whose value runs to the last `]` (it may hold
+/// spaces). A bare word is the line's status (`ok`, `mismatch`, `failed`).
+public struct ResultLine: Sendable, Equatable {
+    public static let marker = "VPIO-RESULT "
+
+    public var kind: String
+    public var fields: [String: String]
+    public var status: String?
+
+    public init(kind: String, fields: [String: String] = [:], status: String? = nil) {
+        self.kind = kind
+        self.fields = fields
+        self.status = status
+    }
+
+    /// Parses a console line; nil when it holds no result.
+    public static func parse(_ line: String) -> ResultLine? {
+        guard let start = line.range(of: marker) else { return nil }
+        var rest = Substring(line[start.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let kindEnd = rest.firstIndex(of: " ") ?? (rest.isEmpty ? nil : rest.endIndex) else { return nil }
+        var result = ResultLine(kind: String(rest[..<kindEnd]))
+        rest = rest[kindEnd...].drop { $0 == " " }
+        while !rest.isEmpty {
+            if let eq = rest.firstIndex(of: "="), !rest[..<eq].contains(" ") {
+                let key = String(rest[..<eq])
+                let afterEq = rest.index(after: eq)
+                if afterEq < rest.endIndex, rest[afterEq] == "[", let close = rest.lastIndex(of: "]"), close > afterEq {
+                    result.fields[key] = String(rest[rest.index(after: afterEq)..<close])
+                    rest = rest[rest.index(after: close)...]
+                } else {
+                    let end = rest[afterEq...].firstIndex(of: " ") ?? rest.endIndex
+                    result.fields[key] = String(rest[afterEq..<end])
+                    rest = rest[end...]
+                }
+            } else {
+                let end = rest.firstIndex(of: " ") ?? rest.endIndex
+                result.status = String(rest[..<end])
+                rest = rest[end...]
+            }
+            rest = rest.drop { $0 == " " }
+        }
+        return result
+    }
+}
+
+/// What a run found out, assembled from the guest's result lines and the host side.
+public struct RunResult: Sendable, Codable, Equatable {
+    public struct NIC: Sendable, Codable, Equatable {
+        public var driver: String
+        public var mac: String
+        public var ok: Bool
+    }
+
+    public struct Download: Sendable, Codable, Equatable {
+        public var bytes: Int
+        public var seconds: Double
+        public var sha256: String?
+        /// `ok`, `mismatch` or `failed`.
+        public var status: String
+        public var error: String?
+        public var checksumOK: Bool { status == "ok" }
+        public var mibPerSecond: Double { seconds > 0 ? Double(bytes) / 1_048_576 / seconds : 0 }
+    }
+
+    public struct SSH: Sendable, Codable, Equatable {
+        public var seconds: Double
+        public var output: String
+        public var ok: Bool
+    }
+
+    /// The NIC configuration ("vpio-host" or "qemu-ne2k").
+    public var configuration: String
+    public var workloads: [String]
+    public var bootUptime: Double?
+    public var nic: NIC?
+    public var download: Download?
+    public var ssh: SSH?
+    /// The guest's eth0 counters (rx_packets, rx_errors, …).
+    public var guestStatistics: [String: Int] = [:]
+    /// The guest's final `rc` (nil: the guest never reported `done`).
+    public var guestRC: Int?
+    public var timedOut = false
+    public var interrupted = false
+    public var qemuExitStatus: Int32?
+    public var wallSeconds: Double = 0
+    /// vpio-host's `--stats-json` file, passed through as it was written.
+    public var hostStatisticsJSON: String?
+    /// Host-side problems (a server or vpio-host that failed, …).
+    public var hostErrors: [String] = []
+
+    public init(configuration: String, workloads: [String]) {
+        self.configuration = configuration
+        self.workloads = workloads
+    }
+
+    /// Folds one result line in.
+    public mutating func apply(_ line: ResultLine) {
+        let f = line.fields
+        switch line.kind {
+        case "boot":
+            bootUptime = f["uptime"].flatMap(Double.init)
+        case "nic":
+            nic = NIC(driver: f["driver"] ?? "?", mac: f["mac"] ?? "?", ok: line.status == "ok")
+        case "download":
+            download = Download(
+                bytes: f["bytes"].flatMap { Int($0) } ?? 0, seconds: f["secs"].flatMap(Double.init) ?? 0,
+                sha256: f["sha256"], status: line.status ?? "failed", error: f["error"])
+        case "ssh":
+            ssh = SSH(seconds: f["secs"].flatMap(Double.init) ?? 0, output: f["output"] ?? "", ok: line.status == "ok")
+        case "stats":
+            for (key, value) in f { if let number = Int(value) { guestStatistics[key] = number } }
+        case "done":
+            guestRC = f["rc"].flatMap { Int($0) }
+        default:
+            break
+        }
+    }
+
+    /// Why the run counts as failed; empty when every requested workload succeeded.
+    public var failures: [String] {
+        var reasons: [String] = []
+        if interrupted { reasons.append("interrupted") }
+        if timedOut { reasons.append("timed out") }
+        if nic?.ok != true { reasons.append(nic == nil ? "the guest reported no NIC" : "NIC setup failed in the guest") }
+        for workload in workloads {
+            switch workload {
+            case "download":
+                if let download {
+                    if !download.checksumOK { reasons.append("download \(download.status)\(download.error.map { ": \($0)" } ?? "")") }
+                } else {
+                    reasons.append("no download result")
+                }
+            case "ssh":
+                if let ssh {
+                    if !ssh.ok { reasons.append("ssh failed (output: [\(ssh.output)])") }
+                } else {
+                    reasons.append("no ssh result")
+                }
+            default:
+                reasons.append("unknown workload \(workload)")
+            }
+        }
+        if let guestRC, guestRC != 0, reasons.isEmpty { reasons.append("guest rc=\(guestRC)") }
+        if guestRC == nil, !timedOut, !interrupted { reasons.append("the guest never reported done") }
+        reasons += hostErrors
+        return reasons
+    }
+
+    public var succeeded: Bool { failures.isEmpty }
+
+    /// A few human-readable summary lines.
+    public var summary: [String] {
+        var lines: [String] = []
+        if let nic { lines.append("nic: \(nic.driver) \(nic.mac) \(nic.ok ? "ok" : "FAILED")") }
+        if let download {
+            let rate = String(format: "%.2f s = %.3f MiB/s", download.seconds, download.mibPerSecond)
+            lines.append("download: \(download.bytes) bytes in \(rate), checksum \(download.checksumOK ? "ok" : download.status.uppercased())")
+        }
+        if let ssh {
+            lines.append("ssh: \(ssh.ok ? "ok" : "FAILED") in \(String(format: "%.2f", ssh.seconds)) s: [\(ssh.output)]")
+        }
+        if !guestStatistics.isEmpty {
+            lines.append("guest eth0: " + guestStatistics.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
+        lines.append("guest rc=\(guestRC.map(String.init) ?? "none"), wall \(String(format: "%.1f", wallSeconds)) s")
+        lines.append(succeeded ? "result: OK" : "result: FAILED (\(failures.joined(separator: "; ")))")
+        return lines
+    }
+}

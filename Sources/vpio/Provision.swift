@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import VPIOProvision
+
+struct Provision: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fetch and build everything a run needs into the cache (idempotent).",
+        discussion: """
+            Steps, each skipped when already done (stamp files in <cache>/stamps):
+              host packages   busybox-static, dropbear-bin, cpio, iproute2 (+ debootstrap) via apt-get
+              QEMU            the host's qemu-system-x86_64 if >= 10.1 with vfio-user-pci, else a
+                              debootstrap'd trixie tree with QEMU from trixie-backports (~1 min)
+              guest kernel    Debian 12's linux-image-6.1.0-*-amd64: vmlinuz, 8390.ko, ne2k-pci.ko
+              keys            dropbear host and client keys, authorized_keys
+              guest image     initrd.gz with busybox, the modules, dbclient, guest-agent/image/init
+              served files    download-<size>.bin (deterministic) and its SHA-256
+            Needs root and Debian's package mirror.
+            """)
+
+    @OptionGroup var cache: CacheOptions
+
+    @Option(name: .customLong("size"), help: ArgumentHelp(
+        "Size of a served file to prepare (K/M/G suffixes; repeatable).", valueName: "bytes"))
+    var sizes: [ByteSize] = []
+
+    func run() throws {
+        cache.bootstrapLogging()
+        do {
+            let provisioner = try Provisioner(layout: cache.layout())
+            let sizes = sizes.isEmpty ? [ServedFiles.defaultSize] : sizes.map(\.bytes)
+            try provisioner.provision(servedSizes: sizes)
+        } catch {
+            throw fail(error)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VPIOLaunch
+import VPIOProvision
+
+/// Which NIC the guest gets.
+enum NICChoice: String, ExpressibleByArgument, CaseIterable {
+    case vpioHost = "vpio-host"
+    case qemuNE2K = "qemu-ne2k"
+}
+
+extension Accelerator: ExpressibleByArgument {}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Boot the test guest on a NIC served by vpio-host and run workloads against a local peer.",
+        discussion: """
+            Steps: delete stale vpio-<pid> network namespaces; provision if the cache is incomplete; create \
+            namespace vpio-<pid>; start vpio-host (it creates the TAP there with the peer address and listens \
+            on a vfio-user socket); start the peer's HTTP and ssh servers in the namespace; boot QEMU with \
+            vfio-user-pci; stream the guest console (prefixed "guest| ") and parse its VPIO-RESULT lines; then \
+            stop everything and delete the namespace, also on errors and Ctrl-C.
+
+            Workloads: download (HTTP GET of a deterministic file, SHA-256 checked in the guest) and ssh \
+            (dbclient runs `echo vpio-ssh-ok $(uname -n) $(id -u)` on the peer).
+
+            --nic qemu-ne2k runs the same guest on QEMU's own in-process ne2k_pci on a TAP in the namespace \
+            instead (no vpio-host): the reference configuration.
+
+            Exit status: 0 when every workload succeeded, 1 when one failed, 2 when the run could not be set \
+            up, 130 when interrupted.
+            """)
+
+    @OptionGroup var cache: CacheOptions
+
+    @Option(help: ArgumentHelp("Comma-separated workloads to run in the guest, in order.", valueName: "list"))
+    var workloads = "download,ssh"
+
+    @Option(help: ArgumentHelp("Size of the downloaded file (K/M/G suffixes).", valueName: "bytes"))
+    var size = ByteSize(bytes: ServedFiles.defaultSize)
+
+    @Option(help: "QEMU accelerator (tcg on this machine kind; kvm on real hosts).")
+    var accel: Accelerator = .tcg
+
+    @Option(help: "Where the guest's NIC comes from.")
+    var nic: NICChoice = .vpioHost
+
+    @Option(help: ArgumentHelp("The vpio-host executable (default: beside this vpio).", valueName: "path"))
+    var hostBinary: String?
+
+    @Option(help: ArgumentHelp("Overall limit for the guest run in seconds.", valueName: "seconds"))
+    var timeout: Double = 300
+
+    @Option(help: ArgumentHelp("Cap the guest's TCP receive buffer (bytes, K/M suffixes).", valueName: "bytes"))
+    var rmem: ByteSize?
+
+    @Flag(help: "Keep the run directory (vpio-host, QEMU and server logs, stats JSON) even on success.")
+    var keepLogs = false
+
+    @Flag(help: "Fail instead of provisioning when the cache is incomplete.")
+    var noProvision = false
+
+    @Option(help: ArgumentHelp("Also write the parsed result as JSON to this file.", valueName: "path"))
+    var resultJson: String?
+
+    func validate() throws {
+        let list = workloads.split(separator: ",").map(String.init)
+        guard !list.isEmpty else { throw ValidationError("--workloads must name at least one workload") }
+        for workload in list where !["download", "ssh"].contains(workload) {
+            throw ValidationError("unknown workload '\(workload)' (known: download, ssh)")
+        }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() throws {
+        cache.bootstrapLogging()
+        guard geteuid() == 0 else { throw fail(LaunchError.failed(step: "run", reason: "must run as root (network namespaces, TAP)")) }
+        let result: RunResult
+        do {
+            let layout = try cache.layout()
+            let mode: RunConfiguration.NICMode
+            switch nic {
+            case .vpioHost: mode = .vpioHost(binary: hostExecutable(), extraArguments: [])
+            case .qemuNE2K: mode = .qemuNE2K
+            }
+            var configuration = RunConfiguration(layout: layout, nic: mode)
+            configuration.workloads = workloads.split(separator: ",").map(String.init)
+            configuration.size = size.bytes
+            configuration.accelerator = accel
+            configuration.timeout = timeout
+            configuration.keepLogs = keepLogs
+            configuration.provisionIfNeeded = !noProvision
+            configuration.receiveBuffer = rmem?.bytes
+            result = try ExperimentRunner(configuration: configuration).run()
+        } catch let error as LaunchError {
+            if case .interrupted = error {
+                FileHandle.standardError.write(Data("vpio: \(error)\n".utf8))
+                throw ExitCode(130)
+            }
+            throw fail(error)
+        } catch {
+            throw fail(error)
+        }
+        for line in result.summary { print("[run] \(line)") }
+        if let resultJson {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(result).write(to: URL(fileURLWithPath: resultJson))
+        }
+        if !result.succeeded { throw ExitCode(1) }
+    }
+
+    /// `--host-binary`, else `vpio-host` in the folder of this executable.
+    func hostExecutable() -> URL {
+        if let hostBinary { return URL(fileURLWithPath: hostBinary) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("vpio-host")
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VPIOLaunch
+import VPIOProvision
+
+@main
+struct VPIO: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpio",
+        abstract: "Drive VPIO experiments: provision the testbed, boot a guest against vpio-host, run workloads.",
+        discussion: """
+            Everything runs on this machine: the guest's peer (HTTP and ssh servers) lives in a private network \
+            namespace with no route off it. Run as root.
+
+            Typical use:
+              vpio provision            # once: QEMU >= 10.1, guest kernel and image, keys (~2-3 min)
+              vpio run                  # boot the guest on vpio-host, download 1 MiB and ssh to the peer
+            """,
+        subcommands: [Provision.self, Run.self])
+}
+
+/// Options every subcommand that touches the cache shares.
+struct CacheOptions: ParsableArguments {
+    @Option(name: .customLong("cache"), help: ArgumentHelp(
+        "The cache directory (default: $VPIO_CACHE, else <repo>/cache).", valueName: "dir"))
+    var directory: String?
+
+    @Flag(name: .shortAndLong, help: "Log diagnostics (debug level) on stderr.")
+    var verbose = false
+
+    func layout() throws -> CacheLayout { try CacheLayout.resolve(explicit: directory) }
+
+    func bootstrapLogging() {
+        let level: Logger.Level = verbose ? .debug : .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// A byte count with an optional K/M/G suffix (binary multiples).
+struct ByteSize: ExpressibleByArgument {
+    var bytes: Int
+    init?(argument: String) {
+        guard let bytes = ServedFiles.parseSize(argument) else { return nil }
+        self.bytes = bytes
+    }
+    init(bytes: Int) { self.bytes = bytes }
+    var defaultValueDescription: String { "\(bytes)" }
+}
+
+/// Prints an error for a person and exits non-zero.
+func fail(_ error: Error) -> ExitCode {
+    FileHandle.standardError.write(Data("vpio: error: \(error)\n".utf8))
+    return ExitCode(2)
+}
