@@ -16,6 +16,9 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     /// A handle on an existing namespace (nothing is created).
     public init(existing name: String) { self.name = name }
 
+    /// A handle on an existing namespace (nothing is created); the same as `init(existing:)`.
+    public init(name: String) { self.name = name }
+
     /// `vpio-<pid>`.
     public static func name(forPID pid: pid_t = getpid()) -> String { "\(namePrefix)\(pid)" }
 
@@ -43,6 +46,20 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     /// Moves `link` from the caller's namespace into this one (`ip link set LINK netns NAME`).
     public func adoptLink(_ link: String) throws {
         try IPCommand.run(["link", "set", link, "netns", name], step: "move \(link) into \(name)")
+    }
+
+    /// Moves `link` into the namespace, gives it `address` (CIDR) if one is given, turns IPv6 off on it
+    /// (no router solicitations on the wire) and brings it up: what a TAP for the guest's peer needs.
+    public func adopt(link: String, address: String?) throws {
+        try adoptLink(link)
+        try configure(link: link, address: address)
+    }
+
+    /// Gives `link` (already inside) `address` (CIDR) if one is given, turns IPv6 off on it and brings it up.
+    public func configure(link: String, address: String?) throws {
+        if let address { try addAddress(address, to: link) }
+        _ = try? run(["sysctl", "-qw", "net.ipv6.conf.\(link).disable_ipv6=1"], step: "disable IPv6 on \(link)")
+        try setLinkUp(link)
     }
 
     /// Creates a persistent TAP device inside the namespace (`ip tuntap add … mode tap`); a QEMU started

@@ -147,8 +147,7 @@ public final class ExperimentRunner: @unchecked Sendable {
             nic = .vfioUser(socket: socketPath)
         case .qemuNE2K:
             try namespace.addTap(tapName)
-            try namespace.addAddress("\(c.peerAddress)/\(c.prefixLength)", to: tapName)
-            try namespace.setLinkUp(tapName)
+            try namespace.configure(link: tapName, address: "\(c.peerAddress)/\(c.prefixLength)")
             nic = .qemuNE2K(tap: .ifname(tapName), mac: c.mac)
             qemuPrefix = namespace.execPrefix
             progress.line("TAP \(tapName) in \(namespace.name) for QEMU's own ne2k_pci")

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import VPIOLaunch
+import VPIOProvision
+
+/// Where the built `vpio` is, and whether the machine can run it; the reason when not.
+enum EndToEnd {
+    /// `$VPIO_BIN_DIR`, else the folder of this test bundle (`.build/<triple>/debug`).
+    static var binaryDirectory: URL {
+        if let dir = ProcessInfo.processInfo.environment["VPIO_BIN_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // The test binary may sit inside a bundle folder (…/debug/vpioPackageTests.xctest).
+        while dir.pathComponents.count > 1, !FileManager.default.fileExists(atPath: dir.appendingPathComponent("vpio").path) {
+            if dir.lastPathComponent == "debug" || dir.lastPathComponent == "release" { break }
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir
+    }
+
+    static var vpio: URL { binaryDirectory.appendingPathComponent("vpio") }
+
+    /// Nil when the end-to-end tests can run; else why not (printed, and the tests are skipped).
+    static let skipReason: String? = {
+        let reason = findSkipReason()
+        if let reason { print("EndToEndTests skipped: \(reason)") }
+        return reason
+    }()
+
+    static func findSkipReason() -> String? {
+        guard geteuid() == 0 else { return "needs root (network namespaces, TAP devices)" }
+        guard FileManager.default.isExecutableFile(atPath: vpio.path) else {
+            return "no vpio executable at \(vpio.path) (build it, or set VPIO_BIN_DIR)"
+        }
+        guard let layout = try? CacheLayout.resolve() else { return "no cache directory (set VPIO_CACHE)" }
+        let readiness = Provisioner.readiness(of: layout, servedSize: ServedFiles.defaultSize)
+        if readiness.qemu == nil { return "no QEMU >= 10.1 with vfio-user-pci; run `vpio provision` first" }
+        if !readiness.missing.isEmpty {
+            return "cache \(layout.root.path) not provisioned (\(readiness.missing.joined(separator: "; "))); run `vpio provision` first"
+        }
+        return nil
+    }
+
+    /// Runs `vpio run ARGS --no-provision` and returns its exit status and the result lines it printed.
+    static func run(_ arguments: [String]) throws -> (status: Int32, result: RunResult, output: String) {
+        let layout = try CacheLayout.resolve()
+        let process = Process()
+        process.executableURL = vpio
+        process.arguments = ["run"] + arguments + ["--cache", layout.root.path, "--no-provision", "--timeout", "240"]
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-e2e-\(getpid())-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        let text = try String(contentsOf: output, encoding: .utf8)
+        print(text)
+        var result = RunResult(configuration: "parsed", workloads: ["download", "ssh"])
+        for line in text.split(separator: "\n") {
+            if let parsed = ResultLine.parse(String(line)) { result.apply(parsed) }
+        }
+        return (process.terminationStatus, result, text)
+    }
+}
+
+@Suite("End to end: guest, peer and NIC on this machine", .serialized)
+struct EndToEndTests {
+    @Test("vpio run on vpio-host: 1 MiB download with matching SHA-256, and ssh to the peer",
+          .enabled(if: EndToEnd.skipReason == nil, "vpio, root or a provisioned cache missing (reason printed)"),
+          .timeLimit(.minutes(5)))
+    func vpioHostDownloadAndSSH() throws {
+        let run = try EndToEnd.run(["--workloads", "download,ssh", "--size", "1M"])
+        let download = try #require(run.result.download, "no download result line")
+        #expect(download.bytes == ServedFiles.defaultSize)
+        #expect(download.checksumOK, "checksum: \(download.status)")
+        let ssh = try #require(run.result.ssh, "no ssh result line")
+        #expect(ssh.ok)
+        #expect(ssh.output.hasPrefix("vpio-ssh-ok "))
+        #expect(run.result.guestRC == 0)
+        #expect(run.status == 0)
+    }
+
+    @Test("vpio run --nic qemu-ne2k (the reference NIC): the same workloads",
+          .enabled(if: EndToEnd.skipReason == nil, "vpio, root or a provisioned cache missing (reason printed)"),
+          .timeLimit(.minutes(5)))
+    func qemuNE2KDownloadAndSSH() throws {
+        let run = try EndToEnd.run(["--nic", "qemu-ne2k", "--workloads", "download,ssh", "--size", "1M"])
+        let download = try #require(run.result.download, "no download result line")
+        #expect(download.checksumOK)
+        let ssh = try #require(run.result.ssh, "no ssh result line")
+        #expect(ssh.ok)
+        #expect(run.status == 0)
+    }
+}
+
+@Suite("Guest result lines")
+struct ResultLineTests {
+    @Test func parsesDownload() throws {
+        let line = try #require(ResultLine.parse("guest| VPIO-RESULT download bytes=1048576 secs=0.19 sha256=abc ok\r"))
+        #expect(line.kind == "download")
+        #expect(line.fields == ["bytes": "1048576", "secs": "0.19", "sha256": "abc"])
+        #expect(line.status == "ok")
+    }
+
+    @Test func parsesBracketedValueWithSpacesAndBrackets() throws {
+        let line = try #require(ResultLine.parse("VPIO-RESULT ssh secs=1.17 output=[vpio-ssh-ok vm [0]] ok"))
+        #expect(line.fields["output"] == "vpio-ssh-ok vm [0]")
+        #expect(line.status == "ok")
+    }
+
+    @Test func foldsIntoRunResult() {
+        var result = RunResult(configuration: "test", workloads: ["download", "ssh"])
+        for text in [
+            "VPIO-RESULT nic driver=ne2k-pci mac=52:54:00:12:34:56 ok",
+            "VPIO-RESULT download bytes=1048576 secs=2.00 sha256=abc mismatch",
+            "VPIO-RESULT ssh secs=1.0 output=[] failed",
+            "VPIO-RESULT done rc=1 uptime=9.1",
+        ] {
+            result.apply(ResultLine.parse(text)!)
+        }
+        #expect(result.download?.mibPerSecond == 0.5)
+        #expect(result.download?.checksumOK == false)
+        #expect(result.ssh?.ok == false)
+        #expect(result.guestRC == 1)
+        #expect(!result.succeeded)
+        #expect(ResultLine.parse("no marker here") == nil)
+    }
+
+    @Test func sizesAndVersions() {
+        #expect(ServedFiles.parseSize("1M") == 1 << 20)
+        #expect(ServedFiles.parseSize("512K") == 512 << 10)
+        #expect(ServedFiles.parseSize("100") == 100)
+        #expect(ServedFiles.parseSize("x") == nil)
+        #expect(QEMUInstallation.parseVersion("QEMU emulator version 11.1.3 (Debian 1:11.1.3+ds-1~bpo13+1)") == "11.1.3")
+        #expect(QEMUInstallation.isRecentEnough("10.1.0"))
+        #expect(!QEMUInstallation.isRecentEnough("7.2.19"))
+    }
+}
