@@ -1,6 +1,6 @@
 /// What the device did, for the ledger and for tests. These are the model's own statistics, not the
 /// DP8390 tally registers, and are not part of `NE2000State`.
-public struct NE2000Counters: Equatable, Sendable {
+public struct NE2000Counters: Equatable, Codable, Sendable {
     /// Frames written into the receive ring (from the wire or looped back).
     public var framesReceived: UInt64 = 0
     /// Frames that passed the filter but did not fit in the ring (also counted in CNTR2).

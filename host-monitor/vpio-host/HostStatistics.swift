@@ -1,0 +1,38 @@
+import Foundation
+import NE2000
+import PacketBackend
+import VFIOUserServer
+
+/// What vpio-host reports on exit: device accesses served, vfio-user traffic, interrupts, frames.
+struct HostStatistics: Codable {
+    var connections: Int
+    var accesses: PCIEndpoint.Counters
+    var messages: Session.Counters
+    var interruptsSignalled: Int
+    var interruptSignalFailures: Int
+    var nic: NE2000Counters
+    var wire: TapPeer.Counters?
+
+    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?) {
+        connections = server.connections
+        accesses = server.endpoint.counters
+        messages = server.sessionCounters
+        interruptsSignalled = server.endpoint.intx.signalsSent
+        interruptSignalFailures = server.endpoint.intx.signalFailures
+        self.nic = nic.counters
+        wire = peer?.counters
+    }
+
+    var summary: String {
+        "connections=\(connections) bar_reads=\(accesses.barReads) bar_writes=\(accesses.barWrites) "
+            + "config=\(accesses.configReads + accesses.configWrites) messages=\(messages.messages) "
+            + "rejected=\(messages.rejected) irqs=\(interruptsSignalled) "
+            + "frames_in=\(wire?.framesToGuest ?? 0) frames_out=\(wire?.framesFromGuest ?? 0)"
+    }
+
+    func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+    }
+}

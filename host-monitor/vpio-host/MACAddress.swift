@@ -1,0 +1,15 @@
+/// A MAC address given on the command line as `52:54:00:12:34:56`.
+struct MACAddress {
+    let bytes: [UInt8]
+
+    init?(_ text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6 else { return nil }
+        var bytes: [UInt8] = []
+        for part in parts {
+            guard part.count == 2, let b = UInt8(part, radix: 16) else { return nil }
+            bytes.append(b)
+        }
+        self.bytes = bytes
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import DeviceBus
+import Foundation
+import Logging
+import NE2000
+import PacketBackend
+import PCIFunction
+import VFIOUserServer
+import VPIOSystem
+
+@main
+struct VPIOHost: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpio-host",
+        abstract: "Serve an NE2000 (RTL8029) NIC to QEMU over vfio-user.",
+        discussion: """
+            Listens on a UNIX socket for QEMU's vfio-user-pci client and serves one connection at a time; \
+            the device keeps its state across reconnections. With --netns, the NIC's wire is a TAP \
+            interface created here and moved into that (existing) network namespace with --peer-address, \
+            so all traffic stays inside it. Stops on SIGTERM or SIGINT and then writes --stats-json.
+            """)
+
+    @Option(help: "Path of the vfio-user socket to listen on.")
+    var socket: String
+
+    @Option(help: "Network namespace (must exist) to move the NIC's TAP into. Without it the NIC has no wire.")
+    var netns: String?
+
+    @Option(help: "Name of the TAP interface.")
+    var tapName = "vpiotap0"
+
+    @Option(help: "Address/prefix the TAP gets inside the namespace (the guest's peer).")
+    var peerAddress = "10.77.0.1/24"
+
+    @Option(help: "The NIC's MAC address.")
+    var mac = "52:54:00:12:34:56"
+
+    @Option(help: "Write counters as JSON to this file on exit.")
+    var statsJson: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard MACAddress(mac) != nil else { throw ValidationError("--mac '\(mac)' is not six hex bytes separated by ':'") }
+    }
+
+    func run() throws {
+        var logger = Logger(label: "vpio-host")
+        logger.logLevel = logLevel
+        StopSignal.install()
+
+        let intx = INTxRouter()
+        let line = InterruptLine { intx.lineChanged($0) }
+        var peer: TapPeer?
+        let nic = NE2000(mac: MACAddress(mac)!.bytes, interrupt: line) { frame in peer?.transmit(frame) }
+        if let netns {
+            let tap = try TapDevice.create(name: tapName)
+            try NetworkNamespace(name: netns).adopt(link: tap.name, address: peerAddress)
+            peer = TapPeer(tap: tap, logger: logger)
+            peer?.device = nic
+            logger.info("TAP placed", metadata: ["tap": "\(tap.name)", "netns": "\(netns)", "address": "\(peerAddress)"])
+        }
+        let endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)
+        let server = VFIOUserServer(endpoint: endpoint, logger: logger)
+        let listener = try UnixSocket.listen(at: FilePath(socket))
+        defer { try? FileManager.default.removeItem(atPath: socket) }
+        FileHandle.standardError.write(Data("vpio-host: listening on \(socket)\n".utf8))
+
+        try server.run(listener: listener, sources: peer.map { [$0] } ?? [], shouldStop: StopSignal.requested)
+
+        let stats = HostStatistics(server: server, nic: nic, peer: peer)
+        FileHandle.standardError.write(Data("vpio-host: \(stats.summary)\n".utf8))
+        if let statsJson { try stats.write(to: statsJson) }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
