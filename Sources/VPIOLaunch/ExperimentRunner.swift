@@ -79,6 +79,7 @@ public final class ExperimentRunner: @unchecked Sendable {
             if let namespace = namespaceBox.value { try? namespace.delete(grace: 0.5) }
         })
         defer { trap.cancel() }
+        trap.onInterrupt { Command.interruptRunning() }
         let cleanup = CleanupStack(logger: logger)
         defer { cleanup.runAll() }
 
@@ -104,8 +105,9 @@ public final class ExperimentRunner: @unchecked Sendable {
         // Run directory (socket, logs, stats).
         let runDirectory = try makeRunDirectory()
         var keepRunDirectory = c.keepLogs
+        var reachedEnd = false
         defer {
-            if keepRunDirectory {
+            if keepRunDirectory || !reachedEnd {
                 progress.line("logs kept in \(runDirectory.path)")
             } else {
                 try? FileManager.default.removeItem(at: runDirectory)
@@ -230,6 +232,7 @@ public final class ExperimentRunner: @unchecked Sendable {
             progress.line("QEMU stderr (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
         }
         if !final.succeeded { keepRunDirectory = true }
+        reachedEnd = true
         if final.interrupted { throw LaunchError.interrupted(step: "guest run") }
         return final
     }

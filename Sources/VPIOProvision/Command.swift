@@ -94,6 +94,8 @@ public enum Command {
             try? handle.close()
             throw ProvisionError.launchFailed(step: step, argv: argv, reason: "\(error)")
         }
+        Running.shared.add(process)
+        defer { Running.shared.remove(process) }
         if let input {
             stdinPipe.fileHandleForWriting.write(Data(input.utf8))
             try? stdinPipe.fileHandleForWriting.close()
@@ -104,6 +106,24 @@ public enum Command {
         let text = String(decoding: data, as: UTF8.self)
         let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
         return Output(status: status, text: text)
+    }
+
+    /// Sends SIGTERM to the process group of every command running now (each runs in its own group), so
+    /// an interrupted provisioning ends its children and unwinds through its cleanups (e.g. unmounting).
+    public static func interruptRunning() {
+        for pid in Running.shared.pids() where pid > 0 {
+            if kill(-pid, SIGTERM) != 0 { kill(pid, SIGTERM) }
+        }
+    }
+
+    /// The commands started by `status` that have not finished.
+    final class Running: @unchecked Sendable {
+        static let shared = Running()
+        private let lock = NSLock()
+        private var processes: [ObjectIdentifier: Process] = [:]
+        func add(_ process: Process) { lock.withLock { processes[ObjectIdentifier(process)] = process } }
+        func remove(_ process: Process) { lock.withLock { processes[ObjectIdentifier(process)] = nil } }
+        func pids() -> [pid_t] { lock.withLock { processes.values.map(\.processIdentifier) } }
     }
 
     /// Runs `argv` and throws `ProvisionError.commandFailed` unless it exits 0. Returns its output.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VPIOLaunch
 import VPIOProvision
 
 struct Provision: ParsableCommand {
@@ -25,11 +26,19 @@ struct Provision: ParsableCommand {
 
     func run() throws {
         cache.bootstrapLogging()
+        // Ctrl-C ends the running command; the step then fails and unwinds (mounts are undone).
+        let trap = SignalTrap(emergency: {})
+        trap.onInterrupt { Command.interruptRunning() }
+        defer { trap.cancel() }
         do {
             let provisioner = try Provisioner(layout: cache.layout())
             let sizes = sizes.isEmpty ? [ServedFiles.defaultSize] : sizes.map(\.bytes)
             try provisioner.provision(servedSizes: sizes)
         } catch {
+            if trap.interrupted {
+                FileHandle.standardError.write(Data("vpio: provisioning interrupted: \(error)\n".utf8))
+                throw ExitCode(130)
+            }
             throw fail(error)
         }
     }

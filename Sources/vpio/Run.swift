@@ -50,7 +50,7 @@ struct Run: ParsableCommand {
     var hostBinary: String?
 
     @Option(help: ArgumentHelp("Overall limit for the guest run in seconds.", valueName: "seconds"))
-    var timeout: Double = 300
+    var timeout = 300
 
     @Option(help: ArgumentHelp("Cap the guest's TCP receive buffer (bytes, K/M suffixes).", valueName: "bytes"))
     var rmem: ByteSize?
@@ -88,7 +88,7 @@ struct Run: ParsableCommand {
             configuration.workloads = workloads.split(separator: ",").map(String.init)
             configuration.size = size.bytes
             configuration.accelerator = accel
-            configuration.timeout = timeout
+            configuration.timeout = TimeInterval(timeout)
             configuration.keepLogs = keepLogs
             configuration.provisionIfNeeded = !noProvision
             configuration.receiveBuffer = rmem?.bytes
