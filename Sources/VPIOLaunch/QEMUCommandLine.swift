@@ -66,6 +66,7 @@ public struct QEMUCommandLine: Sendable {
         installation.argvPrefix + [
             "-machine", "q35,memory-backend=mem",
             "-accel", accelerator.rawValue,
+        ] + (accelerator == .kvm ? ["-cpu", "host"] : []) + [
             "-object", "memory-backend-memfd,id=mem,size=\(memoryMiB)M,share=on",
             "-m", "\(memoryMiB)M",
             "-nodefaults", "-nic", "none",
