@@ -58,7 +58,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "host-monitor/vpio-host"),
         .executableTarget(name: "vpio", dependencies: [
-            "VPIOProvision", "VPIOLaunch",
+            "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
