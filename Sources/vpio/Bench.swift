@@ -40,11 +40,10 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         cache.bootstrapLogging()
-        setvbuf(stdout, nil, _IOLBF, 0)  // progress lines interleave with the runner's stderr
         guard geteuid() == 0 else { throw ValidationError("vpio bench must run as root (network namespaces, TAP)") }
         let host = hostBinary.map { URL(fileURLWithPath: $0) } ?? siblingExecutable("vpio-host")
 
-        print("[bench] round trips: \(iterations) bare echoes, then \(iterations) REGION_READs served by vpio-host")
+        say("[bench] round trips: \(iterations) bare echoes, then \(iterations) REGION_READs served by vpio-host")
         let bare = try RoundTrip.bare(iterations: iterations)
         let served = try RoundTrip.vfioUser(hostBinary: host, iterations: iterations)
 
@@ -57,29 +56,29 @@ struct Bench: ParsableCommand {
             configuration.accelerator = accel
             configuration.timeout = TimeInterval(timeout)
             configuration.echoConsole = false
-            print("[bench] downloading \(size.bytes) bytes through \(mode.label)…")
+            say("[bench] downloading \(size.bytes) bytes through \(mode.label)…")
             let result = try ExperimentRunner(configuration: configuration).run()
             guard result.succeeded, let download = result.download else {
                 throw BenchError("the \(mode.label) run failed: \(result.failures.joined(separator: "; "))")
             }
-            print(String(format: "[bench]   %.3f MiB/s (%.2f s), checksum ok", download.mibPerSecond, download.seconds))
+            say(String(format: "[bench]   %.3f MiB/s (%.2f s), checksum ok", download.mibPerSecond, download.seconds))
             results.append(result)
         }
 
         let ours = results[0].download!, reference = results[1].download!
         let accesses = try deviceAccesses(results[0])
         let mib = Double(ours.bytes) / 1_048_576
-        print("")
-        print("vpio bench — \(ours.bytes) bytes, \(accel.rawValue), same guest, same peer (TAP in a private namespace)")
-        print(String(format: "  throughput via vpio-host (vfio-user)   %8.3f MiB/s", ours.mibPerSecond))
-        print(String(format: "  throughput via QEMU in-process ne2k    %8.3f MiB/s", reference.mibPerSecond))
-        print(String(format: "  ratio vpio-host / in-process           %8.3f", ours.mibPerSecond / reference.mibPerSecond))
-        print(String(format: "  device accesses served per MiB         %8.0f  (%d accesses over the whole run)", Double(accesses) / mib, accesses))
-        print(String(format: "  round trip, bare socket echo 32/36 B   %8.2f µs median (p10 %.2f, p90 %.2f)",
+        say("")
+        say("vpio bench — \(ours.bytes) bytes, \(accel.rawValue), same guest, same peer (TAP in a private namespace)")
+        say(String(format: "  throughput via vpio-host (vfio-user)   %8.3f MiB/s", ours.mibPerSecond))
+        say(String(format: "  throughput via QEMU in-process ne2k    %8.3f MiB/s", reference.mibPerSecond))
+        say(String(format: "  ratio vpio-host / in-process           %8.3f", ours.mibPerSecond / reference.mibPerSecond))
+        say(String(format: "  device accesses served per MiB         %8.0f  (%d accesses over the whole run)", Double(accesses) / mib, accesses))
+        say(String(format: "  round trip, bare socket echo 32/36 B   %8.2f µs median (p10 %.2f, p90 %.2f)",
                      bare.median, bare.percentile(0.1), bare.percentile(0.9)))
-        print(String(format: "  round trip, vpio-host REGION_READ 4 B  %8.2f µs median (p10 %.2f, p90 %.2f)",
+        say(String(format: "  round trip, vpio-host REGION_READ 4 B  %8.2f µs median (p10 %.2f, p90 %.2f)",
                      served.median, served.percentile(0.1), served.percentile(0.9)))
-        print(String(format: "  added by vpio-host per access          %8.2f µs (median difference)", served.median - bare.median))
+        say(String(format: "  added by vpio-host per access          %8.2f µs (median difference)", served.median - bare.median))
     }
 
     /// BAR reads + writes from vpio-host's statistics of that run.
@@ -97,4 +96,9 @@ struct Bench: ParsableCommand {
 func siblingExecutable(_ name: String) -> URL {
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name)
+}
+
+/// Writes a line to stdout at once (unbuffered), so it interleaves with the runner's stderr.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
