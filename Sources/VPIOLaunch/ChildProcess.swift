@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VPIOProvision
 
 /// A long-running child (QEMU, vpio-host, a peer server) started with Foundation's `Process`.
 ///
@@ -71,7 +72,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Starts the child. Throws `LaunchError.failed` naming `step` when it cannot start.
     public func start(step: String) throws {
         do {
-            try process.run()
+            try SignalMask.withEmptyMask { try process.run() }
         } catch {
             throw LaunchError.failed(step: step, reason: "cannot start `\(argv.joined(separator: " "))`: \(error)")
         }

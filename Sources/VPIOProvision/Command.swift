@@ -89,7 +89,7 @@ public enum Command {
             process.standardInput = FileHandle.nullDevice
         }
         do {
-            try process.run()
+            try SignalMask.withEmptyMask { try process.run() }
         } catch {
             try? handle.close()
             throw ProvisionError.launchFailed(step: step, argv: argv, reason: "\(error)")

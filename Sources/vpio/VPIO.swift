@@ -32,6 +32,8 @@ struct CacheOptions: ParsableArguments {
     func layout() throws -> CacheLayout { try CacheLayout.resolve(explicit: directory) }
 
     func bootstrapLogging() {
+        // A mask inherited from a parent's thread pool would keep SIGINT/SIGTERM from reaching vpio.
+        SignalMask.clear()
         let level: Logger.Level = verbose ? .debug : .notice
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
