@@ -140,3 +140,46 @@ struct ResultLineTests {
         #expect(!QEMUInstallation.isRecentEnough("7.2.19"))
     }
 }
+
+@Suite("Launcher and provisioning pieces")
+struct LauncherPieceTests {
+    @Test func kernelPackageFromAptCacheDepends() {
+        let output = """
+            linux-image-amd64
+              Depends: linux-image-6.1.0-56-amd64
+            """
+        #expect(GuestKernel.parseKernelPackage(output) == "linux-image-6.1.0-56-amd64")
+        #expect(GuestKernel.parseKernelPackage("linux-image-amd64\n") == nil)
+    }
+
+    @Test func servedFilesAreDeterministic() {
+        let a = ServedFiles.contents(size: 1000)
+        #expect(a.count == 1000)
+        #expect(a == ServedFiles.contents(size: 1000))
+        #expect(a != ServedFiles.contents(size: 1001).prefix(1000))
+        #expect(ServedFiles.name(size: 1_048_576) == "download-1048576.bin")
+    }
+
+    @Test func qemuLineForVFIOUser() {
+        let installation = QEMUInstallation(source: .tree(root: "/t"), version: "11.1.3")
+        var parameters = GuestParameters(file: "download-1.bin", sha256: "ab", workloads: ["download", "ssh"])
+        parameters.receiveBuffer = 16384
+        let line = QEMUCommandLine(
+            installation: installation, kernel: URL(fileURLWithPath: "/k"), initramfs: URL(fileURLWithPath: "/i"),
+            kernelArguments: parameters.kernelArguments, nic: .vfioUser(socket: "/run/x.sock"))
+        let argv = line.argv
+        #expect(Array(argv.prefix(4)) == ["/t/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "--library-path",
+                                          "/t/usr/lib/x86_64-linux-gnu", "/t/usr/bin/qemu-system-x86_64"])
+        #expect(argv.contains(#"{"driver":"vfio-user-pci","socket":{"path":"/run/x.sock","type":"unix"},"rombar":0}"#))
+        #expect(argv.contains("memory-backend-memfd,id=mem,size=256M,share=on"))
+        let append = argv[argv.firstIndex(of: "-append")! + 1]
+        #expect(append.hasPrefix("console=ttyS0 quiet panic=-1 vpio_ip=10.77.0.2/24 vpio_peer=10.77.0.1"))
+        #expect(append.contains("vpio_workloads=download,ssh"))
+        #expect(append.contains("vpio_rmem=16384"))
+    }
+
+    @Test func qemuLineForInProcessNE2K() {
+        let nic = GuestNIC.qemuNE2K(tap: .fd(5), mac: "52:54:00:12:34:56")
+        #expect(nic.qemuArguments == ["-netdev", "tap,id=n0,fd=5", "-device", "ne2k_pci,netdev=n0,mac=52:54:00:12:34:56"])
+    }
+}
