@@ -23,6 +23,8 @@ let package = Package(
             "CVPIOShim",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
+        // The agent–host ABI (ring + capability), mirrored from protocol/include/vpio_ring.h.
+        .target(name: "VPIOProtocol", path: "protocol/swift"),
         // vfio-user wire format: pure encode/decode, no I/O.
         .target(name: "VFIOUserWire"),
         // The bus-level black-box device interface every backend implements.
@@ -64,6 +66,7 @@ let package = Package(
         ]),
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
+        .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),
