@@ -118,6 +118,37 @@ public struct PCIConfigSpace: Equatable, Sendable {
         return true
     }
 
+    /// Status bit 4: the capabilities pointer at 0x34 is valid.
+    public static let statusCapabilityList: UInt16 = 0x0010
+
+    /// Adds a capability at `offset` (0x40–0xFF, dword aligned): writes its ID and length byte,
+    /// links it at the head of the capability list, and makes `writable` (offsets relative to the
+    /// capability) writable by the guest. Returns false when it does not fit.
+    @discardableResult
+    public mutating func addCapability(id: UInt8, at offset: Int, length: Int, writable: Range<Int>) -> Bool {
+        guard offset >= 0x40, offset % 4 == 0, length >= 4, length <= Self.size - offset,
+              writable.lowerBound >= 2, writable.upperBound <= length else { return false }
+        bytes[offset] = id
+        bytes[offset + 1] = bytes[Offset.capabilitiesPointer]
+        bytes[offset + 2] = UInt8(truncatingIfNeeded: length)
+        bytes[Offset.capabilitiesPointer] = UInt8(offset)
+        bytes[Offset.status] |= UInt8(Self.statusCapabilityList)
+        for i in writable { writeMask[offset + i] = 0xFF }
+        return true
+    }
+
+    /// Device-side update of bytes the guest may not write (status words, counters).
+    public mutating func store(offset: Int, data: [UInt8]) {
+        precondition(offset >= 0 && offset + data.count <= Self.size, "store outside config space")
+        bytes.replaceSubrange(offset..<offset + data.count, with: data)
+    }
+
+    /// The stored bytes, without the interrupt-status overlay.
+    public func load(offset: Int, count: Int) -> [UInt8] {
+        precondition(offset >= 0 && count >= 0 && offset + count <= Self.size, "load outside config space")
+        return Array(bytes[offset..<offset + count])
+    }
+
     public var command: UInt16 { get16(Offset.command) }
     public var ioSpaceEnabled: Bool { command & Command.ioSpace != 0 }
     public var interruptDisabled: Bool { command & Command.interruptDisable != 0 }

@@ -60,3 +60,28 @@ import Testing
         #expect(space == before)
     }
 }
+
+@Suite struct CapabilityTests {
+    @Test func capabilityIsLinkedAndOnlyItsWritableRangeAcceptsWrites() {
+        var space = PCIConfigSpace(identity: .rtl8029, bar0Size: 32)
+        let added = space.addCapability(id: 0x09, at: 0x40, length: 16, writable: 8..<16)
+        #expect(added)
+        #expect(space.read(offset: 0x34, count: 1, interruptPending: false) == [0x40])
+        #expect(space.read(offset: 0x06, count: 1, interruptPending: false)![0] & 0x10 != 0)
+        #expect(space.read(offset: 0x40, count: 3, interruptPending: false) == [0x09, 0x00, 16])
+        space.write(offset: 0x40, data: [UInt8](repeating: 0xAA, count: 16))
+        #expect(space.load(offset: 0x40, count: 8) == [0x09, 0x00, 16, 0, 0, 0, 0, 0])
+        #expect(space.load(offset: 0x48, count: 8) == [UInt8](repeating: 0xAA, count: 8))
+        space.store(offset: 0x44, data: [1, 2, 3, 4])
+        #expect(space.load(offset: 0x44, count: 4) == [1, 2, 3, 4])
+    }
+
+    @Test func capabilitiesThatDoNotFitAreRefused() {
+        var space = PCIConfigSpace(identity: .rtl8029, bar0Size: 32)
+        let refused = [space.addCapability(id: 0x09, at: 0x3C, length: 8, writable: 4..<8),
+                       space.addCapability(id: 0x09, at: 0xF8, length: 16, writable: 4..<8),
+                       space.addCapability(id: 0x09, at: 0x42, length: 8, writable: 4..<8)]
+        #expect(refused == [false, false, false])
+        #expect(space.read(offset: 0x34, count: 1, interruptPending: false) == [0])
+    }
+}
