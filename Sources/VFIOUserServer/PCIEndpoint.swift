@@ -32,6 +32,8 @@ public final class PCIEndpoint {
     public let interruptLine: InterruptLine
     public let intx: INTxRouter
     public private(set) var counters = Counters()
+    /// Called after the guest wrote config bytes `offset..<offset+count` (a capability's command word).
+    public var configWritten: ((_ offset: Int, _ count: Int) -> Void)?
     private let barSizes: [UInt32: UInt32]
 
     public init(identity: PCIIdentity, device: BusDevice, interruptLine: InterruptLine, intx: INTxRouter) {
@@ -79,6 +81,7 @@ public final class PCIEndpoint {
             }
             counters.configWrites += 1
             intx.disabled = config.interruptDisabled
+            configWritten?(Int(offset), data.count)
             return
         }
         var index = 0
@@ -90,6 +93,11 @@ public final class PCIEndpoint {
             counters.barWrites += 1
         }
         counters.barBytesWritten += data.count
+    }
+
+    /// Device-side changes to config space: adding capabilities, updating their read-only words.
+    public func updateConfig(_ body: (inout PCIConfigSpace) -> Void) {
+        body(&config)
     }
 
     /// Function-level reset: the device resets; config space keeps what the client programmed.
