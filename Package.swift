@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "vpio", targets: ["vpio"]),
         .executable(name: "vpio-host", targets: ["vpio-host"]),
+        .executable(name: "vpio-agent", targets: ["vpio-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,6 +41,8 @@ let package = Package(
         ]),
         // A small synchronous client, for socket tests and the round-trip benchmark.
         .target(name: "VFIOUserClient", dependencies: ["VFIOUserWire", "VPIOSystem"]),
+        // The host's end of the agent ABI: the capability, ring reading, intent matching.
+        .target(name: "AgentLink", dependencies: ["VPIOProtocol", "VFIOUserServer"]),
         // Where frames come from and go to: a TAP in a network namespace.
         .target(name: "PacketBackend", dependencies: [
             "VPIOSystem", "DeviceBus", "VFIOUserServer",
@@ -64,9 +67,20 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The guest agent (guest-agent/): libbpf + libelf, a C shim for their macros, the testable core,
+        // and the executable. Built for the guest with --static-swift-stdlib (see guest-agent/README.md).
+        .systemLibrary(name: "CLibBPF", path: "guest-agent/Sources/CLibBPF"),
+        .target(name: "CVPIOAgentShim", dependencies: ["CLibBPF"], path: "guest-agent/Sources/CVPIOAgentShim"),
+        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF"], path: "guest-agent/Sources/VPIOAgentCore"),
+        .executableTarget(name: "vpio-agent", dependencies: [
+            "VPIOAgentCore", "CVPIOAgentShim", "CLibBPF",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "guest-agent/Sources/vpio-agent"),
+        .testTarget(name: "VPIOAgentTests", dependencies: ["VPIOAgentCore", "CVPIOAgentShim", "CLibBPF"], path: "guest-agent/Tests/VPIOAgentTests"),
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
         .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol"]),
+        .testTarget(name: "AgentLinkTests", dependencies: ["AgentLink", "VPIOProtocol", "VFIOUserServer", "DeviceBus", "PCIFunction"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),

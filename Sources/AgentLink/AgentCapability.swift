@@ -1,0 +1,92 @@
+import VFIOUserServer
+import VPIOProtocol
+
+/// The vendor capability in the NIC's config space, as the host serves it: the guest writes page
+/// addresses and a command; the host validates them through the `AgentChannel` and answers in the
+/// read-only status words.
+public final class AgentCapability {
+    public let channel: AgentChannel
+    let endpoint: PCIEndpoint
+    private var status = VPIOCapability.Status()
+    private var mode: UInt32 = 0
+    private var violations: UInt32 = 0
+    /// Called after a registration was accepted, with the header read then.
+    public var onRegistered: ((RingHeader) -> Void)?
+
+    static let base = VPIOCapability.offset
+
+    /// Adds the capability to `endpoint`'s config space; the guest may write command, page count
+    /// and pages, nothing else.
+    public init(endpoint: PCIEndpoint, channel: AgentChannel) {
+        self.endpoint = endpoint
+        self.channel = channel
+        endpoint.updateConfig { config in
+            config.addCapability(id: VPIOCapability.id, at: Self.base, length: VPIOCapability.length,
+                                 writable: VPIOCapability.Field.command..<VPIOCapability.Field.violations)
+            config.store(offset: Self.base + 3, data: [VPIOCapability.version])
+        }
+    }
+
+    /// The mode the host enforces, shown to the agent in status bits 8–11.
+    public func setEnforcedMode(_ value: UInt32) {
+        mode = value & 0xF
+        publish(lastError: nil)
+    }
+
+    public func recordViolation() {
+        violations &+= 1
+        publish(lastError: nil)
+    }
+
+    /// Handles a guest config write; only a write touching the command word does anything.
+    public func configWritten(offset: Int, count: Int, memory: GuestMemory?) {
+        let command = Self.base + VPIOCapability.Field.command
+        guard offset < command + 4, command < offset + count else { return }
+        let config = endpoint.config
+        let value = u32(config.load(offset: command, count: 4))
+        switch VPIOCapability.Command(rawValue: value) {
+        case .register?:
+            let count = Int(u32(config.load(offset: Self.base + VPIOCapability.Field.pageCount, count: 4)))
+            let pages = (0..<min(count, VPIOCapability.maxPages)).map {
+                u64(config.load(offset: Self.base + VPIOCapability.Field.pages + 8 * $0, count: 8))
+            }
+            // Without a DMA map there is no guest RAM to hold a ring: every page is "outside".
+            let error = channel.register(pages: count <= VPIOCapability.maxPages ? pages : [], memory: memory ?? NoMemory())
+            status = error == .none ? [.registered] : [.rejected]
+            publish(lastError: error)
+            if error == .none, let header = channel.headerAtRegistration { onRegistered?(header) }
+        case .unregister?:
+            channel.unregister()
+            status = []
+            publish(lastError: VPIOCapability.RegistrationError.none)
+        case nil:
+            break
+        }
+        endpoint.updateConfig { $0.store(offset: command, data: [0, 0, 0, 0]) }
+    }
+
+    /// Marks that the host fell back to heavier hooking (a later issue drives this).
+    public func setFallback(_ on: Bool) {
+        if on { status.insert(.fallback) } else { status.remove(.fallback) }
+        publish(lastError: nil)
+    }
+
+    private func publish(lastError: VPIOCapability.RegistrationError?) {
+        let word = status.rawValue | mode << VPIOCapability.Status.modeShift
+        endpoint.updateConfig { config in
+            config.store(offset: Self.base + VPIOCapability.Field.status, data: bytes32(word))
+            config.store(offset: Self.base + VPIOCapability.Field.violations, data: bytes32(violations))
+            if let lastError {
+                config.store(offset: Self.base + VPIOCapability.Field.lastError, data: bytes32(lastError.rawValue))
+            }
+        }
+    }
+}
+
+private final class NoMemory: GuestMemory {
+    func read(guestAddress: UInt64, count: Int) -> [UInt8]? { nil }
+}
+
+private func u32(_ b: [UInt8]) -> UInt32 { b.enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) } }
+private func u64(_ b: [UInt8]) -> UInt64 { b.enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
+private func bytes32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }

@@ -1,0 +1,94 @@
+import VPIOProtocol
+
+/// Pairs each DMA start the host serves with the intent the agent's probe wrote before it, by
+/// intent index (the agent numbers its intents 0, 1, 2…; the host counts its DMA starts from the
+/// index the ring showed at registration).
+public final class IntentMatcher {
+    public struct Counters: Codable, Equatable, Sendable {
+        public var dmaStarts = 0
+        /// The intent was in the ring, with the same kind (and address and count when checked).
+        public var hits = 0
+        /// No intent with the expected index had been written when the DMA started.
+        public var misses = 0
+        /// The intent disagreed with the access: kind, start or count.
+        public var mismatches = 0
+        /// Intents the host never saw a DMA start for.
+        public var unmatched = 0
+
+        public init(dmaStarts: Int = 0, hits: Int = 0, misses: Int = 0, mismatches: Int = 0, unmatched: Int = 0) {
+            self.dmaStarts = dmaStarts
+            self.hits = hits
+            self.misses = misses
+            self.mismatches = mismatches
+            self.unmatched = unmatched
+        }
+    }
+
+    public enum Outcome: Equatable, Sendable {
+        case hit
+        case miss
+        case mismatch(expected: DMAKind, found: DMAKind, start: UInt32, count: UInt32)
+    }
+
+    public private(set) var counters = Counters()
+    private var pending: [(index: UInt64, kind: DMAKind, start: UInt32, count: UInt32)] = []
+    private var expected: UInt64 = 0
+    /// Bounds memory if the guest floods intents the host never consumes.
+    static let maxPending = 1024
+
+    public init() {}
+
+    /// Starts counting from `base`, the agent's `intents_written` at registration.
+    public func reset(base: UInt64) {
+        pending.removeAll()
+        expected = base
+    }
+
+    public func ingest(_ records: [RingRecord]) {
+        for record in records {
+            guard case let .dmaIntent(kind, _, start, count, index, _) = record.body else { continue }
+            if pending.count == Self.maxPending {
+                pending.removeFirst()
+                counters.unmatched += 1
+            }
+            pending.append((index, kind, start, count))
+        }
+    }
+
+    /// A DMA of `kind` is starting; `start`/`count`, when the host knows them, are checked too.
+    public func dmaStarted(kind: DMAKind, start: UInt32? = nil, count: UInt32? = nil) -> Outcome {
+        counters.dmaStarts += 1
+        while let first = pending.first, first.index < expected {
+            pending.removeFirst()
+            counters.unmatched += 1
+        }
+        guard let intent = pending.first, intent.index == expected else {
+            // The agent did not see this start; its next intent will carry this index.
+            counters.misses += 1
+            return .miss
+        }
+        pending.removeFirst()
+        expected += 1
+        guard intent.kind == kind, start.map({ $0 == intent.start }) ?? true, count.map({ $0 == intent.count }) ?? true else {
+            counters.mismatches += 1
+            return .mismatch(expected: kind, found: intent.kind, start: intent.start, count: intent.count)
+        }
+        counters.hits += 1
+        return .hit
+    }
+}
+
+/// What a write to the DP8390 command register (BAR0 offset 0) starts, by its value alone:
+/// RD2–0 = 001 remote read, 010 remote write; TXP (with STA) transmit. The agent's probe uses the same rule.
+public enum DMACommand {
+    public static func kinds(commandWrite value: UInt8) -> [DMAKind] {
+        var kinds: [DMAKind] = []
+        switch (value >> 3) & 0x7 {
+        case 1: kinds.append(.remoteRead)
+        case 2: kinds.append(.remoteWrite)
+        default: break
+        }
+        if value & 0x06 == 0x06 { kinds.append(.transmit) }  // TXP with STA
+        return kinds
+    }
+}

@@ -1,0 +1,241 @@
+import AgentLink
+import DeviceBus
+import PCIFunction
+import VFIOUserServer
+import Testing
+import VPIOProtocol
+
+/// Guest RAM in a dictionary of pages, with a producer that writes the ring as the agent would.
+final class FakeGuest: GuestMemory {
+    var pages: [UInt64: [UInt8]] = [:]
+    let ringPages: [UInt64]
+    private var head: UInt64 = 0
+
+    /// The ring's pages at scattered, non-contiguous guest addresses (as a BPF map's pages are).
+    init(base: UInt64 = 0x10_0000, header: RingHeader = RingHeader()) {
+        ringPages = (0..<VPIORing.pages).map { base + UInt64($0) * 0x3000 }
+        for page in ringPages { pages[page] = [UInt8](repeating: 0, count: VPIORing.pageSize) }
+        pages[0x20_0000] = [UInt8](repeating: 0, count: VPIORing.pageSize)  // other RAM
+        writeHeader(header)
+    }
+
+    func read(guestAddress: UInt64, count: Int) -> [UInt8]? {
+        let page = guestAddress & ~0xFFF, offset = Int(guestAddress & 0xFFF)
+        guard let bytes = pages[page], offset + count <= VPIORing.pageSize else { return nil }
+        return Array(bytes[offset..<offset + count])
+    }
+
+    func write(_ bytes: [UInt8], ringOffset: Int) {
+        let page = ringPages[ringOffset / VPIORing.pageSize], offset = ringOffset % VPIORing.pageSize
+        pages[page]!.replaceSubrange(offset..<offset + bytes.count, with: bytes)
+    }
+
+    func writeHeader(_ header: RingHeader) {
+        var h = header
+        h.head = head
+        write(h.encode(), ringOffset: 0)
+    }
+
+    /// Claims a slot and commits `body` as the agent's producers do.
+    @discardableResult
+    func produce(_ body: RingRecord.Body) -> UInt64 {
+        let n = head
+        head += 1
+        write(RingRecord(sequence: n + 1, body: body).encode(), ringOffset: VPIORing.recordOffset(slot: Int(n % UInt64(VPIORing.capacity))))
+        writeHeader(RingHeader())
+        return n
+    }
+
+    func intent(_ index: UInt64, _ kind: DMAKind = .remoteRead) -> RingRecord.Body {
+        .dmaIntent(kind: kind, command: 0x0A, start: 0x4C00, count: 4, intentIndex: index, accessIndex: 0)
+    }
+}
+
+@Suite struct AgentChannelTests {
+    @Test func registrationValidatesPagesAndHeader() {
+        let guest = FakeGuest()
+        let channel = AgentChannel()
+        #expect(channel.register(pages: Array(guest.ringPages.prefix(3)), memory: guest) == .pageCount)
+        var unaligned = guest.ringPages
+        unaligned[2] += 8
+        #expect(channel.register(pages: unaligned, memory: guest) == .pageAddress)
+        var outside = guest.ringPages
+        outside[4] = 0xFFFF_F000
+        #expect(channel.register(pages: outside, memory: guest) == .pageAddress)
+        let bad = FakeGuest(header: RingHeader(version: 9))
+        #expect(channel.register(pages: bad.ringPages, memory: bad) == .badHeader)
+        #expect(!channel.isRegistered)
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        #expect(channel.isRegistered && channel.counters.rejections == 4)
+    }
+
+    @Test func readsRecordsInOrderAcrossPagesAndWraps() {
+        let guest = FakeGuest()
+        let channel = AgentChannel()
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        var seen: [UInt64] = []
+        for round in 0..<3 {
+            for i in 0..<200 { guest.produce(guest.intent(UInt64(round * 200 + i))) }
+            for record in channel.poll(memory: guest) {
+                if case let .dmaIntent(_, _, _, _, index, _) = record.body { seen.append(index) }
+            }
+        }
+        #expect(seen == Array(0..<600))
+        #expect(channel.counters.recordsLost == 0 && channel.counters.dmaIntents == 600)
+        #expect(channel.poll(memory: guest).isEmpty)
+    }
+
+    @Test func recordsWrittenBeforeRegistrationAreSkipped() {
+        let guest = FakeGuest()
+        for i in 0..<5 { guest.produce(guest.intent(UInt64(i))) }
+        let channel = AgentChannel()
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        #expect(channel.poll(memory: guest).isEmpty)
+        guest.produce(guest.intent(5))
+        #expect(channel.poll(memory: guest).count == 1)
+    }
+
+    @Test func anOvertakenReaderCountsTheLossAndResyncs() {
+        let guest = FakeGuest()
+        let channel = AgentChannel()
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        for i in 0..<(VPIORing.capacity + 10) { guest.produce(guest.intent(UInt64(i))) }
+        let records = channel.poll(memory: guest) + channel.poll(memory: guest)
+        #expect(channel.counters.recordsLost == 10)
+        #expect(records.count == VPIORing.capacity)
+    }
+
+    @Test func garbageInTheRingIsCountedNotTrusted() {
+        let guest = FakeGuest()
+        let channel = AgentChannel()
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        // Slot 0 claims sequence 1 but its type is nonsense; slot 1 is random bytes with a huge sequence.
+        var junk = RingRecord(sequence: 1, body: .heartbeat(uptimeNanoseconds: 0, accesses: 0)).encode()
+        junk[8] = 0xEE
+        guest.write(junk, ringOffset: VPIORing.recordOffset(slot: 0))
+        guest.write((0..<64).map { _ in UInt8.random(in: 0...255) } + [], ringOffset: VPIORing.recordOffset(slot: 1))
+        var sequence = [UInt8](repeating: 0xFF, count: 8)
+        sequence[7] = 0x7F
+        guest.write(sequence, ringOffset: VPIORing.recordOffset(slot: 1))
+        _ = channel.poll(memory: guest)
+        #expect(channel.counters.recordsMalformed == 1)
+        #expect(channel.counters.recordsLost > 0)
+        #expect(channel.counters.recordsRead == 0)
+    }
+
+    @Test func unmappedPagesStopTheReaderWithoutCrashing() {
+        let guest = FakeGuest()
+        let channel = AgentChannel()
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        guest.pages[guest.ringPages[1]] = nil
+        #expect(channel.poll(memory: guest).isEmpty)
+        #expect(channel.counters.unreadable == 1)
+    }
+
+    @Test func stateReportsAreKept() {
+        let guest = FakeGuest()
+        let channel = AgentChannel()
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        guest.produce(.state(accesses: 10, dmaIntents: 2, reusable: true, unsure: false, eventsLost: 0))
+        guest.produce(.heartbeat(uptimeNanoseconds: 1, accesses: 10))
+        _ = channel.poll(memory: guest)
+        #expect(channel.lastState == AgentChannel.AgentState(accesses: 10, dmaIntents: 2, reusable: true, unsure: false, eventsLost: 0))
+        #expect(channel.counters.heartbeats == 1)
+    }
+}
+
+@Suite struct IntentMatcherTests {
+    func intent(_ index: UInt64, _ kind: DMAKind, start: UInt32 = 0x4C00, count: UInt32 = 4) -> RingRecord {
+        RingRecord(sequence: index + 1, body: .dmaIntent(kind: kind, command: 0, start: start, count: count, intentIndex: index, accessIndex: 0))
+    }
+
+    @Test func matchesInOrderAndCountsMissesAndMismatches() {
+        let m = IntentMatcher()
+        m.reset(base: 3)
+        m.ingest([intent(2, .remoteRead), intent(3, .remoteRead), intent(4, .transmit)])
+        #expect(m.dmaStarted(kind: .remoteRead, start: 0x4C00, count: 4) == .hit)
+        #expect(m.dmaStarted(kind: .remoteWrite) == .mismatch(expected: .remoteWrite, found: .transmit, start: 0x4C00, count: 4))
+        #expect(m.dmaStarted(kind: .transmit) == .miss)
+        m.ingest([intent(5, .transmit, start: 0x4000, count: 60)])
+        #expect(m.dmaStarted(kind: .transmit, start: 0x4000, count: 64) == .mismatch(expected: .transmit, found: .transmit, start: 0x4000, count: 60))
+        #expect(m.counters == IntentMatcher.Counters(dmaStarts: 4, hits: 1, misses: 1, mismatches: 2, unmatched: 1))
+    }
+
+    @Test func commandValuesThatStartDMA() {
+        #expect(DMACommand.kinds(commandWrite: 0x0A) == [.remoteRead])
+        #expect(DMACommand.kinds(commandWrite: 0x12) == [.remoteWrite])
+        #expect(DMACommand.kinds(commandWrite: 0x26) == [.transmit])
+        #expect(DMACommand.kinds(commandWrite: 0x22) == [])
+        #expect(DMACommand.kinds(commandWrite: 0x21) == [])
+        #expect(DMACommand.kinds(commandWrite: 0x62) == [])
+    }
+}
+
+@Suite struct AgentCapabilityTests {
+    func endpointWithCapability() -> (PCIEndpoint, AgentCapability) {
+        let intx = INTxRouter()
+        let line = InterruptLine { intx.lineChanged($0) }
+        let endpoint = PCIEndpoint(identity: .rtl8029, device: NullDevice(), interruptLine: line, intx: intx)
+        return (endpoint, AgentCapability(endpoint: endpoint, channel: AgentChannel()))
+    }
+
+    func write32(_ endpoint: PCIEndpoint, _ offset: Int, _ value: UInt32) throws {
+        try endpoint.write(region: 7, offset: UInt64(offset), data: (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) })
+    }
+
+    func read32(_ endpoint: PCIEndpoint, _ offset: Int) throws -> UInt32 {
+        try endpoint.read(region: 7, offset: UInt64(offset), count: 4).enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+    }
+
+    @Test func guestRegistersThroughConfigSpace() throws {
+        let guest = FakeGuest()
+        let (endpoint, capability) = endpointWithCapability()
+        endpoint.configWritten = { capability.configWritten(offset: $0, count: $1, memory: guest) }
+        let base = VPIOCapability.offset
+        #expect(try endpoint.read(region: 7, offset: 0x34, count: 1) == [UInt8(base)])
+        #expect(try endpoint.read(region: 7, offset: UInt64(base), count: 4) == [0x09, 0x00, 88, 1])
+        for (i, page) in guest.ringPages.enumerated() {
+            try endpoint.write(region: 7, offset: UInt64(base + 16 + 8 * i),
+                               data: (0..<8).map { UInt8(truncatingIfNeeded: page >> (8 * UInt64($0))) })
+        }
+        try write32(endpoint, base + 12, UInt32(guest.ringPages.count))
+        try write32(endpoint, base + 8, 1)
+        #expect(try read32(endpoint, base + 4) & 1 == 1)
+        #expect(try read32(endpoint, base + 8) == 0)
+        #expect(try read32(endpoint, base + 84) == 0)
+        #expect(capability.channel.isRegistered)
+        // Read-only words ignore the guest.
+        try write32(endpoint, base + 4, 0xFFFF_FFFF)
+        try write32(endpoint, base + 80, 0xFFFF_FFFF)
+        #expect(try read32(endpoint, base + 4) == 1)
+        #expect(try read32(endpoint, base + 80) == 0)
+        try write32(endpoint, base + 8, 2)
+        let status = try read32(endpoint, base + 4)
+        #expect(!capability.channel.isRegistered && status == 0)
+    }
+
+    @Test func bogusRegistrationsAreRejectedWithAReason() throws {
+        let guest = FakeGuest()
+        let (endpoint, capability) = endpointWithCapability()
+        endpoint.configWritten = { capability.configWritten(offset: $0, count: $1, memory: guest) }
+        let base = VPIOCapability.offset
+        try write32(endpoint, base + 12, 0xFFFF_FFFF)
+        try write32(endpoint, base + 8, 1)
+        #expect(try read32(endpoint, base + 4) == 2)
+        #expect(try read32(endpoint, base + 84) == 1)
+        try write32(endpoint, base + 12, UInt32(VPIORing.pages))  // pages all zero: outside the ring's RAM
+        try write32(endpoint, base + 8, 1)
+        #expect(try read32(endpoint, base + 84) == 2)
+        endpoint.configWritten = { capability.configWritten(offset: $0, count: $1, memory: nil) }
+        try write32(endpoint, base + 8, 1)
+        #expect(try read32(endpoint, base + 84) == 2)
+        #expect(capability.channel.counters.rejections == 3)
+    }
+}
+
+final class NullDevice: BusDevice {
+    let regionSizes: [UInt32: UInt32] = [0: 32]
+    func read(region: UInt32, offset: UInt64, width: AccessWidth) -> UInt32 { 0 }
+    func write(region: UInt32, offset: UInt64, width: AccessWidth, value: UInt32) {}
+    func reset() {}
+}
