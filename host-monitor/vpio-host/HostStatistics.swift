@@ -1,3 +1,4 @@
+import AgentLink
 import Foundation
 import NE2000
 import PacketBackend
@@ -12,8 +13,9 @@ struct HostStatistics: Codable {
     var interruptSignalFailures: Int
     var nic: NE2000Counters
     var wire: TapPeer.Counters?
+    var agent: AgentChannel.Counters
 
-    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?) {
+    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?, agent: AgentChannel) {
         connections = server.connections
         accesses = server.endpoint.counters
         messages = server.sessionCounters
@@ -21,6 +23,7 @@ struct HostStatistics: Codable {
         interruptSignalFailures = server.endpoint.intx.signalFailures
         self.nic = nic.counters
         wire = peer?.counters
+        self.agent = agent.counters
     }
 
     var summary: String {
