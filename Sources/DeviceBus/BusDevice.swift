@@ -61,3 +61,26 @@ public protocol NetworkBusDevice: BusDevice {
 
 /// Where a NIC puts a frame it transmits.
 public typealias FrameSink = ([UInt8]) -> Void
+
+/// One device access as monitors see it: a read with the value the device returned, or a write
+/// with the value the guest wrote.
+public struct BusAccess: Equatable, Sendable {
+    public enum Direction: UInt8, Sendable, Codable {
+        case read = 0
+        case write = 1
+    }
+
+    public var direction: Direction
+    public var region: UInt32
+    public var offset: UInt64
+    public var width: AccessWidth
+    public var value: UInt32
+
+    public init(direction: Direction, region: UInt32, offset: UInt64, width: AccessWidth, value: UInt32) {
+        self.direction = direction
+        self.region = region
+        self.offset = offset
+        self.width = width
+        self.value = value
+    }
+}

@@ -32,6 +32,9 @@ public final class PCIEndpoint {
     public let interruptLine: InterruptLine
     public let intx: INTxRouter
     public private(set) var counters = Counters()
+    /// Sees every BAR access, one per device access: a write before the device gets it (so a
+    /// monitor can act first), a read after, with the value the device returned.
+    public var accessObserver: ((BusAccess) -> Void)?
     /// Called after the guest wrote config bytes `offset..<offset+count` (a capability's command word).
     public var configWritten: ((_ offset: Int, _ count: Int) -> Void)?
     private let barSizes: [UInt32: UInt32]
@@ -67,6 +70,7 @@ public final class PCIEndpoint {
         out.reserveCapacity(count)
         for (at, width) in chunks {
             let value = device.read(region: region, offset: at, width: width)
+            accessObserver?(BusAccess(direction: .read, region: region, offset: at, width: width, value: value))
             for i in 0..<width.rawValue { out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt32(i)))) }
             counters.barReads += 1
         }
@@ -89,6 +93,7 @@ public final class PCIEndpoint {
             var value: UInt32 = 0
             for i in 0..<width.rawValue { value |= UInt32(data[index + i]) << (8 * UInt32(i)) }
             index += width.rawValue
+            accessObserver?(BusAccess(direction: .write, region: region, offset: at, width: width, value: value))
             device.write(region: region, offset: at, width: width, value: value)
             counters.barWrites += 1
         }

@@ -177,3 +177,16 @@ import VPIOSystem
         return w.bytes
     }
 }
+
+@Suite struct AccessObserverTests {
+    @Test func observerSeesEveryDeviceAccessWithItsValue() throws {
+        var h = try Harness()
+        var seen: [BusAccess] = []
+        h.endpoint.accessObserver = { seen.append($0) }
+        try h.send(.regionWrite, RegionWriteRequest(offset: 0, region: 0, data: [0x22]).encode())
+        try h.send(.regionRead, RegionReadRequest(access: RegionAccess(offset: 0x10, region: 0, count: 4)).encode())
+        try h.send(.regionRead, RegionReadRequest(access: RegionAccess(offset: 0, region: 7, count: 4)).encode())  // config: not a device access
+        #expect(seen == [BusAccess(direction: .write, region: 0, offset: 0, width: .byte, value: 0x22),
+                         BusAccess(direction: .read, region: 0, offset: 0x10, width: .dword, value: 0x1312_1110)])
+    }
+}
