@@ -239,3 +239,41 @@ final class NullDevice: BusDevice {
     func write(region: UInt32, offset: UInt64, width: AccessWidth, value: UInt32) {}
     func reset() {}
 }
+
+@Suite struct AgentMonitorTests {
+    @Test func checksIntentsAndAccessCountsAtEachDMAStart() throws {
+        let guest = FakeGuest()
+        let (endpoint, capability) = AgentCapabilityTests().endpointWithCapability()
+        let monitor = AgentMonitor(capability: capability) { guest }
+        endpoint.configWritten = { capability.configWritten(offset: $0, count: $1, memory: guest) }
+        endpoint.accessObserver = { monitor.observe($0) }
+        // Accesses before registration do not count.
+        try endpoint.write(region: 0, offset: 7, data: [0xFF])
+        let base = VPIOCapability.offset
+        for (i, page) in guest.ringPages.enumerated() {
+            try endpoint.write(region: 7, offset: UInt64(base + 16 + 8 * i), data: (0..<8).map { UInt8(truncatingIfNeeded: page >> (8 * UInt64($0))) })
+        }
+        try AgentCapabilityTests().write32(endpoint, base + 12, UInt32(VPIORing.pages))
+        try AgentCapabilityTests().write32(endpoint, base + 8, 1)
+        #expect(capability.channel.isRegistered)
+
+        // The agent saw 3 accesses (two register writes and the command), wrote its intent first.
+        guest.produce(guest.intent(0))
+        var header = RingHeader(accessesSeen: 3, intentsWritten: 1)
+        guest.writeHeader(header)
+        try endpoint.write(region: 0, offset: 8, data: [0x00])
+        try endpoint.write(region: 0, offset: 9, data: [0x4C])
+        try endpoint.write(region: 0, offset: 0, data: [0x0A])  // remote read starts
+        #expect(monitor.counters.intents.hits == 1)
+        #expect(monitor.counters.accessCountMismatches == 0)
+        #expect(monitor.counters.hostAccessesSinceRegistration == 3)
+
+        // A transmit with no intent in the ring, and an agent that missed an access.
+        header.accessesSeen = 4
+        guest.writeHeader(header)
+        try endpoint.write(region: 0, offset: 4, data: [0x40])
+        try endpoint.write(region: 0, offset: 0, data: [0x26])
+        #expect(monitor.counters.intents.misses == 1)
+        #expect(monitor.counters.accessCountMismatches == 1)
+    }
+}

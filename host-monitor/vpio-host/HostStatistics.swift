@@ -14,8 +14,9 @@ struct HostStatistics: Codable {
     var nic: NE2000Counters
     var wire: TapPeer.Counters?
     var agent: AgentChannel.Counters
+    var agentChecks: AgentMonitor.Counters
 
-    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?, agent: AgentChannel) {
+    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?, agent: AgentMonitor) {
         connections = server.connections
         accesses = server.endpoint.counters
         messages = server.sessionCounters
@@ -23,7 +24,8 @@ struct HostStatistics: Codable {
         interruptSignalFailures = server.endpoint.intx.signalFailures
         self.nic = nic.counters
         wire = peer?.counters
-        self.agent = agent.counters
+        self.agent = agent.channel.counters
+        agentChecks = agent.counters
     }
 
     var summary: String {

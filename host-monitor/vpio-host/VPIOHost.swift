@@ -64,20 +64,20 @@ struct VPIOHost: ParsableCommand {
         }
         let endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)
         let server = VFIOUserServer(endpoint: endpoint, logger: logger)
-        let agent = AgentCapability(endpoint: endpoint, channel: AgentChannel())
+        let agent = AgentMonitor(capability: AgentCapability(endpoint: endpoint, channel: AgentChannel())) { [unowned server] in
+            server.session?.dma
+        }
         endpoint.configWritten = { [unowned server] offset, count in
-            agent.configWritten(offset: offset, count: count, memory: server.session?.dma)
+            agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
         }
-        agent.onRegistered = { header in
-            logger.info("guest agent registered its ring", metadata: ["pid": "\(header.agentPID)", "accesses_seen": "\(header.accessesSeen)"])
-        }
+        endpoint.accessObserver = { agent.observe($0) }
         let listener = try UnixSocket.listen(at: FilePath(socket))
         defer { try? FileManager.default.removeItem(atPath: socket) }
         FileHandle.standardError.write(Data("vpio-host: listening on \(socket)\n".utf8))
 
         try server.run(listener: listener, sources: peer.map { [$0] } ?? [], shouldStop: StopSignal.requested)
 
-        let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent.channel)
+        let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent)
         FileHandle.standardError.write(Data("vpio-host: \(stats.summary)\n".utf8))
         if let statsJson { try stats.write(to: statsJson) }
     }

@@ -1,0 +1,56 @@
+import DeviceBus
+import VPIOProtocol
+
+/// Watches the guest's device accesses against what the agent reports: at every DMA-starting
+/// access it reads the ring and checks that the intent is already there, and it compares the
+/// accesses the agent's probes saw with the accesses the host served since registration. The
+/// comparison is exact at trapped accesses: the vCPU is stalled inside the access, and the probe
+/// counted it before the instruction ran.
+public final class AgentMonitor {
+    public struct Counters: Codable, Equatable, Sendable {
+        public var intents = IntentMatcher.Counters()
+        /// Host-served and agent-seen accesses since registration, at the last DMA start.
+        public var hostAccessesSinceRegistration: UInt64 = 0
+        public var agentAccessesSinceRegistration: UInt64 = 0
+        /// DMA starts at which the two counts differed.
+        public var accessCountMismatches = 0
+    }
+
+    public let capability: AgentCapability
+    public private(set) var counters = Counters()
+    private let matcher = IntentMatcher()
+    private var hostAccesses: UInt64 = 0
+    private var baseline: (host: UInt64, agent: UInt64)?
+    private let memory: () -> GuestMemory?
+
+    /// - Parameter memory: the guest RAM of the current connection (nil while none).
+    public init(capability: AgentCapability, memory: @escaping () -> GuestMemory?) {
+        self.capability = capability
+        self.memory = memory
+        capability.onRegistered = { [unowned self] header in
+            baseline = (hostAccesses, header.accessesSeen)
+            matcher.reset(base: header.intentsWritten)
+        }
+    }
+
+    public var channel: AgentChannel { capability.channel }
+
+    /// Feeds one device access (BAR0 of the NIC).
+    public func observe(_ access: BusAccess) {
+        hostAccesses += 1
+        guard access.direction == .write, access.region == 0, access.offset == 0, channel.isRegistered,
+              let memory = memory() else { return }
+        let kinds = DMACommand.kinds(commandWrite: UInt8(truncatingIfNeeded: access.value))
+        guard !kinds.isEmpty else { return }
+        matcher.ingest(channel.poll(memory: memory))
+        for kind in kinds { _ = matcher.dmaStarted(kind: kind) }
+        counters.intents = matcher.counters
+        if let baseline, let header = channel.header(memory: memory) {
+            counters.hostAccessesSinceRegistration = hostAccesses - baseline.host
+            counters.agentAccessesSinceRegistration = header.accessesSeen &- baseline.agent
+            if counters.hostAccessesSinceRegistration != counters.agentAccessesSinceRegistration {
+                counters.accessCountMismatches += 1
+            }
+        }
+    }
+}
