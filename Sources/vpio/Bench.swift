@@ -33,6 +33,9 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Limit for each guest run in seconds.", valueName: "seconds"))
     var timeout = 600
 
+    @Flag(help: "Measure only the round trips (no guests).")
+    var roundTripsOnly = false
+
     func validate() throws {
         guard iterations >= 100 else { throw ValidationError("--iterations must be at least 100") }
         guard size.bytes >= 1_048_576 else { throw ValidationError("--size must be at least 1M") }
@@ -46,6 +49,10 @@ struct Bench: ParsableCommand {
         say("[bench] round trips: \(iterations) bare echoes, then \(iterations) REGION_READs served by vpio-host")
         let bare = try RoundTrip.bare(iterations: iterations)
         let served = try RoundTrip.vfioUser(hostBinary: host, iterations: iterations)
+        if roundTripsOnly {
+            printRoundTrips(bare: bare, served: served)
+            return
+        }
 
         let layout = try cache.layout()
         var results: [RunResult] = []
@@ -74,10 +81,14 @@ struct Bench: ParsableCommand {
         say(String(format: "  throughput via QEMU in-process ne2k    %8.3f MiB/s", reference.mibPerSecond))
         say(String(format: "  ratio vpio-host / in-process           %8.3f", ours.mibPerSecond / reference.mibPerSecond))
         say(String(format: "  device accesses served per MiB         %8.0f  (%d accesses over the whole run)", Double(accesses) / mib, accesses))
+        printRoundTrips(bare: bare, served: served)
+    }
+
+    private func printRoundTrips(bare: RoundTrip.Summary, served: RoundTrip.Summary) {
         say(String(format: "  round trip, bare socket echo 32/36 B   %8.2f µs median (p10 %.2f, p90 %.2f)",
-                     bare.median, bare.percentile(0.1), bare.percentile(0.9)))
+                   bare.median, bare.percentile(0.1), bare.percentile(0.9)))
         say(String(format: "  round trip, vpio-host REGION_READ 4 B  %8.2f µs median (p10 %.2f, p90 %.2f)",
-                     served.median, served.percentile(0.1), served.percentile(0.9)))
+                   served.median, served.percentile(0.1), served.percentile(0.9)))
         say(String(format: "  added by vpio-host per access          %8.2f µs (median difference)", served.median - bare.median))
     }
 
