@@ -1,0 +1,36 @@
+/* What Swift cannot do with libbpf directly: its option macros (LIBBPF_OPTS), the variadic print
+ * callback, BTF lookups for `const volatile` rodata, and C11 atomics on the shared ring. Also
+ * exposes the ABI headers (protocol/include/vpio_ring.h, guest-agent/bpf/vpio_agent.h) to Swift. */
+#pragma once
+#include <stdint.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "../../../../protocol/include/vpio_ring.h"
+#include "../../../bpf/vpio_agent.h"
+
+struct bpf_object;
+struct bpf_program;
+struct bpf_link;
+
+/* libbpf's messages: warnings and errors to stderr, debug ones too when verbose. */
+void vpio_libbpf_set_verbose(int verbose);
+
+/* bpf_program__attach_kprobe_opts(prog, func, {.offset, .bpf_cookie}); NULL with *err = -errno on failure. */
+struct bpf_link *vpio_attach_kprobe(struct bpf_program *prog, const char *func, uint64_t offset,
+                                    uint64_t cookie, int *err);
+
+/* Sets the `const volatile` variable `name` (of `size` bytes) in the object's .rodata before load.
+ * Returns 0, or -ENOENT when the object has no such variable, -EINVAL on a size mismatch. */
+int vpio_set_rodata(struct bpf_object *obj, const char *name, const void *value, size_t size);
+
+/* BPF run-time statistics of a loaded program (needs bpf_enable_stats(BPF_STATS_RUN_TIME)). */
+int vpio_prog_run_stats(int prog_fd, uint64_t *run_cnt, uint64_t *run_time_ns);
+
+/* Ring helpers on the shared mapping: atomic fetch-add, and a release store of a slot's seq. */
+uint64_t vpio_atomic_fetch_add_u64(uint64_t *p, uint64_t v);
+uint64_t vpio_atomic_load_u64(const uint64_t *p);
+void vpio_store_release_u64(uint64_t *p, uint64_t v);
+void vpio_store_release_u32(uint32_t *p, uint32_t v);
+
+/* stdout line-buffered (the console of an init script is not a tty). */
+void vpio_stdout_line_buffered(void);

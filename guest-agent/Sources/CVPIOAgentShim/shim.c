@@ -1,0 +1,89 @@
+#include "CVPIOAgentShim.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+
+static int verbose_libbpf;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	fputs("libbpf: ", stderr);
+	return vfprintf(stderr, fmt, ap);
+}
+
+void vpio_libbpf_set_verbose(int verbose)
+{
+	verbose_libbpf = verbose;
+	libbpf_set_print(print_libbpf);
+}
+
+struct bpf_link *vpio_attach_kprobe(struct bpf_program *prog, const char *func, uint64_t offset,
+                                    uint64_t cookie, int *err)
+{
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = (size_t)offset, .bpf_cookie = cookie);
+	struct bpf_link *link = bpf_program__attach_kprobe_opts(prog, func, &opts);
+	*err = link ? 0 : -errno;
+	return link;
+}
+
+int vpio_set_rodata(struct bpf_object *obj, const char *name, const void *value, size_t size)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *map;
+	size_t map_size = 0;
+	char *data;
+
+	if (!btf)
+		return -ENOENT;
+	bpf_object__for_each_map(map, obj) {
+		const char *map_name = bpf_map__name(map);
+		size_t len = strlen(map_name);
+		if (len >= 7 && strcmp(map_name + len - 7, ".rodata") == 0)
+			break;
+	}
+	if (!map)
+		return -ENOENT;
+	data = bpf_map__initial_value(map, &map_size);
+	if (!data)
+		return -ENOENT;
+	int id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (id < 0)
+		return -ENOENT;
+	const struct btf_type *sec = btf__type_by_id(btf, id);
+	const struct btf_var_secinfo *v = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, v++) {
+		const struct btf_type *var = btf__type_by_id(btf, v->type);
+		if (strcmp(btf__name_by_offset(btf, var->name_off), name) != 0)
+			continue;
+		if (v->size != size || v->offset + size > map_size)
+			return -EINVAL;
+		memcpy(data + v->offset, value, size);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int vpio_prog_run_stats(int prog_fd, uint64_t *run_cnt, uint64_t *run_time_ns)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	*run_cnt = info.run_cnt;
+	*run_time_ns = info.run_time_ns;
+	return 0;
+}
+
+uint64_t vpio_atomic_fetch_add_u64(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+uint64_t vpio_atomic_load_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+void vpio_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+void vpio_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+void vpio_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -1,0 +1,294 @@
+import ArgumentParser
+import CLibBPF
+import CVPIOAgentShim
+import Glibc
+import VPIOAgentCore
+
+/// Set by SIGINT/SIGTERM; polled by the attach and event loops.
+nonisolated(unsafe) var stopSignal: Int32 = 0
+
+@main
+struct VPIOAgent: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpio-agent",
+        abstract: "Shadow the ne2k-pci driver's port I/O with eBPF kprobes and report to the VPIO host.",
+        discussion: """
+            Finds the RTL8029 (PCI 10ec:8029) and its BAR0 port range, checks that 8390 and ne2k-pci are \
+            loaded, scans their .ko files for in/out/ins/outs sites, attaches one kprobe program at each \
+            (the kernel refuses sites inside .cold code: accesses there are unseen), maps the shared ring, \
+            registers its guest-physical pages through the VPIO capability in the NIC's config space, and \
+            then counts the driver's accesses until SIGINT/SIGTERM. The in-kernel part writes a DMA intent \
+            into the ring before every CR write that starts a remote DMA or a transmit.
+
+            Prints one line to parse on exit:
+              VPIO-AGENT summary accesses=N bpf_accesses=N reads=N writes=N events=N lost=N gaps=N \
+            intents=N dma_starts=N by_port=r00:N,w00:N,... sites=N attached=N refused_sites=N \
+            not_instructions=N attach_secs=S bpf_runs=N bpf_run_ns_per_hit=N registration=STATE
+
+            Exit status: 0 on a clean stop, 1 on a setup error (message on stderr), 3 when the host has no \
+            VPIO capability (use --no-register to run without it).
+            """)
+
+    @Option(help: ArgumentHelp("The BPF object (default: /usr/lib/vpio-agent/vpio_agent.bpf.o, else beside this executable).", valueName: "path"))
+    var bpfObject: String?
+
+    @Option(name: .customLong("module"), help: ArgumentHelp("A driver module file to scan (repeat for 8390 and ne2k-pci; default: searched under /lib/modules).", valueName: "path"))
+    var modules: [String] = []
+
+    @Flag(help: "Do not register the ring with the host (observe and count only).")
+    var noRegister = false
+
+    @Flag(help: "Attach, watch for --duration seconds, print the summary and detach (for tests).")
+    var once = false
+
+    @Option(help: ArgumentHelp("With --once: how long to watch.", valueName: "seconds"))
+    var duration: Double = 0
+
+    @Option(help: ArgumentHelp("Print a progress line every N seconds (0: never).", valueName: "seconds"))
+    var reportEvery: Double = 0
+
+    @Option(help: ArgumentHelp("Create this file once attached (and registered), for init scripts to wait on.", valueName: "path"))
+    var readyFile: String?
+
+    @Flag(name: .shortAndLong, help: "List every site and libbpf's debug output.")
+    var verbose = false
+
+    mutating func run() throws {
+        vpio_stdout_line_buffered()
+        do {
+            try Agent(options: self).run()
+        } catch let error as AgentError {
+            FileHandle2.error("vpio-agent: \(error.description)")
+            throw ExitCode(1)
+        } catch let error as NoCapability {
+            FileHandle2.error("vpio-agent: \(error.description)")
+            throw ExitCode(3)
+        }
+    }
+}
+
+struct NoCapability: Error, CustomStringConvertible {
+    var device: String
+    var description: String {
+        "host without VPIO capability: no vendor capability (ID 0x09, VPIO layout) in \(device)'s config space; this host does not read the ring (run with --no-register to observe only)"
+    }
+}
+
+enum FileHandle2 {
+    static func error(_ text: String) {
+        var line = text + "\n"
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// The straight line: checks → scan → open/configure/load → attach → ring → register → poll; one
+/// cleanup path (defers) that unregisters, detaches every kprobe and prints the summary.
+struct Agent {
+    var options: VPIOAgent
+
+    func run() throws {
+        // 1. Checks, each with a clear message.
+        guard geteuid() == 0 else { throw AgentError("must run as root (BPF, kprobes, /proc/self/pagemap, PCI config writes)") }
+        guard let device = PCIDevice.find(vendor: 0x10ec, device: 0x8029) else {
+            throw AgentError("device absent: no PCI function 10ec:8029 (RTL8029 / NE2000) with an I/O BAR0 in /sys/bus/pci/devices")
+        }
+        for module in ["8390", "ne2k_pci"] where access("/sys/module/\(module)", F_OK) != 0 {
+            throw AgentError("driver not loaded: /sys/module/\(module) is missing (modprobe 8390 ne2k-pci first)")
+        }
+        guard access("/sys/fs/bpf", F_OK) == 0 || access("/proc/sys/kernel/unprivileged_bpf_disabled", F_OK) == 0 else {
+            throw AgentError("kernel without BPF support (no /proc/sys/kernel/unprivileged_bpf_disabled): needs CONFIG_BPF_SYSCALL")
+        }
+        let kprobeInterfaces = ["/sys/bus/event_source/devices/kprobe/type", "/sys/kernel/tracing/kprobe_events", "/sys/kernel/debug/tracing/kprobe_events"]
+        guard kprobeInterfaces.contains(where: { access($0, F_OK) == 0 }) else {
+            throw AgentError("kernel without kprobe support: none of \(kprobeInterfaces.joined(separator: ", ")) exists (CONFIG_KPROBES, CONFIG_KPROBE_EVENTS; mount tracefs)")
+        }
+        print("VPIO-AGENT device \(device.address) bar0=0x\(String(device.ioBase, radix: 16))+0x\(String(device.ioSize, radix: 16))")
+
+        // 2. Sites from the module files (libelf).
+        let scans = try moduleFiles().map { try SiteScanner.scan(path: $0) }
+        for scan in scans {
+            if let srcversion = scan.srcversion, let loaded = readFile("/sys/module/\(scan.module)/srcversion")?.filter({ !$0.isWhitespace }),
+               !loaded.isEmpty, loaded != srcversion {
+                throw AgentError("\(scan.path) (srcversion \(srcversion)) is not the loaded \(scan.module) (srcversion \(loaded)); pass the right file with --module")
+            }
+        }
+        let sites = SiteScanner.assignIDs(scans)
+        let cold = sites.filter(\.cold).count
+        print("VPIO-AGENT scanned \(scans.map { "\($0.module)=\($0.sites.count)" }.joined(separator: " ")) candidates=\(sites.count) cold=\(cold)")
+
+        // 3. Open, configure, load.
+        let statsFD = bpf_enable_stats(BPF_STATS_RUN_TIME)
+        defer { if statsFD >= 0 { close(statsFD) } }
+        vpio_libbpf_set_verbose(options.verbose ? 1 : 0)
+        let bpf = try AgentBPFObject(path: try bpfObjectPath())
+        defer { bpf.close() } // the one cleanup path: destroys every link, then the object
+        try bpf.configure(bar0Base: device.ioBase, bar0Size: device.ioSize)
+        try bpf.load()
+        try bpf.fillSites(sites)
+        guard let ringMap = bpf.map("ring"), let eventsMap = bpf.map("events") else { throw AgentError("BPF object without ring/events maps") }
+
+        // 4. The ring, before any probe fires, so intents land in a mapped ring from the first access.
+        let ring = try SharedRing(mapFD: bpf_map__fd(ringMap))
+
+        // 5. Attach at every site; the post site of an `in` only when the `in` attached.
+        installSignalHandlers()
+        let attachStart = monotonicSeconds()
+        var outcomes: [AgentBPFObject.AttachOutcome] = []
+        var attachedIDs = Set<Int>()
+        for site in sites {
+            if stopSignal != 0 { throw AgentError("stopped by a signal while attaching") }
+            if site.kind == .afterIn, let pair = site.pair, !attachedIDs.contains(pair) { continue }
+            let outcome = bpf.attach(site)
+            if outcome.attached { attachedIDs.insert(site.id) }
+            outcomes.append(outcome)
+            if options.verbose {
+                print("VPIO-AGENT site \(site.id) \(site.label) \(site.kind) w\(site.width)\(site.cold ? " cold" : "") -> \(outcome.attached ? "attached at +0x\(String(outcome.attachedOffset!, radix: 16))" : "refused: \(errnoText(outcome.error))")")
+            }
+        }
+        let attachSeconds = monotonicSeconds() - attachStart
+        let notInstructions = outcomes.filter(\.notAnInstruction)
+        let refused = outcomes.filter { !$0.attached && !$0.notAnInstruction }
+        let refusedAccessSites = refused.filter { $0.site.kind.isAccess }
+        for outcome in refused {
+            print("VPIO-AGENT refused \(outcome.site.label) \(outcome.site.kind)\(outcome.site.cold ? " (cold)" : ""): \(errnoText(outcome.error))")
+        }
+        ring.publishHeader(unseenSites: UInt64(refusedAccessSites.count))
+        print("VPIO-AGENT attached sites=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) secs=\(format(attachSeconds))")
+        guard !attachedIDs.isEmpty else { throw AgentError("no site could be attached (is the kernel's kprobe support usable?)") }
+
+        // 6. Register the ring with the host.
+        var registration = "skipped"
+        var capability: CapabilityPort? = nil
+        defer {
+            if let capability {
+                let status = try? capability.unregister()
+                print("VPIO-AGENT unregistered \(status.map(\.description) ?? "(status unreadable)")")
+            }
+        }
+        let pages = ring.physicalPages.map { "0x" + String($0, radix: 16) }.joined(separator: ",")
+        print("VPIO-AGENT ring pages=\(pages)")
+        if !options.noRegister {
+            guard let port = try CapabilityPort.locate(device: device) else { throw NoCapability(device: device.address) }
+            let status = try port.register(pages: ring.physicalPages)
+            capability = port
+            registration = status.registered ? "registered" : "rejected"
+            print("VPIO-AGENT register cap=0x\(String(port.offset, radix: 16)) \(status)")
+        }
+        if let readyFile = options.readyFile {
+            let fd = open(readyFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd >= 0 { close(fd) }
+        }
+
+        // 7. Consume events until a signal (or --duration with --once).
+        let counter = EventCounter(bar0Base: device.ioBase)
+        let context = Unmanaged.passUnretained(counter).toOpaque()
+        guard let events = ring_buffer__new(bpf_map__fd(eventsMap), { context, data, size in
+            guard let context, let data, size >= MemoryLayout<vpio_event>.size else { return 0 }
+            let counter = Unmanaged<EventCounter>.fromOpaque(context).takeUnretainedValue()
+            counter.consume(data.loadUnaligned(as: vpio_event.self))
+            return 0
+        }, context, nil) else { throw AgentError("ring_buffer__new: \(errnoText(errno))") }
+        defer { ring_buffer__free(events) }
+
+        let started = monotonicSeconds()
+        var lastBeat = started, lastReport = started
+        while stopSignal == 0 {
+            let rc = ring_buffer__poll(events, 100)
+            if rc < 0 && rc != -EINTR { throw AgentError("ring_buffer__poll: \(errnoText(rc))") }
+            let now = monotonicSeconds()
+            if now - lastBeat >= 1 {
+                lastBeat = now
+                publish(ring: ring, counter: counter, bpf: bpf, unseen: refusedAccessSites.count)
+            }
+            if options.reportEvery > 0, now - lastReport >= options.reportEvery {
+                lastReport = now
+                print("VPIO-AGENT progress accesses=\(counter.accesses) bpf_accesses=\(ring.accessesSeen) intents=\(ring.intentsWritten) events=\(counter.events)")
+            }
+            if options.once && now - started >= options.duration { break }
+        }
+        _ = ring_buffer__consume(events)
+        publish(ring: ring, counter: counter, bpf: bpf, unseen: refusedAccessSites.count)
+
+        // 8. Summary (before the deferred unregister and detach).
+        let stats = bpf.stats()
+        let run = bpf.runStats()
+        let perHit = run.map { $0.runs > 0 ? $0.nanoseconds / $0.runs : 0 } ?? 0
+        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(ring.intentsWritten) dma_starts=\(counter.dmaStarts) by_port=\(counter.byPort) sites=\(sites.count) attached=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) attach_secs=\(format(attachSeconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) registration=\(registration)")
+    }
+
+    /// Heartbeat and state records for the host (asynchronous state: the user-space part's job).
+    func publish(ring: SharedRing, counter: EventCounter, bpf: AgentBPFObject, unseen: Int) {
+        let now = monotonicNanoseconds()
+        var beat = vpio_record()
+        beat.type = UInt16(VPIO_REC_HEARTBEAT)
+        beat.time_ns = now
+        beat.heartbeat.uptime_ns = now
+        beat.heartbeat.accesses = counter.accesses
+        ring.append(beat)
+        var state = vpio_record()
+        state.type = UInt16(VPIO_REC_STATE)
+        state.time_ns = now
+        state.state.accesses = counter.accesses
+        state.state.dma_intents = counter.dmaStarts
+        // No full model yet (Sources/NE2000Model): never claim reusable; unsure until one runs.
+        state.state.reusable = 0
+        state.state.unsure = 1
+        state.state.events_lost = bpf.stats().events_lost
+        ring.append(state)
+        _ = unseen
+    }
+
+    func moduleFiles() throws -> [String] {
+        if !options.modules.isEmpty { return options.modules }
+        var release = utsname()
+        uname(&release)
+        let kernel = withUnsafeBytes(of: release.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return try ["8390", "ne2k-pci"].map { name in
+            let candidates = ["/lib/modules/\(name).ko", "/lib/modules/\(kernel)/kernel/drivers/net/ethernet/8390/\(name).ko"]
+            guard let found = candidates.first(where: { access($0, R_OK) == 0 }) else {
+                throw AgentError("cannot find \(name).ko (looked at \(candidates.joined(separator: ", "))); pass --module PATH (decompress .ko.xz/.ko.zst first)")
+            }
+            return found
+        }
+    }
+
+    func bpfObjectPath() throws -> String {
+        if let path = options.bpfObject { return path }
+        let installed = "/usr/lib/vpio-agent/vpio_agent.bpf.o"
+        if access(installed, R_OK) == 0 { return installed }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if n > 0 {
+            let exe = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let beside = String(exe[..<(exe.lastIndex(of: "/") ?? exe.endIndex)]) + "/vpio_agent.bpf.o"
+            if access(beside, R_OK) == 0 { return beside }
+        }
+        throw AgentError("BPF object not found (\(installed), or vpio_agent.bpf.o beside the executable); pass --bpf-object")
+    }
+
+    func installSignalHandlers() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in stopSignal = 1 }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, nil)
+        sigaction(SIGTERM, &action, nil)
+    }
+
+    func format(_ seconds: Double) -> String {
+        let hundredths = Int((seconds * 100).rounded())
+        return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
+    }
+}

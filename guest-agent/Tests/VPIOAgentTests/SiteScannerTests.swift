@@ -1,0 +1,82 @@
+import CVPIOAgentShim
+import Glibc
+import Testing
+@testable import VPIOAgentCore
+
+/// The repository root (tests run from anywhere): four levels above this file.
+let repositoryRoot: String = {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(4) // guest-agent/Tests/VPIOAgentTests/<file>
+    return parts.joined(separator: "/")
+}()
+
+let modulesDirectory = ProcessInfo_env("VPIO_CACHE").map { $0 + "/kernel/modules" } ?? repositoryRoot + "/cache/kernel/modules"
+
+func ProcessInfo_env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+let modulesPresent = access(modulesDirectory + "/ne2k-pci.ko", R_OK) == 0 && access(modulesDirectory + "/8390.ko", R_OK) == 0
+
+@Suite struct SiteScannerTests {
+    @Test func moduleNames() {
+        #expect(SiteScanner.moduleName(forFile: "/lib/modules/ne2k-pci.ko") == "ne2k_pci")
+        #expect(SiteScanner.moduleName(forFile: "8390.ko") == "8390")
+    }
+
+    @Test func syntheticBytes() {
+        // mov %edx,... ; in (%dx),%al ; out %al,(%dx) ; 66 ef (out %ax) ; f3 6d (rep insl) ; 66 f3 6d (rep insw)
+        let bytes: [UInt8] = [0x89, 0xc2, 0xec, 0xee, 0x66, 0xef, 0xf3, 0x6d, 0x66, 0xf3, 0x6d, 0x6d, 0xc3]
+        let sites = SiteScanner.candidates(in: bytes, functions: [(0, bytes.count, "f")], section: ".text", module: "m")
+        let summary = sites.map { "\($0.kind)@\($0.offset)w\($0.width)" }
+        // The lone 0x6d at 11 (no rep) is not a candidate.
+        #expect(summary == ["in@2w1", "post@3w1", "out@3w1", "out@4w2", "ins@6w4", "ins@8w2"])
+        #expect(sites[3].fallbackOffsets == [5])
+        #expect(sites[5].fallbackOffsets == [9])
+        let numbered = SiteScanner.assignIDs([.init(module: "m", path: "", sites: sites, scannedSections: [], skippedSections: [], srcversion: nil)])
+        #expect(numbered[0].pair == 1 && numbered[1].pair == 0)
+    }
+
+    @Test(.enabled(if: modulesPresent, "needs cache/kernel/modules (vpio provision)"))
+    func realModules() throws {
+        let ne2k = try SiteScanner.scan(path: modulesDirectory + "/ne2k-pci.ko")
+        let core = try SiteScanner.scan(path: modulesDirectory + "/8390.ko")
+        #expect(ne2k.module == "ne2k_pci" && core.module == "8390")
+        #expect(ne2k.srcversion != nil)
+        let sites = SiteScanner.assignIDs([ne2k, core])
+        let warm = sites.filter { !$0.cold }
+        let cold = sites.filter(\.cold)
+        print("candidates=\(sites.count) warm=\(warm.count) cold=\(cold.count) ne2k=\(ne2k.sites.count) 8390=\(core.sites.count)")
+        for kind in [SiteKind.portIn, .portOut, .stringIn, .stringOut, .afterIn] {
+            print("  \(kind): \(sites.filter { $0.kind == kind }.count)")
+        }
+        // The probe experiment (objdump) found 210 non-cold sites incl. post sites; a byte scan finds those
+        // and some bytes that only look like port instructions (the kernel refuses those with EILSEQ).
+        #expect(warm.count >= 210)
+        #expect(warm.count < 300)
+        #expect(!cold.isEmpty)
+        #expect(cold.allSatisfy { $0.function.contains(".cold") })
+        // Known sites from the objdump listing (probes/ebpf/sites.txt).
+        #expect(sites.contains { $0.function == "ne2k_pci_block_output" && $0.offset == 0x5f && $0.kind == .portOut })
+        #expect(sites.contains { $0.function == "ne2k_pci_block_output" && $0.offset == 0xb8 && $0.kind == .stringOut && $0.width == 2 })
+        #expect(sites.contains { $0.function == "ne2k_pci_block_output" && $0.offset == 0x14a && $0.kind == .stringOut && $0.width == 4 })
+        #expect(sites.contains { $0.function == "ne2k_pci_reset_8390" && $0.offset == 0x24 && $0.kind == .afterIn })
+        #expect(sites.count <= Int(VPIO_AGENT_MAX_SITES))
+    }
+
+    @Test(.enabled(if: modulesPresent, "needs cache/kernel/modules"))
+    func objdumpSitesAreAllFound() throws {
+        // Every site of the probe's objdump-based list (shared/probes/ebpf/sites.txt) is a candidate.
+        guard let text = readFile("/work/shared/probes/ebpf/sites.txt") else { return }
+        let sites = SiteScanner.assignIDs([try SiteScanner.scan(path: modulesDirectory + "/ne2k-pci.ko"),
+                                           try SiteScanner.scan(path: modulesDirectory + "/8390.ko")])
+        var missing: [String] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count >= 5, let offset = Int(f[2].dropFirst(2), radix: 16) else { continue }
+            let kind = String(f[3])
+            if !sites.contains(where: { $0.function == f[1] && ($0.offset == offset || $0.fallbackOffsets.contains(offset)) && $0.kind.description == kind }) {
+                missing.append(String(line))
+            }
+        }
+        #expect(missing.isEmpty, "\(missing)")
+    }
+}

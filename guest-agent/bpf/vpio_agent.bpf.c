@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * vpio-agent's in-kernel part: one kprobe program attached at every in/out/ins/outs site of the
+ * 8390 and ne2k-pci modules (and at the instruction after each `in`). The bpf cookie is the site id,
+ * an index into the `sites` table user space fills before attaching.
+ *
+ * Every hit goes to user space as a struct vpio_event through the `events` ring buffer. The part of
+ * the ordering rule that cannot wait for user space is done here: the program shadows the DP8390's
+ * write-only DMA registers and, when a CR write is about to start a remote read, a remote write or a
+ * transmit, writes a VPIO_REC_DMA_INTENT record into the host-visible ring *before* the `out`
+ * executes (a kprobe fires before its instruction). The ring is the single element of the
+ * BPF_F_MMAPABLE array `ring`, whose pages the agent registers with the host.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "vpio_ring.h"
+#include "vpio_agent.h"
+
+/* x86-64 struct pt_regs (arch/x86/include/asm/ptrace.h): no vmlinux.h, no CO-RE needed. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+/* Set by the agent before load: the NIC's BAR0 I/O port range. */
+const volatile __u16 bar0_base = 0;
+const volatile __u16 bar0_size = 0x20;
+
+/* DP8390 command register bits and page-0 write-only registers (datasheet names). */
+#define CR_STP   0x01
+#define CR_STA   0x02
+#define CR_TXP   0x04
+#define CR_RD_SHIFT 3
+#define CR_RD_MASK  0x07
+#define CR_RD_READ  1
+#define CR_RD_WRITE 2
+#define CR_PS_SHIFT 6
+#define P0_TPSR  0x04
+#define P0_TBCR0 0x05
+#define P0_TBCR1 0x06
+#define P0_RSAR0 0x08
+#define P0_RSAR1 0x09
+#define P0_RBCR0 0x0a
+#define P0_RBCR1 0x0b
+
+#define barrier() asm volatile("" ::: "memory")
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, VPIO_AGENT_EVENTS_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct vpio_ring);
+} ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VPIO_AGENT_MAX_SITES);
+	__type(key, __u32);
+	__type(value, struct vpio_site);
+} sites SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vpio_shadow);
+} shadow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vpio_stats);
+} stats SEC(".maps");
+
+/* Claims the next ring slot, fills a DMA intent and publishes it by writing seq last. */
+static __always_inline void write_intent(struct vpio_ring *r, __u32 site, __u8 kind, __u8 command,
+					 __u32 start, __u32 count, __u64 access_index, __u64 now)
+{
+	__u64 n = __sync_fetch_and_add(&r->header.head, 1);
+	__u64 index = __sync_fetch_and_add(&r->header.intents_written, 1);
+	struct vpio_record *rec = &r->records[n & (VPIO_RING_CAPACITY - 1)];
+
+	rec->type = VPIO_REC_DMA_INTENT;
+	rec->flags = 0;
+	rec->site = site;
+	rec->time_ns = now;
+	rec->intent.kind = kind;
+	rec->intent.command = command;
+	rec->intent.reserved = 0;
+	rec->intent.start = start;
+	rec->intent.count = count;
+	rec->intent.reserved2 = 0;
+	rec->intent.intent_index = index;
+	rec->intent.access_index = access_index;
+	rec->intent.reserved3 = 0;
+	/* The body is complete before seq says so: the compiler keeps the order (barrier) and x86
+	 * keeps stores in program order (TSO), so the JITed stores reach guest RAM in this order. */
+	barrier();
+	rec->seq = n + 1;
+}
+
+/* An `out` of `value` to BAR0 + `reg`: shadow the write-only registers, announce DMA starts. */
+static __always_inline __u32 on_register_write(struct vpio_ring *r, __u32 site, __u32 reg, __u8 value,
+					       __u64 access_index, __u64 now)
+{
+	__u32 zero = 0, written = 0;
+	struct vpio_shadow *sh = bpf_map_lookup_elem(&shadow, &zero);
+
+	if (!sh)
+		return 0;
+	if (reg == 0) {
+		__u8 rd = (value >> CR_RD_SHIFT) & CR_RD_MASK;
+		__u32 remote_start = sh->rsar0 | ((__u32)sh->rsar1 << 8);
+		__u32 remote_count = sh->rbcr0 | ((__u32)sh->rbcr1 << 8);
+
+		if (rd == CR_RD_READ) {
+			write_intent(r, site, VPIO_DMA_REMOTE_READ, value, remote_start, remote_count, access_index, now);
+			written++;
+		} else if (rd == CR_RD_WRITE) {
+			write_intent(r, site, VPIO_DMA_REMOTE_WRITE, value, remote_start, remote_count, access_index, now);
+			written++;
+		}
+		if ((value & (CR_TXP | CR_STA | CR_STP)) == (CR_TXP | CR_STA)) {
+			write_intent(r, site, VPIO_DMA_TRANSMIT, value, (__u32)sh->tpsr << 8,
+				     sh->tbcr0 | ((__u32)sh->tbcr1 << 8), access_index, now);
+			written++;
+		}
+		sh->page = value >> CR_PS_SHIFT;
+		sh->last_cr = value;
+		return written;
+	}
+	if (sh->page != 0)
+		return 0;
+	switch (reg) {
+	case P0_TPSR:  sh->tpsr = value; break;
+	case P0_TBCR0: sh->tbcr0 = value; break;
+	case P0_TBCR1: sh->tbcr1 = value; break;
+	case P0_RSAR0: sh->rsar0 = value; break;
+	case P0_RSAR1: sh->rsar1 = value; break;
+	case P0_RBCR0: sh->rbcr0 = value; break;
+	case P0_RBCR1: sh->rbcr1 = value; break;
+	}
+	return 0;
+}
+
+SEC("kprobe")
+int vpio_site(struct pt_regs *ctx)
+{
+	__u32 id = (__u32)bpf_get_attach_cookie(ctx);
+	__u32 zero = 0, key = id & (VPIO_AGENT_MAX_SITES - 1);
+	struct vpio_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	struct vpio_ring *r = bpf_map_lookup_elem(&ring, &zero);
+	struct vpio_site *s = bpf_map_lookup_elem(&sites, &key);
+	__u64 now = bpf_ktime_get_ns();
+	__u64 count = 0, before = 0, value = ctx->ax;
+	__u16 port = (__u16)ctx->dx;
+
+	if (!st || !r || !s)
+		return 0;
+	__sync_fetch_and_add(&st->hits, 1);
+	if (id >= VPIO_AGENT_MAX_SITES || s->kind == VPIO_SITE_NONE) {
+		__sync_fetch_and_add(&st->unknown_sites, 1);
+		return 0;
+	}
+	switch (s->kind) {
+	case VPIO_SITE_IN:
+	case VPIO_SITE_OUT:
+		count = 1;
+		break;
+	case VPIO_SITE_INS:
+	case VPIO_SITE_OUTS:
+		count = s->rep ? (__u64)(__u32)ctx->cx : 1;
+		break;
+	}
+	if (count)
+		before = __sync_fetch_and_add(&r->header.accesses_seen, count);
+	else
+		before = r->header.accesses_seen;
+
+	if (s->kind == VPIO_SITE_OUT && s->width == 1 && port >= bar0_base && port < bar0_base + 0x10) {
+		__u32 n = on_register_write(r, id, port - bar0_base, (__u8)value, before, now);
+		if (n)
+			__sync_fetch_and_add(&st->intents, n);
+	}
+
+	struct vpio_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&st->events_lost, 1);
+		return 0;
+	}
+	e->site = id;
+	e->port = port;
+	e->kind = s->kind;
+	e->width = s->width;
+	e->value = value;
+	e->count = count;
+	e->access_index = before;
+	e->time_ns = now;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
