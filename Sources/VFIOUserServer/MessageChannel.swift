@@ -4,8 +4,9 @@ import VPIOSystem
 /// A reliable byte stream that can carry descriptors: a UNIX socket in production, an in-memory
 /// pipe in dispatcher tests.
 public protocol ByteStream: AnyObject {
-    /// Exactly `count` bytes plus any descriptors that came with them; nil at a clean end of stream.
-    func receiveExactly(_ count: Int, maxDescriptors: Int) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])?
+    /// Whatever is available now, at most `maxBytes` (blocking for at least one byte); nil at the
+    /// end of stream. Descriptors come with the chunk that ends with the data they were sent with.
+    func receiveAvailable(maxBytes: Int, maxDescriptors: Int) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])?
     func send(_ bytes: [UInt8], descriptors: [FileDescriptor]) throws
 }
 
@@ -34,13 +35,23 @@ public enum ChannelError: Error, CustomStringConvertible {
     }
 }
 
-/// Frames vfio-user messages on a byte stream. A header whose size cannot be trusted ends the
-/// connection (there is no way to find the next message); everything after that is the dispatcher's.
+/// Frames vfio-user messages on a byte stream, reading ahead so one message usually costs one
+/// receive call. A header whose size cannot be trusted ends the connection (there is no way to
+/// find the next message); everything after that is the dispatcher's.
 public final class MessageChannel {
     public let stream: ByteStream
     /// Upper bound on a whole message; bounds every allocation a client can cause.
     public let maxMessageSize: UInt32
     public let maxDescriptors: Int
+
+    /// Bytes received and not yet framed, from stream offset `consumed`.
+    private var buffer: [UInt8] = []
+    private var consumed = 0
+    /// Descriptors received, each tagged with the stream offset of the last byte that came with it.
+    private var descriptors: [(end: Int, descriptor: OwnedDescriptor)] = []
+    /// Stream offsets below this belong to a message whose descriptors were refused.
+    private var refusedThrough = -1
+    static let readAhead = 512
 
     public init(stream: ByteStream, maxMessageSize: UInt32, maxDescriptors: Int) {
         self.stream = stream
@@ -50,39 +61,47 @@ public final class MessageChannel {
 
     /// The next message, or nil when the client closed the connection between messages.
     public func receive() throws -> ReceivedMessage? {
-        var refused = false
-        guard let (head, headFDs) = try receiveChunk(MessageHeader.size, maxDescriptors: maxDescriptors, refused: &refused)
-        else { return nil }
+        guard try fill(MessageHeader.size) else { return nil }
         let header: MessageHeader
         do {
-            header = try MessageHeader(decoding: head[...], maxMessageSize: maxMessageSize)
+            header = try MessageHeader(decoding: buffer[0..<MessageHeader.size], maxMessageSize: maxMessageSize)
         } catch let e as WireError {
             throw ChannelError.badHeader(e)
         }
-        let payloadSize = Int(header.size) - MessageHeader.size
-        var descriptors = headFDs
-        var payload: [UInt8] = []
-        if payloadSize > 0 {
-            guard let (body, bodyFDs) = try receiveChunk(payloadSize, maxDescriptors: maxDescriptors - descriptors.count,
-                                                          refused: &refused)
-            else { throw ChannelError.truncatedMessage(expected: Int(header.size)) }
-            payload = body
-            descriptors += bodyFDs
-        }
-        if refused { descriptors = [] }
-        return ReceivedMessage(header: header, payload: payload, descriptors: descriptors, descriptorsRefused: refused)
+        let size = Int(header.size)
+        guard try fill(size) else { throw ChannelError.truncatedMessage(expected: size) }
+        let payload = Array(buffer[MessageHeader.size..<size])
+        let end = consumed + size
+        let mine = descriptors.filter { $0.end < end }.map(\.descriptor)
+        descriptors.removeAll { $0.end < end }
+        let refused = refusedThrough >= consumed && refusedThrough < end
+        buffer.removeSubrange(0..<size)
+        consumed = end
+        return ReceivedMessage(header: header, payload: payload, descriptors: refused ? [] : mine, descriptorsRefused: refused)
     }
 
-    /// Too many descriptors leaves the stream in step (the socket closed them), so the message is
-    /// still read whole and rejected later instead of dropping the connection.
-    private func receiveChunk(_ count: Int, maxDescriptors: Int, refused: inout Bool) throws
-        -> (bytes: [UInt8], descriptors: [OwnedDescriptor])? {
-        do {
-            return try stream.receiveExactly(count, maxDescriptors: max(0, maxDescriptors))
-        } catch let UnixSocket.ReceiveError.tooManyDescriptors(bytes, _, _) {
-            refused = true
-            return (bytes, [])
+    /// Reads until `count` bytes are buffered; false at a clean end of stream with nothing buffered.
+    private func fill(_ count: Int) throws -> Bool {
+        while buffer.count < count {
+            let chunk: (bytes: [UInt8], descriptors: [OwnedDescriptor])?
+            do {
+                chunk = try stream.receiveAvailable(maxBytes: max(Self.readAhead, count - buffer.count),
+                                                    maxDescriptors: maxDescriptors)
+            } catch let UnixSocket.ReceiveError.tooManyDescriptors(bytes, _, _) {
+                // The socket closed them; the bytes are intact, so the message is rejected, not the stream.
+                refusedThrough = consumed + buffer.count + bytes.count - 1
+                buffer += bytes
+                continue
+            }
+            guard let chunk else {
+                if buffer.isEmpty { return false }
+                throw ChannelError.truncatedMessage(expected: count)
+            }
+            buffer += chunk.bytes
+            let end = consumed + buffer.count - 1
+            descriptors += chunk.descriptors.map { (end, $0) }
         }
+        return true
     }
 
     /// Sends a successful reply to `request` carrying `payload`.

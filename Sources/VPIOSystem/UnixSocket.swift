@@ -157,6 +157,37 @@ public final class UnixSocket {
         return (bytes, descriptors)
     }
 
+    /// One recvmsg of at most `maxBytes`: whatever the stream has now (blocking until at least a
+    /// byte or the end of stream), with the descriptors that came with it. Returns nil at the end
+    /// of stream. For framing protocols that read ahead: on a stream socket, data that carries
+    /// descriptors is never merged with the data after it, so descriptors stay with their message.
+    /// Throws `ReceiveError.tooManyDescriptors` (after closing them all) above `maxDescriptors`.
+    public func receiveAvailable(
+        maxBytes: Int, maxDescriptors: Int
+    ) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])? {
+        precondition(maxBytes > 0 && maxDescriptors >= 0, "non-positive size or negative descriptor limit")
+        var bytes = [UInt8](repeating: 0, count: maxBytes)
+        let controlLength = vpio_cmsg_space(Self.maxDescriptorsPerMessage * MemoryLayout<Int32>.size)
+        var control = [UInt64](repeating: 0, count: (controlLength + 7) / 8)
+        // SAFETY: both buffers are owned arrays borrowed only for this call.
+        let chunk = try unsafe bytes.withUnsafeMutableBytes { data in
+            try unsafe control.withUnsafeMutableBytes { controlBytes in
+                try unsafe receiveChunk(into: data, control: controlBytes)
+            }
+        }
+        if chunk.byteCount == 0 {
+            chunk.descriptors.forEach { $0.close() }
+            return nil
+        }
+        bytes.removeSubrange(chunk.byteCount...)
+        if chunk.descriptors.count > maxDescriptors || chunk.controlTruncated {
+            let receivedCount = chunk.descriptors.count + (chunk.controlTruncated ? 1 : 0)
+            chunk.descriptors.forEach { $0.close() }
+            throw ReceiveError.tooManyDescriptors(bytes: bytes, received: receivedCount, limit: maxDescriptors)
+        }
+        return (bytes, chunk.descriptors)
+    }
+
     /// One recvmsg into `data`, returning the byte count and the descriptors it carried.
     ///
     /// SAFETY (caller): `data` and `control` must be valid, writable, and not otherwise accessed

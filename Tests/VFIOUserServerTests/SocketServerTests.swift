@@ -85,4 +85,17 @@ struct UncheckedBox<T>: @unchecked Sendable {
         try good.negotiate()
         #expect(try good.read(region: 7, offset: 0, count: 2) == [0xEC, 0x10])
     }
+
+    @Test func tooManyDescriptorsAreRefusedAndTheConnectionGoesOn() throws {
+        let server = try ServerThread()
+        defer { server.shutdown() }
+        let client = try VFIOUserClient(connectingTo: FilePath(server.path))
+        try client.negotiate()
+        let fds = try (0..<9).map { _ in try EventFD() }
+        let map = DMAMapRequest(flags: [.readable], fileOffset: 0, address: 0, size: 0x1000)
+        #expect(throws: VFIOUserClient.ServerError(command: Command.dmaMap.rawValue, errno: Errno.EINVAL)) {
+            _ = try client.call(.dmaMap, map.encode(), descriptors: fds.map(\.descriptor))
+        }
+        #expect(try client.read(region: 7, offset: 2, count: 2) == [0x29, 0x80])
+    }
 }

@@ -7,25 +7,22 @@ import VPIOSystem
 
 /// A byte stream in memory: the test writes client messages in, the session's replies come out.
 final class MemoryStream: ByteStream {
-    private var inbound: [UInt8] = []
-    private var inboundFDs: [(at: Int, fd: OwnedDescriptor)] = []
-    private var consumed = 0
+    /// One entry per push, as one sendmsg would arrive: descriptors come with its first byte.
+    private var chunks: [(bytes: ArraySlice<UInt8>, descriptors: [OwnedDescriptor])] = []
     private(set) var outbound: [UInt8] = []
 
     func push(_ bytes: [UInt8], descriptors: [OwnedDescriptor] = []) {
-        for d in descriptors { inboundFDs.append((inbound.count, d)) }
-        inbound += bytes
+        chunks.append((bytes[...], descriptors))
     }
 
-    func receiveExactly(_ count: Int, maxDescriptors: Int) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])? {
-        if consumed == inbound.count { return nil }
-        guard inbound.count - consumed >= count else { throw UnixSocket.ReceiveError.endOfStream(received: inbound.count - consumed, expected: count) }
-        let bytes = Array(inbound[consumed..<consumed + count])
-        let end = consumed + count
-        let fds = inboundFDs.filter { $0.at >= consumed && $0.at < end }.map(\.fd)
-        inboundFDs.removeAll { $0.at >= consumed && $0.at < end }
-        consumed = end
-        return (bytes, fds)
+    func receiveAvailable(maxBytes: Int, maxDescriptors: Int) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])? {
+        guard !chunks.isEmpty else { return nil }
+        let take = chunks[0].bytes.prefix(maxBytes)
+        let fds = chunks[0].descriptors
+        chunks[0].descriptors = []
+        chunks[0].bytes = chunks[0].bytes.dropFirst(take.count)
+        if chunks[0].bytes.isEmpty { chunks.removeFirst() }
+        return (Array(take), fds)
     }
 
     func send(_ bytes: [UInt8], descriptors: [FileDescriptor]) throws { outbound += bytes }

@@ -141,3 +141,30 @@ import VPIOSystem
         }
     }
 }
+
+@Suite struct ReceiveAvailableTests {
+    @Test func returnsWhatIsThereAndNilAtEnd() throws {
+        let (a, b) = try UnixSocket.pair()
+        try a.send([1, 2, 3])
+        try a.send([4, 5])
+        var got: [UInt8] = []
+        while got.count < 5, let (bytes, fds) = try b.receiveAvailable(maxBytes: 64, maxDescriptors: 0) {
+            #expect(fds.isEmpty)
+            got += bytes
+        }
+        #expect(got == [1, 2, 3, 4, 5])
+        a.close()
+        #expect(try b.receiveAvailable(maxBytes: 64, maxDescriptors: 0) == nil)
+    }
+
+    @Test func descriptorsStayWithTheirBytes() throws {
+        let (a, b) = try UnixSocket.pair()
+        let e = try EventFD()
+        try a.send([9, 9], descriptors: [e.descriptor])
+        try a.send([7])
+        let first = try #require(try b.receiveAvailable(maxBytes: 64, maxDescriptors: 1))
+        #expect(first.bytes == [9, 9] && first.descriptors.count == 1)
+        let second = try #require(try b.receiveAvailable(maxBytes: 64, maxDescriptors: 1))
+        #expect(second.bytes == [7] && second.descriptors.isEmpty)
+    }
+}
