@@ -34,6 +34,9 @@ public struct RunConfiguration: Sendable {
     public var provisionIfNeeded = true
     /// Optional cap of the guest's TCP receive buffer (bytes).
     public var receiveBuffer: Int?
+    /// Start the guest agent (vpio-agent) after the driver loads: `.register` announces its ring to the
+    /// host through the VPIO capability, `.observe` only attaches and counts (`--no-register`).
+    public var agent: GuestParameters.AgentMode?
     /// Print the guest console (prefixed) to stdout.
     public var echoConsole = true
     public var consolePrefix = "guest| "
@@ -170,6 +173,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         parameters.httpPort = c.httpPort
         parameters.sshPort = c.sshPort
         parameters.receiveBuffer = c.receiveBuffer
+        parameters.agent = c.agent
         parameters.deadline = max(30, Int(c.timeout) - 10)
         parameters.workloadTimeout = max(20, Int(c.timeout) - 30)
         var line = QEMUCommandLine(

@@ -94,6 +94,13 @@ public struct GuestParameters: Sendable {
     public var workloadTimeout: Int?
     /// The guest powers itself off after this many seconds.
     public var deadline: Int?
+    /// Whether /init starts vpio-agent (`vpio_agent=1` registers the ring, `vpio_agent=observe` does not).
+    public var agent: AgentMode?
+
+    public enum AgentMode: String, Sendable, Equatable {
+        case register = "1"
+        case observe
+    }
 
     public init(file: String, sha256: String, workloads: [String]) {
         self.file = file
@@ -109,6 +116,7 @@ public struct GuestParameters: Sendable {
         if let receiveBuffer { words.append("vpio_rmem=\(receiveBuffer)") }
         if let workloadTimeout { words.append("vpio_timeout=\(workloadTimeout)") }
         if let deadline { words.append("vpio_deadline=\(deadline)") }
+        if let agent { words.append("vpio_agent=\(agent.rawValue)") }
         return words
     }
 }

@@ -13,6 +13,8 @@ import Foundation
 ///   keys/host_key             dropbear host key for the peer's ssh server
 ///   keys/client_key           dropbear client key (copied into the guest image)
 ///   keys/root/.ssh/authorized_keys   bind-mounted over /root for the peer's dropbear
+///   agent/vpio-agent          the guest agent (static Swift stdlib, libbpf/libelf linked in)
+///   agent/vpio_agent.bpf.o    its BPF object
 ///   image/initrd.gz           guest initramfs (gzip'd newc cpio)
 ///   www/download-<N>.bin      served files, with download-<N>.bin.sha256 beside each
 /// ```
@@ -79,6 +81,11 @@ public struct CacheLayout: Sendable, Equatable {
     public var imageDirectory: URL { root.appendingPathComponent("image") }
     public var initramfs: URL { imageDirectory.appendingPathComponent("initrd.gz") }
     public var servedDirectory: URL { root.appendingPathComponent("www") }
+
+    public var agentDirectory: URL { root.appendingPathComponent("agent") }
+    /// The guest agent built for the guest (`Provisioner.ensureGuestAgent`).
+    public var agentBinary: URL { agentDirectory.appendingPathComponent("vpio-agent") }
+    public var agentBPFObject: URL { agentDirectory.appendingPathComponent("vpio_agent.bpf.o") }
 
     /// The init script kept in the repository (`guest-agent/image/init`).
     public var initScript: URL? { repository?.appendingPathComponent("guest-agent/image/init") }

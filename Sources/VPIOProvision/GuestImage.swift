@@ -53,6 +53,17 @@ public struct GuestImage: Sendable {
         for library in try sharedLibraries(of: dbclient, step: step) {
             image.entries.append(.file(source: URL(fileURLWithPath: library), path: library, mode: 0o755))
         }
+        // The guest agent, its BPF object and the libraries a --static-swift-stdlib binary still loads
+        // (libc, libm, libstdc++, libgcc_s, the loader); started by /init when the command line says vpio_agent=.
+        if FileManager.default.fileExists(atPath: layout.agentBinary.path) {
+            image.entries.append(.directory(path: "/usr/lib/vpio-agent", mode: 0o755))
+            image.entries.append(.file(source: layout.agentBinary, path: "/usr/bin/vpio-agent", mode: 0o755))
+            image.entries.append(.file(source: layout.agentBPFObject, path: "/usr/lib/vpio-agent/vpio_agent.bpf.o", mode: 0o644))
+            for library in try sharedLibraries(of: layout.agentBinary.path, step: step)
+            where !image.entries.contains(where: { $0.path == library }) {
+                image.entries.append(.file(source: URL(fileURLWithPath: library), path: library, mode: 0o755))
+            }
+        }
         image.entries.append(.file(source: layout.clientKey, path: "/root/.ssh/id_dropbear", mode: 0o600))
         image.entries.append(.text("root:x:0:0:root:/root:/bin/sh\n", path: "/etc/passwd", mode: 0o644))
         image.entries.append(.text("root:x:0:\n", path: "/etc/group", mode: 0o644))

@@ -2,11 +2,15 @@ import Foundation
 
 extension Provisioner {
     /// Debian packages the host needs: busybox (guest image and the peer's httpd), dropbear (peer ssh
-    /// server, guest ssh client, key generation), cpio (image), iproute2 (namespaces); debootstrap only when
-    /// the host's QEMU cannot be used.
+    /// server, guest ssh client, key generation), cpio (image), iproute2 (namespaces); the static libraries the
+    /// guest agent links (libbpf, libelf, zlib, zstd; `./vpio` installs them before its first build too);
+    /// debootstrap only when the host's QEMU cannot be used.
     public static func hostPackages(needDebootstrap: Bool) -> [String] {
-        ["busybox-static", "dropbear-bin", "cpio", "iproute2"] + (needDebootstrap ? ["debootstrap"] : [])
+        ["busybox-static", "dropbear-bin", "cpio", "iproute2"] + agentBuildPackages + (needDebootstrap ? ["debootstrap"] : [])
     }
+
+    /// What building vpio-agent needs (headers and static archives).
+    public static let agentBuildPackages = ["libbpf-dev", "libelf-dev", "zlib1g-dev", "libzstd-dev"]
 
     /// The packages of `names` that dpkg does not report as installed.
     static func missingPackages(_ names: [String]) -> [String] {

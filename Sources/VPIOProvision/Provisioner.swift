@@ -4,7 +4,8 @@ import Logging
 /// Provisions everything a run needs into one cache directory. Every step is idempotent: it is skipped
 /// when its stamp file (`stamps/<step>.done`) holds the fingerprint of its current inputs.
 ///
-/// Steps, in order: host packages, QEMU (host or trixie tree), guest kernel, keys, guest image, served files.
+/// Steps, in order: host packages, QEMU (host or trixie tree), guest kernel, keys, guest agent, guest image,
+/// served files.
 public final class Provisioner {
     public let layout: CacheLayout
     public let progress: ProgressReporter
@@ -46,6 +47,7 @@ public final class Provisioner {
         }
         try ensureGuestKernel()
         try ensureKeys()
+        try ensureGuestAgent()
         try ensureGuestImage()
         for size in servedSizes { try ensureServedFile(size: size) }
         progress.line("ready (\(ProgressReporter.seconds(since: start)) total)")
@@ -60,6 +62,7 @@ public final class Provisioner {
         if qemu == nil { missing.append("QEMU >= 10.1 with vfio-user-pci (neither on the host nor in \(layout.qemuTree.path))") }
         let files: [(URL, String)] = [
             (layout.kernel, "guest kernel"), (layout.initramfs, "guest image"),
+            (layout.agentBinary, "guest agent"), (layout.agentBPFObject, "guest agent BPF object"),
             (layout.hostKey, "dropbear host key"), (layout.authorizedKeys, "authorized_keys"),
             (layout.servedFile(size: servedSize), "served file"), (layout.servedChecksum(size: servedSize), "served file checksum"),
         ] + layout.modules.map { ($0, "guest module") }

@@ -55,6 +55,12 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Cap the guest's TCP receive buffer (bytes, K/M suffixes).", valueName: "bytes"))
     var rmem: ByteSize?
 
+    @Flag(help: "Start the guest agent (vpio-agent: eBPF probes on the driver) after the driver loads; it registers its ring with vpio-host.")
+    var agent = false
+
+    @Flag(help: "Start the guest agent without registering its ring (attach and count only; prints its summary on the console).")
+    var agentNoRegister = false
+
     @Flag(help: "Keep the run directory (vpio-host, QEMU and server logs, stats JSON) even on success.")
     var keepLogs = false
 
@@ -92,6 +98,7 @@ struct Run: ParsableCommand {
             configuration.keepLogs = keepLogs
             configuration.provisionIfNeeded = !noProvision
             configuration.receiveBuffer = rmem?.bytes
+            if agent || agentNoRegister { configuration.agent = agentNoRegister ? .observe : .register }
             result = try ExperimentRunner(configuration: configuration).run()
         } catch let error as LaunchError {
             if case .interrupted = error {

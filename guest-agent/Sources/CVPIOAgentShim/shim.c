@@ -11,10 +11,16 @@ static int verbose_libbpf;
 
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	char line[512];
+
 	if (level == LIBBPF_DEBUG && !verbose_libbpf)
 		return 0;
-	fputs("libbpf: ", stderr);
-	return vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* Refused sites are expected (EILSEQ: a candidate inside an instruction; EINVAL: .cold code);
+	 * the agent lists them itself. */
+	if (!verbose_libbpf && strstr(line, "failed to create kprobe"))
+		return 0;
+	return fputs(line, stderr);
 }
 
 void vpio_libbpf_set_verbose(int verbose)
