@@ -24,6 +24,13 @@ let package = Package(
             "CVPIOShim",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
+        // KVM ioctl numbers, kvm_run accessors and rdtsc, which Swift cannot import.
+        .target(name: "CKVM"),
+        // A tiny /dev/kvm guest that times port-I/O exits (`vpio exit-cost`).
+        .target(name: "KVMProbe", dependencies: [
+            "CKVM",
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
         // The agent–host ABI (ring + capability), mirrored from protocol/include/vpio_ring.h.
         .target(name: "VPIOProtocol", path: "protocol/swift"),
         // vfio-user wire format: pure encode/decode, no I/O.
@@ -63,6 +70,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "host-monitor/vpio-host"),
         .executableTarget(name: "vpio", dependencies: [
+            "KVMProbe",
             "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -80,6 +88,7 @@ let package = Package(
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
         .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol"]),
+        .testTarget(name: "KVMProbeTests", dependencies: ["KVMProbe", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "AgentLinkTests", dependencies: ["AgentLink", "VPIOProtocol", "VFIOUserServer", "DeviceBus", "PCIFunction"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),

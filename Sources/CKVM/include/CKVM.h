@@ -1,0 +1,49 @@
+// What Swift cannot import from <linux/kvm.h>: the KVM_* ioctl numbers (function-like _IO* macros),
+// the variadic ioctl(2) itself, and the anonymous unions of struct kvm_run. Plus rdtsc, which has
+// no Swift spelling. Stateless one-liners; errors are reported the C way (-1 and errno).
+#ifndef CKVM_H
+#define CKVM_H
+
+#include <stdint.h>
+#include <linux/kvm.h>
+
+// ioctl request numbers, as constants Swift can see.
+static const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;
+static const unsigned long CKVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
+static const unsigned long CKVM_CREATE_VM = KVM_CREATE_VM;
+static const unsigned long CKVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
+static const unsigned long CKVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
+static const unsigned long CKVM_CREATE_VCPU = KVM_CREATE_VCPU;
+static const unsigned long CKVM_GET_SREGS = KVM_GET_SREGS;
+static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
+static const unsigned long CKVM_SET_REGS = KVM_SET_REGS;
+static const unsigned long CKVM_RUN = KVM_RUN;
+static const unsigned long CKVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
+
+/// ioctl(fd, request, argument) for requests that take a pointer (or nothing: pass NULL).
+int ckvm_ioctl(int fd, unsigned long request, void *argument);
+/// ioctl(fd, request, value) for requests that take an integer (KVM_CHECK_EXTENSION, KVM_CREATE_VCPU).
+int ckvm_ioctl_value(int fd, unsigned long request, unsigned long value);
+
+/// The io member of kvm_run's exit union, valid when exit_reason is KVM_EXIT_IO.
+struct ckvm_io {
+    uint8_t direction;  // KVM_EXIT_IO_IN or KVM_EXIT_IO_OUT
+    uint8_t size;       // bytes per access: 1, 2 or 4
+    uint16_t port;
+    uint32_t count;     // > 1 only for string instructions
+    uint64_t data_offset;  // from the start of kvm_run to the data bytes
+};
+
+/// run->io.
+struct ckvm_io ckvm_run_io(const struct kvm_run *run);
+/// run->mmio.phys_addr (KVM_EXIT_MMIO): where a guest that ran off its code ended up.
+uint64_t ckvm_run_mmio_address(const struct kvm_run *run);
+/// run->fail_entry.hardware_entry_failure_reason (KVM_EXIT_FAIL_ENTRY).
+uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run);
+/// run->internal.suberror (KVM_EXIT_INTERNAL_ERROR).
+uint32_t ckvm_run_internal_suberror(const struct kvm_run *run);
+
+/// The time-stamp counter (rdtsc), for cycle counts.
+uint64_t ckvm_rdtsc(void);
+
+#endif
