@@ -41,6 +41,14 @@ let package = Package(
         .target(name: "PCIFunction"),
         // The NE2000 (DP8390 + ASIC) behind DeviceBus (pure).
         .target(name: "NE2000", dependencies: ["DeviceBus"]),
+        // The VPIO models of the NE2000: full and reduced model, DMA intents (pure).
+        .target(name: "NE2000Model", dependencies: ["DeviceBus"]),
+        // Binary trace of a device's access stream (pure codec).
+        .target(name: "AccessTrace", dependencies: ["NE2000Model", "DeviceBus"]),
+        // Hook sets per mode, shadow monitors, the exit ledger (pure).
+        .target(name: "VPIOMonitor", dependencies: ["NE2000Model"]),
+        // rdtsc for the model benchmark.
+        .target(name: "CCycleCounter"),
         // vfio-user server: transport, session, DMA map table, dispatch to a BusDevice.
         .target(name: "VFIOUserServer", dependencies: [
             "VFIOUserWire", "VPIOSystem", "DeviceBus", "PCIFunction",
@@ -66,12 +74,14 @@ let package = Package(
         ]),
         .executableTarget(name: "vpio-host", dependencies: [
             "AgentLink", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
+            "NE2000Model", "VPIOMonitor", "AccessTrace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "host-monitor/vpio-host"),
         .executableTarget(name: "vpio", dependencies: [
             "KVMProbe",
             "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem",
+            "NE2000Model", "VPIOMonitor", "AccessTrace", "CCycleCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -93,6 +103,10 @@ let package = Package(
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),
+        .testTarget(name: "NE2000ModelTests", dependencies: ["NE2000Model", "DeviceBus"]),
+        .testTarget(name: "AccessTraceTests", dependencies: ["AccessTrace", "NE2000Model", "DeviceBus"]),
+        .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch"]),
     ]
 )

@@ -37,6 +37,8 @@ public final class PCIEndpoint {
     public var accessObserver: ((BusAccess) -> Void)?
     /// Called after the guest wrote config bytes `offset..<offset+count` (a capability's command word).
     public var configWritten: ((_ offset: Int, _ count: Int) -> Void)?
+    /// Called before a function-level reset reaches the device (monitors reset their models too).
+    public var resetObserver: (() -> Void)?
     private let barSizes: [UInt32: UInt32]
 
     public init(identity: PCIIdentity, device: BusDevice, interruptLine: InterruptLine, intx: INTxRouter) {
@@ -107,6 +109,7 @@ public final class PCIEndpoint {
 
     /// Function-level reset: the device resets; config space keeps what the client programmed.
     public func reset() {
+        resetObserver?()
         device.reset()
     }
 

@@ -7,6 +7,7 @@ import NE2000
 import PacketBackend
 import PCIFunction
 import VFIOUserServer
+import VPIOMonitor
 import VPIOSystem
 
 @main
@@ -39,6 +40,18 @@ struct VPIOHost: ParsableCommand {
     @Option(help: "Write counters as JSON to this file on exit.")
     var statsJson: String?
 
+    @Option(help: "Which mode's monitor is enforced (the others run as shadows): emulated, vmm-model, cooperative, passthrough.")
+    var mode: Mode = .cooperative
+
+    @Option(help: "Record the exact access stream (with values and interrupt edges) to this trace file.")
+    var record: String?
+
+    @Option(help: "Write the exit ledger (every mode) as JSON to this file on exit.")
+    var ledgerJson: String?
+
+    @Flag(help: "Print the one-line ledger summary every second even when stderr is not a terminal.")
+    var live = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -52,7 +65,11 @@ struct VPIOHost: ParsableCommand {
         StopSignal.install()
 
         let intx = INTxRouter()
-        let line = InterruptLine { intx.lineChanged($0) }
+        let guest = try GuestLedger(enforced: mode, recordPath: record, live: live || isatty(STDERR_FILENO) != 0)
+        let line = InterruptLine {
+            intx.lineChanged($0)
+            guest.interrupt($0)
+        }
         var peer: TapPeer?
         let nic = NE2000(mac: MACAddress(mac)!.bytes, interrupt: line) { frame in peer?.transmit(frame) }
         if let netns {
@@ -70,17 +87,26 @@ struct VPIOHost: ParsableCommand {
         endpoint.configWritten = { [unowned server] offset, count in
             agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
         }
-        endpoint.accessObserver = { agent.observe($0) }
+        endpoint.accessObserver = {
+            agent.observe($0)
+            guest.observe($0)
+        }
+        endpoint.resetObserver = { guest.reset() }
         let listener = try UnixSocket.listen(at: FilePath(socket))
         defer { try? FileManager.default.removeItem(atPath: socket) }
         FileHandle.standardError.write(Data("vpio-host: listening on \(socket)\n".utf8))
 
-        try server.run(listener: listener, sources: peer.map { [$0] } ?? [], shouldStop: StopSignal.requested)
+        try server.run(listener: listener, sources: peer.map { [$0] } ?? []) {
+            guest.tick()
+            return StopSignal.requested()
+        }
 
         let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent)
         FileHandle.standardError.write(Data("vpio-host: \(stats.summary)\n".utf8))
         if let statsJson { try stats.write(to: statsJson) }
+        try guest.finish(jsonPath: ledgerJson)
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension Mode: ExpressibleByArgument {}

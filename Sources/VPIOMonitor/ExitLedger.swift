@@ -1,0 +1,81 @@
+/// Exit counts of every mode over one guest's access stream: what vpio-host writes with `--ledger-json`
+/// and `vpio replay` prints. All counts are exact integers.
+public struct ExitLedger: Codable, Equatable, Sendable {
+    /// The mode whose monitor is enforced; the others are shadows.
+    public var enforced: Mode
+    /// Device accesses (one element of `rep insl` is one).
+    public var accesses: Int
+    /// Interrupt-line edges and function resets: seen by every mode, exits of none.
+    public var interruptEdges: Int
+    public var resets: Int
+    public var modes: [ModeLedger]
+
+    public init(enforced: Mode, accesses: Int, interruptEdges: Int, resets: Int, modes: [ModeLedger]) {
+        self.enforced = enforced
+        self.accesses = accesses
+        self.interruptEdges = interruptEdges
+        self.resets = resets
+        self.modes = modes
+    }
+
+    public subscript(mode: Mode) -> ModeLedger? { modes.first { $0.mode == mode } }
+
+    /// One line for a live console: accesses and exits per mode.
+    public var summaryLine: String {
+        "accesses=\(accesses) " + modes.map { "\($0.mode.rawValue)=\($0.exits)" }.joined(separator: " ")
+    }
+
+    /// A table: one row per mode.
+    public var table: [String] {
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+        var lines = [pad("mode", 13) + lpad("accesses", 10) + lpad("exits", 10) + lpad("ratio %", 9)
+            + lpad("bitmap", 10) + lpad("updates", 10) + lpad("intents", 9) + lpad("denials", 9)]
+        for m in modes {
+            let label = m.mode.rawValue + (m.mode == enforced ? "*" : "")
+            lines.append(pad(label, 13) + lpad("\(accesses)", 10) + lpad("\(m.exits)", 10)
+                + lpad(Self.percent(m.exitRatio), 9) + lpad("\(m.bitmapExits)", 10) + lpad("\(m.modelUpdates)", 10)
+                + lpad("\(m.dmaIntents)", 9) + lpad("\(m.denials)", 9))
+        }
+        lines.append("(* enforced; bitmap: exits of a port-level I/O bitmap; edges=\(interruptEdges) resets=\(resets))")
+        return lines
+    }
+
+    private static func percent(_ ratio: Double) -> String {
+        let hundredths = Int((ratio * 10_000).rounded())
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+}
+
+/// One mode's row.
+public struct ModeLedger: Codable, Equatable, Sendable {
+    public var mode: Mode
+    public var exits: Int
+    /// Exits a port-level I/O bitmap would take (equal to `exits` except for cooperative, whose CR hook
+    /// is refined by the written value).
+    public var bitmapExits: Int
+    /// exits / accesses.
+    public var exitRatio: Double
+    public var modelUpdates: Int
+    public var dmaIntents: Int
+    public var denials: Int
+    /// Exits by port and direction, keyed like "0x10r", "0x00w"; ports without exits are left out.
+    public var exitsByPort: [String: Int]
+
+    init(mode: Mode, counters: ModeCounters, accesses: Int) {
+        self.mode = mode
+        exits = counters.exits
+        bitmapExits = counters.bitmapExits
+        exitRatio = accesses > 0 ? Double(counters.exits) / Double(accesses) : 0
+        modelUpdates = counters.modelUpdates
+        dmaIntents = counters.dmaIntents
+        denials = counters.denials
+        var ports: [String: Int] = [:]
+        for (index, count) in counters.exitsByPort.enumerated() where count > 0 {
+            let offset = index & 0x1F
+            ports["0x\(offset < 0x10 ? "0" : "")\(String(offset, radix: 16))\(index & 0x20 != 0 ? "w" : "r")"] = count
+        }
+        exitsByPort = ports
+    }
+}

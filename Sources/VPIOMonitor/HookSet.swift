@@ -1,0 +1,121 @@
+import NE2000Model
+
+/// The four ways to run a guest (DESIGN.md, "Modes and how exits are counted").
+public enum Mode: String, CaseIterable, Codable, Sendable {
+    /// Every device access exits: full emulation, the baseline.
+    case emulated
+    /// The seed's VPIO: the VMM hooks the minimal set that keeps its full model correct.
+    case vmmModel = "vmm-model"
+    /// This project: the host hooks only DMA-starting accesses and checks them with the reduced model.
+    case cooperative
+    /// Nothing exits and nothing is checked (unsafe; one guest only).
+    case passthrough
+}
+
+/// One entry of the vmm-model hook list: a port range, a direction and, for the page-selected DP8390
+/// registers, the page in which it is hooked (nil: every page).
+public struct HookPoint: Hashable, Sendable, CustomStringConvertible {
+    public var name: String
+    public var offsets: ClosedRange<UInt8>
+    public var direction: AccessDirection
+    public var page: UInt8?
+
+    public init(_ name: String, _ offsets: ClosedRange<UInt8>, _ direction: AccessDirection, page: UInt8? = nil) {
+        self.name = name
+        self.offsets = offsets
+        self.direction = direction
+        self.page = page
+    }
+
+    public var description: String { name }
+
+    /// What the full model needs, and nothing else (the removal test drops each in turn):
+    /// - CR writes, every page: page select, run state, DMA start and abort, transmit.
+    /// - page 0 writes of PSTART, PSTOP (the ring a remote DMA wraps in, so the range check), TPSR,
+    ///   TBCR0/1, RSAR0/1, RBCR0/1 (the intents) and ISR (the driver acknowledging RDC, PTX, TXE ends a
+    ///   DMA or transmit: `reusable`).
+    /// - reset-port reads: a reset ends everything in flight.
+    /// Not hooked: every read of a register (a read changes nothing the model decides), the data port
+    /// (see `FullModel`), BNRY, IMR, DCR, TCR, RCR and page 1 (their shadows go stale in this mode; no
+    /// output depends on them — a context switch would read them from a model that hooks them).
+    public static let vmmModel: [HookPoint] = [
+        HookPoint("CR write", 0x00...0x00, .write),
+        HookPoint("PSTART write", 0x01...0x01, .write, page: 0),
+        HookPoint("PSTOP write", 0x02...0x02, .write, page: 0),
+        HookPoint("TPSR write", 0x04...0x04, .write, page: 0),
+        HookPoint("TBCR0 write", 0x05...0x05, .write, page: 0),
+        HookPoint("TBCR1 write", 0x06...0x06, .write, page: 0),
+        HookPoint("ISR write", 0x07...0x07, .write, page: 0),
+        HookPoint("RSAR0 write", 0x08...0x08, .write, page: 0),
+        HookPoint("RSAR1 write", 0x09...0x09, .write, page: 0),
+        HookPoint("RBCR0 write", 0x0A...0x0A, .write, page: 0),
+        HookPoint("RBCR1 write", 0x0B...0x0B, .write, page: 0),
+        HookPoint("reset-port read", 0x18...0x1F, .read),
+    ]
+}
+
+/// Which accesses a mode traps.
+///
+/// The decision has two stages. `bitmapTraps` is what an I/O permission bitmap can express: port,
+/// direction and the register page, which a VMM knows because it traps every CR write that changes it
+/// (it rewrites the bitmap then) — so the set depends on model state only through trapped accesses.
+/// `traps` may refine that by the value of a *write* (known when the access traps; a read's value is
+/// not). Only `cooperative` uses values: it traps the CR writes that start a remote DMA or a transmit.
+/// A hardware VMM would take every CR write for it; the ledger reports that as `bitmapExits`.
+public struct HookSet: Sendable {
+    public let mode: Mode
+    /// Indexed by direction (bit 7), page (bits 6–5) and offset (bits 4–0).
+    private var bitmap: [Bool]
+    private let filtersDMAStarts: Bool
+
+    public init(mode: Mode) {
+        switch mode {
+        case .emulated: self.init(mode: mode, bitmap: Array(repeating: true, count: 256), filtersDMAStarts: false)
+        case .vmmModel: self.init(vmmModelPoints: HookPoint.vmmModel)
+        case .cooperative:
+            self.init(mode: mode, bitmap: Self.bitmap(for: [HookPoint("CR write", 0...0, .write)]), filtersDMAStarts: true)
+        case .passthrough: self.init(mode: mode, bitmap: Array(repeating: false, count: 256), filtersDMAStarts: false)
+        }
+    }
+
+    /// A vmm-model set from an explicit hook list (the removal test passes the list minus one point).
+    public init(vmmModelPoints points: [HookPoint]) {
+        self.init(mode: .vmmModel, bitmap: Self.bitmap(for: points), filtersDMAStarts: false)
+    }
+
+    private init(mode: Mode, bitmap: [Bool], filtersDMAStarts: Bool) {
+        self.mode = mode
+        self.bitmap = bitmap
+        self.filtersDMAStarts = filtersDMAStarts
+    }
+
+    private static func bitmap(for points: [HookPoint]) -> [Bool] {
+        var bitmap = Array(repeating: false, count: 256)
+        for point in points {
+            for page in point.page.map({ [$0] }) ?? [0, 1, 2, 3] {
+                for offset in point.offsets { bitmap[index(point.direction, page, offset)] = true }
+            }
+        }
+        return bitmap
+    }
+
+    @inline(__always)
+    private static func index(_ direction: AccessDirection, _ page: UInt8, _ offset: UInt8) -> Int {
+        Int(direction.rawValue) << 7 | Int(page & 3) << 5 | Int(offset & 0x1F)
+    }
+
+    /// Port-level decision, with the register page the monitor's own model holds.
+    @inline(__always)
+    public func bitmapTraps(_ access: PortAccess, page: UInt8) -> Bool {
+        bitmap[Self.index(access.direction, page, access.offset)]
+    }
+
+    /// The mode's decision: the bitmap, refined by a write's value where the mode uses values.
+    @inline(__always)
+    public func traps(_ access: PortAccess, page: UInt8) -> Bool {
+        guard bitmapTraps(access, page: page) else { return false }
+        guard filtersDMAStarts else { return true }
+        return access.direction == .write && access.offset == CR.offset && access.width == .byte
+            && ReducedModel.startsDMA(command: UInt8(truncatingIfNeeded: access.value))
+    }
+}

@@ -1,0 +1,125 @@
+import AccessTrace
+import Foundation
+import NE2000Model
+import Testing
+import VPIOMonitor
+
+/// The first place where a monitor fed only its trapped accesses disagrees with the reference (the full
+/// model fed the complete stream), or nil. Compared: every DMA decision (kind, start, count, verdict) at
+/// the event that starts it, and `reusable` after every event — a VMM may be asked at any moment.
+func firstDivergence(_ events: [DeviceEvent], hooks: HookSet) -> String? {
+    var reference = ShadowMonitor(mode: .emulated)
+    var candidate = ShadowMonitor(hooks: hooks)
+    var readback = DeviceReadback()
+    for (index, event) in events.enumerated() {
+        let expected = reference.observe(event, readback: readback.values)
+        let got = candidate.observe(event, readback: readback.values)
+        readback.apply(event)
+        if expected != got { return "event \(index) \(event): decision \(String(describing: got)), reference \(String(describing: expected))" }
+        if reference.reusable != candidate.reusable {
+            return "event \(index) \(event): reusable \(String(describing: candidate.reusable)), reference \(String(describing: reference.reusable))"
+        }
+    }
+    return nil
+}
+
+/// The traces recorded from real guest runs (see Fixtures/README.md).
+enum Fixtures {
+    static let names = ["boot-download-64k", "boot-ssh"]
+
+    static func events(_ name: String) throws -> [DeviceEvent] {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "vptrace"))
+        return try TraceDecoder.decode(Array(try Data(contentsOf: url)))
+    }
+
+    static func liveLedger(_ name: String) throws -> ExitLedger {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "ledger.json"))
+        return try JSONDecoder().decode(ExitLedger.self, from: Data(contentsOf: url))
+    }
+
+    static func allEvents() throws -> [[DeviceEvent]] { try names.map(events) }
+}
+
+@Suite struct FidelityTests {
+    static let seeds: [UInt64] = [1, 2, 3, 0xDEAD_BEEF, 42, 7, 2024, 99]
+
+    @Test(arguments: seeds) func vmmModelMatchesReferenceOnDriverLikeSequences(seed: UInt64) {
+        let events = DriverSequence.random(seed: seed, steps: 120)
+        #expect(firstDivergence(events, hooks: HookSet(mode: .vmmModel)) == nil)
+    }
+
+    @Test(arguments: Fixtures.names) func vmmModelMatchesReferenceOnRecordedTraces(name: String) throws {
+        let events = try Fixtures.events(name)
+        #expect(events.count > 1000)
+        #expect(firstDivergence(events, hooks: HookSet(mode: .vmmModel)) == nil)
+    }
+
+    /// Minimality: without any one hook point the vmm-model monitor goes wrong somewhere.
+    @Test(arguments: HookPoint.vmmModel) func everyHookPointIsNeeded(point: HookPoint) throws {
+        let hooks = HookSet(vmmModelPoints: HookPoint.vmmModel.filter { $0 != point })
+        var streams = try Fixtures.allEvents()
+        streams += Self.seeds.map { DriverSequence.random(seed: $0, steps: 120) }
+        let divergence = streams.lazy.compactMap { firstDivergence($0, hooks: hooks) }.first
+        #expect(divergence != nil, "dropping \(point) changed nothing")
+    }
+
+    @Test func vmmModelTrapsFarFewerAccessesThanEmulation() {
+        let events = DriverSequence.random(seed: 5, steps: 200)
+        let ledger = GuestMonitors.replay(events)
+        let vmm = ledger[.vmmModel]!, coop = ledger[.cooperative]!
+        #expect(ledger[.emulated]!.exits == ledger.accesses)
+        #expect(vmm.exits * 10 < ledger.accesses)
+        #expect(coop.exits < vmm.exits)
+        #expect(ledger[.passthrough]!.exits == 0)
+        #expect(coop.dmaIntents == ledger[.emulated]!.dmaIntents)
+    }
+}
+
+@Suite struct CooperativeTests {
+    /// Every DMA the real driver performed is allowed, by the reduced and by the full model.
+    @Test(arguments: Fixtures.names) func realDriverDMAsAreAllowed(name: String) throws {
+        let ledger = GuestMonitors.replay(try Fixtures.events(name))
+        #expect(ledger[.cooperative]!.dmaIntents > 10)
+        #expect(ledger[.cooperative]!.denials == 0)
+        #expect(ledger[.emulated]!.denials == 0)
+        #expect(ledger[.vmmModel]!.denials == 0)
+    }
+
+    @Test(arguments: FidelityTests.seeds) func driverLikeDMAsAreAllowed(seed: UInt64) {
+        let ledger = GuestMonitors.replay(DriverSequence.random(seed: seed, steps: 120))
+        #expect(ledger[.cooperative]!.denials == 0)
+        #expect(ledger[.emulated]!.denials == 0)
+    }
+
+    @Test func bogusWriteLeavingSRAMIsDenied() {
+        var sequence = DriverSequence(seed: 1)
+        sequence.initialize()
+        sequence.out(0x02, 0x60) // PSTOP below the start: no wrap
+        sequence.remote(count: 0x2000, address: 0x7000, command: 0x12)
+        var monitor = ShadowMonitor(mode: .cooperative)
+        var readback = DeviceReadback()
+        var decisions: [DMADecision] = []
+        for event in sequence.events {
+            if let decision = monitor.observe(event, readback: readback.values) { decisions.append(decision) }
+            readback.apply(event)
+        }
+        #expect(decisions.map(\.verdict) == [.denied(.outsideGrant)])
+        #expect(decisions.first?.start == 0x7000)
+    }
+}
+
+@Suite struct ReplayTests {
+    /// `vpio replay` of a committed trace gives the ledger vpio-host wrote live while recording it.
+    @Test(arguments: Fixtures.names) func replayEqualsLiveLedger(name: String) throws {
+        let live = try Fixtures.liveLedger(name)
+        let replayed = GuestMonitors.replay(try Fixtures.events(name), enforced: live.enforced)
+        #expect(replayed == live)
+    }
+
+    @Test func ledgerRoundTripsThroughJSON() throws {
+        let ledger = GuestMonitors.replay(DriverSequence.random(seed: 3, steps: 20), enforced: .vmmModel)
+        let data = try JSONEncoder().encode(ledger)
+        #expect(try JSONDecoder().decode(ExitLedger.self, from: data) == ledger)
+        #expect(ledger.table.count == Mode.allCases.count + 2)
+    }
+}

@@ -1,0 +1,77 @@
+import AccessTrace
+import DeviceBus
+import Foundation
+import NE2000Model
+import VPIOMonitor
+
+/// The guest's shadow monitors (one per mode), the optional trace recorder, and the live console line.
+/// Everything runs on the server's poll thread, in the order the device saw the events.
+final class GuestLedger {
+    private(set) var monitors: GuestMonitors
+    private var recorder: TraceRecorder?
+    private let live: Bool
+    private var lastLive = Date()
+
+    init(enforced: Mode, recordPath: String?, live: Bool) throws {
+        monitors = GuestMonitors(enforced: enforced)
+        recorder = try recordPath.map(TraceRecorder.init(path:))
+        self.live = live
+    }
+
+    /// A BAR access as PCIEndpoint reports it; only BAR0 (the NE2000's I/O ports) is the device.
+    func observe(_ access: BusAccess) {
+        guard access.region == 0, access.offset < 0x20 else { return }
+        feed(.access(PortAccess(access.direction, offset: UInt8(access.offset), width: access.width, value: access.value)))
+    }
+
+    func interrupt(_ asserted: Bool) { feed(.interrupt(asserted: asserted)) }
+
+    func reset() { feed(.reset) }
+
+    private func feed(_ event: DeviceEvent) {
+        monitors.observe(event)
+        recorder?.append(event)
+    }
+
+    /// Called between poll rounds: about once a second, the one-line summary.
+    func tick() {
+        guard live, Date().timeIntervalSince(lastLive) >= 1 else { return }
+        lastLive = Date()
+        FileHandle.standardError.write(Data("vpio-host: live \(monitors.ledger.summaryLine)\n".utf8))
+    }
+
+    /// Flushes the trace, prints the ledger table and writes it as JSON.
+    func finish(jsonPath: String?) throws {
+        try recorder?.close()
+        let ledger = monitors.ledger
+        let text = ledger.table.map { "vpio-host: ledger \($0)" }.joined(separator: "\n")
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        guard let jsonPath else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(ledger).write(to: URL(fileURLWithPath: jsonPath))
+    }
+}
+
+/// Writes the access stream to a file in the `AccessTrace` format, in chunks of about 1 MiB.
+private final class TraceRecorder {
+    private var encoder = TraceEncoder(reservingCapacity: 1 << 20 + 16)
+    private let file: FileHandle
+
+    init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        self.file = file
+    }
+
+    func append(_ event: DeviceEvent) {
+        encoder.append(event)
+        if encoder.bytes.count >= 1 << 20 { file.write(Data(encoder.takeBytes())) }
+    }
+
+    func close() throws {
+        file.write(Data(encoder.takeBytes()))
+        try file.close()
+    }
+}
