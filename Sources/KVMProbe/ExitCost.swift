@@ -32,6 +32,10 @@ public enum ExitCost {
     static let initialAL: UInt8 = 0x5A
 
     /// Runs the measurement and describes where the figure came from.
+    ///
+    /// `options` must have 1 ≤ batches ≤ exits and warmup ≥ 0 (the CLI validates them). Throws
+    /// `KVMError` with the reason when KVM cannot be used or the guest does not behave; the VM,
+    /// its memory and the vCPU are released on every path.
     public static func measure(_ options: Options) throws -> ExitCostReport {
         precondition(options.exits >= 1 && options.batches >= 1 && options.batches <= options.exits && options.warmup >= 0)
         let device = try KVMDevice(path: options.devicePath)

@@ -59,13 +59,15 @@ public struct ExitCostReport: Codable, Equatable, Sendable {
 
     /// A per-batch figure: the median over batches and the spread.
     public struct Spread: Codable, Equatable, Sendable {
+        /// The median over batches (mean of the middle two for an even count).
         public var median: Double
+        /// The fastest and the slowest batch.
         public var min: Double
         public var max: Double
         /// Each batch's figure, in run order.
         public var batches: [Double]
 
-        /// The median (mean of the middle two for an even count), min and max of `values` (non-empty).
+        /// Summarizes the per-batch `values` (non-empty).
         public init(_ values: [Double]) {
             let sorted = values.sorted()
             let middle = sorted.count / 2
@@ -87,6 +89,8 @@ public struct HostFacts: Codable, Equatable, Sendable {
     public var hypervisorFlag: Bool
     /// Loaded modules whose name starts with `kvm` (`kvm_pvm` marks the nested PVM KVM).
     public var kvmModules: [String]
+    /// The 1-minute load average when measured: on a shared machine a high load explains a wide spread.
+    public var loadAverage: Double
 
     static func read() -> HostFacts {
         var name = utsname()
@@ -104,6 +108,9 @@ public struct HostFacts: Codable, Equatable, Sendable {
         }
         let modules = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/module")) ?? [])
             .filter { $0.hasPrefix("kvm") }.sorted()
-        return HostFacts(kernel: kernel, cpuModel: model, hypervisorFlag: flags.contains("hypervisor"), kvmModules: modules)
+        var load = [0.0]
+        _ = getloadavg(&load, 1)
+        return HostFacts(kernel: kernel, cpuModel: model, hypervisorFlag: flags.contains("hypervisor"),
+                         kvmModules: modules, loadAverage: load[0])
     }
 }

@@ -21,9 +21,11 @@ public enum GuestExit: Equatable, Sendable, CustomStringConvertible {
     public struct IOAccess: Equatable, Sendable {
         /// True for `in` (the guest waits for user space's answer), false for `out`.
         public var isIn: Bool
+        /// The I/O port (DX).
         public var port: UInt16
         /// Bytes per access.
         public var size: UInt8
+        /// Accesses in this exit: 1, or the repeat count of a string instruction.
         public var count: UInt32
     }
 

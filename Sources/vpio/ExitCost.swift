@@ -55,7 +55,7 @@ struct ExitCostCommand: ParsableCommand {
         }
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             say(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             printText(report)
@@ -67,7 +67,8 @@ struct ExitCostCommand: ParsableCommand {
         say("vpio exit-cost — \(report.source)")
         say("  guest: \(report.guest.mode), code at \(String(format: "0x%x", report.guest.codeAddress)): \(report.guest.code); port \(String(format: "0x%x", report.guest.port))")
         say("  KVM API \(kvm.apiVersion); modules \(report.host.kvmModules.joined(separator: ", ")); CPU \(report.host.cpuModel)"
-            + (report.host.hypervisorFlag ? " (hypervisor flag set)" : ""))
+            + (report.host.hypervisorFlag ? " (hypervisor flag set)" : "")
+            + String(format: "; load average %.2f", report.host.loadAverage))
         say("  capabilities: " + kvm.capabilities.sorted { $0.key < $1.key }.map { "\($0.key.replacingOccurrences(of: "KVM_CAP_", with: ""))=\($0.value)" }.joined(separator: " "))
         say("  exits: \(e.timed) timed in \(e.batches) batches after \(e.warmup) warm-up; KVM_EXIT_IO \(e.ioOut + e.ioIn) (\(e.ioOut) out, \(e.ioIn) in), KVM_EXIT_HLT \(e.hlt), other \(e.other)")
         say(String(format: "  ns per exit      %10.1f median  (min %.1f, max %.1f over batches)",
