@@ -89,7 +89,7 @@ let package = Package(
         // and the executable. Built for the guest with --static-swift-stdlib (see guest-agent/README.md).
         .systemLibrary(name: "CLibBPF", path: "guest-agent/Sources/CLibBPF"),
         .target(name: "CVPIOAgentShim", dependencies: ["CLibBPF"], path: "guest-agent/Sources/CVPIOAgentShim"),
-        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF"], path: "guest-agent/Sources/VPIOAgentCore"),
+        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF", "NE2000Model", "DeviceBus"], path: "guest-agent/Sources/VPIOAgentCore"),
         .executableTarget(name: "vpio-agent", dependencies: [
             "VPIOAgentCore", "CVPIOAgentShim", "CLibBPF",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

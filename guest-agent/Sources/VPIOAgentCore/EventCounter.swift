@@ -1,9 +1,18 @@
 import CVPIOAgentShim
+import DeviceBus
+import NE2000Model
 
 /// Consumes the BPF events: counts device accesses per BAR0 offset and direction, pairs each `in`
-/// with the value its post site saw, and decodes DMA starts the same way the BPF program does.
-/// (The full NE2000 model, Sources/NE2000Model, plugs in here once it exists.)
+/// with the value its post site saw, decodes DMA starts the same way the BPF program does, and drives
+/// the full NE2000 model (Sources/NE2000Model) with every access: one element of a rep string op is one
+/// access. The agent does not see the interrupt line, so the model's `interruptPending` stays false:
+/// `reusable` here means no remote DMA and no transmit in flight.
 public final class EventCounter {
+    public private(set) var model = FullModel()
+    /// DMA starts the full model decided on (its DMADecision count).
+    public private(set) var modelDMAStarts: UInt64 = 0
+    public var reusable: Bool { model.reusable }
+
     public let bar0Base: UInt16
     public private(set) var events: UInt64 = 0
     public private(set) var accesses: UInt64 = 0
@@ -34,6 +43,16 @@ public final class EventCounter {
             if isWrite { writes[offset] &+= event.count } else { reads[offset] &+= event.count }
         } else {
             otherPorts &+= event.count
+        }
+        if offset >= 0 && offset < 32 {
+            let width = AccessWidth(rawValue: Int(event.width)) ?? .byte
+            // Reads are applied when they are about to happen (their value only matters for the data
+            // port's progress and the reset port, neither of which looks at it).
+            let access = PortAccess(isWrite ? .write : .read, offset: UInt8(offset), width: width,
+                                    value: isWrite ? UInt32(truncatingIfNeeded: event.value) & width.mask : 0)
+            for _ in 0..<event.count {
+                if model.apply(access) != nil { modelDMAStarts += 1 }
+            }
         }
         if offset == 0, event.kind == UInt8(VPIO_SITE_OUT), event.width == 1 {
             let cr = UInt8(truncatingIfNeeded: event.value)

@@ -22,7 +22,7 @@ struct VPIOAgent: ParsableCommand {
 
             Prints one line to parse on exit:
               VPIO-AGENT summary accesses=N bpf_accesses=N reads=N writes=N events=N lost=N gaps=N \
-            intents=N dma_starts=N by_port=r00:N,w00:N,... sites=N attached=N refused_sites=N \
+            intents=N dma_starts=N model_dma_starts=N reusable=0|1 by_port=r00:N,w00:N,... sites=N attached=N refused_sites=N \
             not_instructions=N attach_secs=S bpf_runs=N bpf_run_ns_per_hit=N registration=STATE
 
             Exit status: 0 on a clean stop, 1 on a setup error (message on stderr), 3 when the host has no \
@@ -225,7 +225,7 @@ struct Agent {
         let stats = bpf.stats()
         let run = bpf.runStats()
         let perHit = run.map { $0.runs > 0 ? $0.nanoseconds / $0.runs : 0 } ?? 0
-        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(ring.intentsWritten) dma_starts=\(counter.dmaStarts) by_port=\(counter.byPort) sites=\(sites.count) attached=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) attach_secs=\(format(attachSeconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) registration=\(registration)")
+        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(ring.intentsWritten) dma_starts=\(counter.dmaStarts) model_dma_starts=\(counter.modelDMAStarts) reusable=\(counter.reusable ? 1 : 0) by_port=\(counter.byPort) sites=\(sites.count) attached=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) attach_secs=\(format(attachSeconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) registration=\(registration)")
     }
 
     /// Heartbeat and state records for the host (asynchronous state: the user-space part's job).
@@ -241,11 +241,13 @@ struct Agent {
         state.type = UInt16(VPIO_REC_STATE)
         state.time_ns = now
         state.state.accesses = counter.accesses
-        state.state.dma_intents = counter.dmaStarts
-        // No full model yet (Sources/NE2000Model): never claim reusable; unsure until one runs.
-        state.state.reusable = 0
-        state.state.unsure = 1
-        state.state.events_lost = bpf.stats().events_lost
+        let lost = bpf.stats().events_lost
+        state.state.dma_intents = counter.modelDMAStarts
+        state.state.reusable = counter.reusable ? 1 : 0
+        // The model may be wrong when events were lost; accesses at refused sites are announced
+        // separately (header.unseen_sites) and cannot be detected here.
+        state.state.unsure = lost > 0 || counter.gaps > 0 ? 1 : 0
+        state.state.events_lost = lost
         ring.append(state)
         _ = unseen
     }

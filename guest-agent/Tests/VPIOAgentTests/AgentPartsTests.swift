@@ -159,6 +159,8 @@ let toolchainClang: String? = {
         #expect(c.accesses == 304)
         #expect(c.writes[0] == 3 && c.reads[0x10] == 300 && c.reads[7] == 1)
         #expect(c.dmaStarts == 2)
+        #expect(c.modelDMAStarts == 2)
+        #expect(!c.reusable) // the transmit is in flight until ISR.PTX is acknowledged
         #expect(c.gaps == 0)
         #expect(c.byPort == "w00:3,r07:1,r10:300")
         c.consume(event(VPIO_SITE_OUT, port: 0xc040, value: 0x22, index: 400))
