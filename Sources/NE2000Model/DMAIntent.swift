@@ -77,25 +77,22 @@ public struct BufferGrant: Sendable, Hashable {
 
     /// Whether every segment lies where `kind` may go. Each segment is inside 0..<0x10000.
     func permits(_ kind: DMAKind, _ segments: RemoteSpan) -> Bool {
-        for segment in segments.segments where !segment.isEmpty {
+        segments.allSatisfy { segment in
+            if segment.isEmpty { return true }
             let inOwned = owned.contains(segment.lowerBound) && segment.upperBound <= owned.upperBound
-            if inOwned { continue }
+            if inOwned { return true }
             let inReadOnly = readOnly.contains(segment.lowerBound) && segment.upperBound <= readOnly.upperBound
-            if kind == .remoteRead && inReadOnly { continue }
-            return false
+            return kind == .remoteRead && inReadOnly
         }
-        return true
     }
 
     /// Whether reading the segments could expose SRAM the guest does not own. The PROM and undecoded
     /// addresses (which read as 0xFF) expose nothing.
     func exposesForeignSRAM(_ segments: RemoteSpan) -> Bool {
-        for segment in segments.segments where !segment.isEmpty {
+        !segments.allSatisfy { segment in
             let sram = segment.clamped(to: BufferMap.sram)
-            if sram.isEmpty { continue }
-            if !(owned.contains(sram.lowerBound) && sram.upperBound <= owned.upperBound) { return true }
+            return sram.isEmpty || owned.contains(sram.lowerBound) && sram.upperBound <= owned.upperBound
         }
-        return false
     }
 }
 
@@ -105,8 +102,24 @@ public struct BufferGrant: Sendable, Hashable {
 /// PSTOP × 256 back to PSTART × 256 (drivers read frames that wrap the receive ring in one go); otherwise
 /// the 16-bit address wraps to 0. So from any start the walk is: up to PSTOP (or 0x10000), then (from 0)
 /// up to PSTOP, then the ring over and over.
+/// Stored inline (no allocation): a model update must stay cheap.
 struct RemoteSpan: Equatable {
-    private(set) var segments: [Range<Int>] = []
+    private var first = 0..<0, second = 0..<0, third = 0..<0
+    private var count = 0
+
+    private mutating func append(_ segment: Range<Int>) {
+        switch count {
+        case 0: first = segment
+        case 1: second = segment
+        default: third = segment
+        }
+        count += 1
+    }
+
+    /// Whether `body` holds for every segment.
+    func allSatisfy(_ body: (Range<Int>) -> Bool) -> Bool {
+        (count < 1 || body(first)) && (count < 2 || body(second)) && (count < 3 || body(third))
+    }
 
     /// - Parameter count: bytes moved; nil for "any number": the data port keeps advancing past RBCR, and
     ///   the reduced model cannot read RBCR at all.
@@ -120,13 +133,13 @@ struct RemoteSpan: Equatable {
         for _ in 0..<3 where left > 0 {
             let limit = ringValid && address < ringHigh ? ringHigh : BufferMap.addressSpace
             let take = min(left, limit - address)
-            segments.append(address..<address + take)
+            append(address..<address + take)
             left -= take
             address += take
             if ringValid && address == ringHigh {
                 address = ringLow
                 if left >= ringHigh - ringLow || count == nil {
-                    segments.append(ringLow..<ringHigh)
+                    append(ringLow..<ringHigh)
                     return
                 }
             } else if address == BufferMap.addressSpace {
@@ -137,6 +150,6 @@ struct RemoteSpan: Equatable {
 
     init(transmitPage: UInt8, count: Int) {
         let start = Int(transmitPage) * BufferMap.pageSize
-        segments = [start..<start + count]
+        append(start..<start + count)
     }
 }

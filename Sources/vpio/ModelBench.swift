@@ -1,0 +1,83 @@
+import ArgumentParser
+import CCycleCounter
+import Foundation
+import NE2000Model
+import VPIOMonitor
+
+struct ModelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model-bench",
+        abstract: "Measure the cost of a model update: the full and the reduced NE2000 model over a recorded trace.",
+        discussion: """
+            Prints ns per event (monotonic clock) and TSC ticks per event (rdtsc; the TSC runs at a constant \
+            reference rate, which equals core cycles only at nominal frequency). Measured: the full model fed \
+            every event (emulated), the full model fed the vmm-model hook set's events, and the reduced \
+            model on the cooperative set's DMA starts. The trap decisions and the readback follower are \
+            not timed: only the model work a VMM would do per exit. The seed's figure is ~100 cycles per update.
+            """)
+
+    @Option(help: "The trace file (default: the committed boot + 64 KiB download fixture).")
+    var trace = "Tests/VPIOMonitorTests/Fixtures/boot-download-64k.vptrace"
+
+    @Option(help: "Passes over the trace per measurement.")
+    var repetitions = 200
+
+    func run() throws {
+        let events = try loadTrace(trace)
+        let (vmmEvents, coopStarts) = Self.trapped(events)
+        print("trace: \(trace): \(events.count) events")
+        report("full model, every event", count: events.count) { sink in
+            var model = FullModel()
+            for event in events { if model.apply(event) != nil { sink &+= 1 } }
+            sink &+= model.reusable ? 1 : 0
+        }
+        report("full model, vmm-model hooks", count: vmmEvents.count) { sink in
+            var model = FullModel()
+            for event in vmmEvents { if model.apply(event) != nil { sink &+= 1 } }
+            sink &+= model.reusable ? 1 : 0
+        }
+        let reduced = ReducedModel()
+        report("reduced model, DMA starts", count: coopStarts.count) { sink in
+            for (command, readback) in coopStarts where reduced.decide(command: command, readback: readback)?.verdict.isAllowed == true {
+                sink &+= 1
+            }
+        }
+    }
+
+    /// The events the vmm-model monitor's full model gets, and the cooperative monitor's DMA starts with
+    /// the readback values at each.
+    static func trapped(_ events: [DeviceEvent]) -> ([DeviceEvent], [(UInt8, ReadbackValues)]) {
+        let vmmHooks = HookSet(mode: .vmmModel), coopHooks = HookSet(mode: .cooperative)
+        var model = FullModel()
+        var readback = DeviceReadback()
+        var vmm: [DeviceEvent] = [], coop: [(UInt8, ReadbackValues)] = []
+        for event in events {
+            if case .access(let access) = event {
+                if vmmHooks.traps(access, page: model.state.page) {
+                    vmm.append(event)
+                    model.apply(event)
+                }
+                if coopHooks.traps(access, page: 0) { coop.append((UInt8(truncatingIfNeeded: access.value), readback.values)) }
+            } else {
+                vmm.append(event)
+                model.apply(event)
+            }
+            readback.apply(event)
+        }
+        return (vmm, coop)
+    }
+
+    /// Times `repetitions` passes (after one warm-up) and prints the per-event cost.
+    func report(_ label: String, count: Int, _ body: (inout Int) -> Void) {
+        var sink = 0
+        body(&sink)
+        let clock = ContinuousClock()
+        let ticks0 = vpio_cycle_counter()
+        let elapsed = clock.measure { for _ in 0..<repetitions { body(&sink) } }
+        let ticks = vpio_cycle_counter() &- ticks0
+        let updates = Double(count * repetitions)
+        let ns = (Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9) / updates
+        let perEvent = ticks > 0 ? String(format: "%.1f TSC ticks", Double(ticks) / updates) : "no TSC"
+        print(String(format: "%-28@ %8d events/pass %7.2f ns/event  %@  (checksum %d)", label as NSString, count, ns, perEvent as NSString, sink))
+    }
+}
