@@ -78,6 +78,6 @@ struct ModelBench: ParsableCommand {
         let updates = Double(count * repetitions)
         let ns = (Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9) / updates
         let perEvent = ticks > 0 ? String(format: "%.1f TSC ticks", Double(ticks) / updates) : "no TSC"
-        print(String(format: "%-28@ %8d events/pass %7.2f ns/event  %@  (checksum %d)", label as NSString, count, ns, perEvent as NSString, sink))
+        print(String(format: "%-30@ %8d events/pass %7.2f ns/event  %@  (checksum %d)", label as NSString, count, ns, perEvent as NSString, sink))
     }
 }

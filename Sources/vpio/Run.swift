@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import VPIOLaunch
+import VPIOMonitor
 import VPIOProvision
 
 /// Which NIC the guest gets.
@@ -70,6 +71,15 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the parsed result as JSON to this file.", valueName: "path"))
     var resultJson: String?
 
+    @Option(help: "vpio-host: the enforced mode (emulated, vmm-model, cooperative, passthrough); all four are counted.")
+    var mode: Mode = .cooperative
+
+    @Option(help: ArgumentHelp("vpio-host: record the guest's access stream to this trace file.", valueName: "path"))
+    var record: String?
+
+    @Option(help: ArgumentHelp("vpio-host: also keep the exit ledger JSON in this file.", valueName: "path"))
+    var ledgerJson: String?
+
     func validate() throws {
         let list = workloads.split(separator: ",").map(String.init)
         guard !list.isEmpty else { throw ValidationError("--workloads must name at least one workload") }
@@ -87,7 +97,7 @@ struct Run: ParsableCommand {
             let layout = try cache.layout()
             let mode: RunConfiguration.NICMode
             switch nic {
-            case .vpioHost: mode = .vpioHost(binary: hostExecutable(), extraArguments: [])
+            case .vpioHost: mode = .vpioHost(binary: hostExecutable(), extraArguments: hostLedgerArguments())
             case .qemuNE2K: mode = .qemuNE2K
             }
             var configuration = RunConfiguration(layout: layout, nic: mode)
@@ -110,12 +120,33 @@ struct Run: ParsableCommand {
             throw fail(error)
         }
         for line in result.summary { print("[run] \(line)") }
+        if nic == .vpioHost { printLedger() }
         if let resultJson {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(result).write(to: URL(fileURLWithPath: resultJson))
         }
         if !result.succeeded { throw ExitCode(1) }
+    }
+
+    /// Where vpio-host writes its ledger: --ledger-json, else a file this run reads and removes.
+    var ledgerPath: String {
+        ledgerJson.map { URL(fileURLWithPath: $0).path } ?? NSTemporaryDirectory() + "vpio-ledger-\(getpid()).json"
+    }
+
+    func hostLedgerArguments() -> [String] {
+        ["--mode", mode.rawValue, "--ledger-json", ledgerPath] + (record.map { ["--record", URL(fileURLWithPath: $0).path] } ?? [])
+    }
+
+    /// The exit ledger vpio-host wrote at exit, as a table.
+    func printLedger() {
+        defer { if ledgerJson == nil { try? FileManager.default.removeItem(atPath: ledgerPath) } }
+        guard let data = FileManager.default.contents(atPath: ledgerPath),
+              let ledger = try? JSONDecoder().decode(ExitLedger.self, from: data) else {
+            print("[run] exit ledger: vpio-host wrote none")
+            return
+        }
+        for line in ledger.table { print("[run] ledger \(line)") }
     }
 
     /// `--host-binary`, else `vpio-host` in the folder of this executable.
