@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -36,6 +37,41 @@ struct bpf_link *vpio_attach_kprobe(struct bpf_program *prog, const char *func, 
 	struct bpf_link *link = bpf_program__attach_kprobe_opts(prog, func, &opts);
 	*err = link ? 0 : -errno;
 	return link;
+}
+
+struct destroy_slice {
+	struct bpf_link **links;
+	int first, count, stride;
+};
+
+static void *destroy_slice(void *arg)
+{
+	struct destroy_slice *slice = arg;
+	for (int i = slice->first; i < slice->count; i += slice->stride)
+		bpf_link__destroy(slice->links[i]);
+	return NULL;
+}
+
+void vpio_destroy_links(struct bpf_link **links, int count, int threads)
+{
+	pthread_t tids[64];
+	int running[64] = { 0 };
+	struct destroy_slice slices[64];
+
+	if (threads > 64)
+		threads = 64;
+	if (threads < 1)
+		threads = 1;
+	for (int t = 0; t < threads; t++)
+		slices[t] = (struct destroy_slice){ .links = links, .first = t, .count = count, .stride = threads };
+	for (int t = 1; t < threads; t++)
+		running[t] = pthread_create(&tids[t], NULL, destroy_slice, &slices[t]) == 0;
+	for (int t = 0; t < threads; t++)
+		if (!running[t])
+			destroy_slice(&slices[t]); /* slice 0, and any whose thread did not start */
+	for (int t = 1; t < threads; t++)
+		if (running[t])
+			pthread_join(tids[t], NULL);
 }
 
 int vpio_set_rodata(struct bpf_object *obj, const char *name, const void *value, size_t size)
@@ -75,7 +111,7 @@ int vpio_set_rodata(struct bpf_object *obj, const char *name, const void *value,
 	return -ENOENT;
 }
 
-int vpio_prog_run_stats(int prog_fd, uint64_t *run_cnt, uint64_t *run_time_ns)
+int vpio_prog_run_stats(int prog_fd, uint64_t *run_cnt, uint64_t *run_time_ns, uint64_t *misses)
 {
 	struct bpf_prog_info info;
 	__u32 len = sizeof(info);
@@ -84,6 +120,7 @@ int vpio_prog_run_stats(int prog_fd, uint64_t *run_cnt, uint64_t *run_time_ns)
 		return -errno;
 	*run_cnt = info.run_cnt;
 	*run_time_ns = info.run_time_ns;
+	*misses = info.recursion_misses;
 	return 0;
 }
 

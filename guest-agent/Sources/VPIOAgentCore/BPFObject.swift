@@ -111,9 +111,15 @@ public final class AgentBPFObject {
         return outcome
     }
 
-    /// Destroys every link (detaches every kprobe).
+    /// Destroys every link (detaches every kprobe), from several threads so the removals share RCU
+    /// grace periods.
     public func detachAll() {
-        for (_, link) in links { bpf_link__destroy(link) }
+        var all: [OpaquePointer?] = links.values.map { Optional($0) }
+        if !all.isEmpty {
+            all.withUnsafeMutableBufferPointer { buffer in
+                vpio_destroy_links(buffer.baseAddress, Int32(buffer.count), 32)
+            }
+        }
         links.removeAll()
     }
 
@@ -124,11 +130,11 @@ public final class AgentBPFObject {
         program = nil
     }
 
-    /// (run count, run time ns) from the kernel's BPF statistics.
-    public func runStats() -> (runs: UInt64, nanoseconds: UInt64)? {
-        var runs: UInt64 = 0, ns: UInt64 = 0
-        guard vpio_prog_run_stats(programFD, &runs, &ns) == 0 else { return nil }
-        return (runs, ns)
+    /// (run count, run time ns, recursion misses) from the kernel's BPF statistics.
+    public func runStats() -> (runs: UInt64, nanoseconds: UInt64, misses: UInt64)? {
+        var runs: UInt64 = 0, ns: UInt64 = 0, misses: UInt64 = 0
+        guard vpio_prog_run_stats(programFD, &runs, &ns, &misses) == 0 else { return nil }
+        return (runs, ns, misses)
     }
 
     /// The program's private counters (`stats` map).

@@ -23,7 +23,7 @@ struct VPIOAgent: ParsableCommand {
             Prints one line to parse on exit:
               VPIO-AGENT summary accesses=N bpf_accesses=N reads=N writes=N events=N lost=N gaps=N \
             intents=N dma_starts=N model_dma_starts=N reusable=0|1 by_port=r00:N,w00:N,... sites=N attached=N refused_sites=N \
-            not_instructions=N attach_secs=S bpf_runs=N bpf_run_ns_per_hit=N registration=STATE
+            not_instructions=N attach_secs=S bpf_runs=N bpf_run_ns_per_hit=N bpf_misses=N registration=STATE
 
             Exit status: 0 on a clean stop, 1 on a setup error (message on stderr), 3 when the host has no \
             VPIO capability (use --no-register to run without it).
@@ -133,7 +133,11 @@ struct Agent {
         defer { if statsFD >= 0 { close(statsFD) } }
         vpio_libbpf_set_verbose(options.verbose ? 1 : 0)
         let bpf = try AgentBPFObject(path: try bpfObjectPath())
-        defer { bpf.close() } // the one cleanup path: destroys every link, then the object
+        defer { // the one cleanup path: destroys every link, then the object
+            let links = bpf.links.count, start = monotonicSeconds()
+            bpf.close()
+            if links > 0 { print("VPIO-AGENT detached links=\(links) secs=\(format(monotonicSeconds() - start))") }
+        }
         try bpf.configure(bar0Base: device.ioBase, bar0Size: device.ioSize)
         try bpf.load()
         try bpf.fillSites(sites)
@@ -225,7 +229,7 @@ struct Agent {
         let stats = bpf.stats()
         let run = bpf.runStats()
         let perHit = run.map { $0.runs > 0 ? $0.nanoseconds / $0.runs : 0 } ?? 0
-        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(ring.intentsWritten) dma_starts=\(counter.dmaStarts) model_dma_starts=\(counter.modelDMAStarts) reusable=\(counter.reusable ? 1 : 0) by_port=\(counter.byPort) sites=\(sites.count) attached=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) attach_secs=\(format(attachSeconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) registration=\(registration)")
+        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(ring.intentsWritten) dma_starts=\(counter.dmaStarts) model_dma_starts=\(counter.modelDMAStarts) reusable=\(counter.reusable ? 1 : 0) by_port=\(counter.byPort) sites=\(sites.count) attached=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) attach_secs=\(format(attachSeconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) bpf_misses=\(run?.misses ?? 0) registration=\(registration)")
     }
 
     /// Heartbeat and state records for the host (asynchronous state: the user-space part's job).
