@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "NE2000ModelTests", dependencies: ["NE2000Model", "DeviceBus"]),
         .testTarget(name: "AccessTraceTests", dependencies: ["AccessTrace", "NE2000Model", "DeviceBus"]),
         .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus"],
-                    resources: [.copy("Fixtures")]),
+                    exclude: ["Fixtures"]),
         .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch"]),
     ]
 )

@@ -26,14 +26,16 @@ func firstDivergence(_ events: [DeviceEvent], hooks: HookSet) -> String? {
 /// The traces recorded from real guest runs (see Fixtures/README.md).
 enum Fixtures {
     static let names = ["boot-download-64k", "boot-ssh"]
+    /// Read from the source tree: resource-bundle lookups of subpaths are not reliable on Linux.
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     static func events(_ name: String) throws -> [DeviceEvent] {
-        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "vptrace"))
+        let url = directory.appendingPathComponent("\(name).vptrace")
         return try TraceDecoder.decode(Array(try Data(contentsOf: url)))
     }
 
     static func liveLedger(_ name: String) throws -> ExitLedger {
-        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "ledger.json"))
+        let url = directory.appendingPathComponent("\(name).ledger.json")
         return try JSONDecoder().decode(ExitLedger.self, from: Data(contentsOf: url))
     }
 
