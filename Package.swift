@@ -58,6 +58,8 @@ let package = Package(
         .target(name: "VFIOUserClient", dependencies: ["VFIOUserWire", "VPIOSystem"]),
         // The host's end of the agent ABI: the capability, ring reading, intent matching.
         .target(name: "AgentLink", dependencies: ["VPIOProtocol", "VFIOUserServer"]),
+        // Enforcement at DMA starts and the fallback ladder (pure).
+        .target(name: "Enforcement", dependencies: ["VPIOMonitor", "NE2000Model"]),
         // Where frames come from and go to: a TAP in a network namespace.
         .target(name: "PacketBackend", dependencies: [
             "VPIOSystem", "DeviceBus", "VFIOUserServer",
@@ -73,7 +75,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "vpio-host", dependencies: [
-            "AgentLink", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
+            "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
             "NE2000Model", "VPIOMonitor", "AccessTrace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -99,6 +101,7 @@ let package = Package(
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
         .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol"]),
         .testTarget(name: "KVMProbeTests", dependencies: ["KVMProbe", .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(name: "EnforcementTests", dependencies: ["Enforcement", "VPIOMonitor", "NE2000Model"]),
         .testTarget(name: "AgentLinkTests", dependencies: ["AgentLink", "VPIOProtocol", "VFIOUserServer", "DeviceBus", "PCIFunction"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),

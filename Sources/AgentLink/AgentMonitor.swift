@@ -1,8 +1,8 @@
 import DeviceBus
 import VPIOProtocol
 
-/// Watches the guest's device accesses against what the agent reports: at every DMA-starting
-/// access it reads the ring and checks that the intent is already there, and it compares the
+/// Watches the guest's device accesses against what the agent reports: at every DMA start the
+/// host asks it to verify, it reads the ring and checks that the intent is already there, and compares the
 /// accesses the agent's probes saw with the accesses the host served since registration. The
 /// comparison is exact at trapped accesses: the vCPU is stalled inside the access, and the probe
 /// counted it before the instruction ran.
@@ -35,15 +35,17 @@ public final class AgentMonitor {
 
     public var channel: AgentChannel { capability.channel }
 
-    /// Feeds one device access (BAR0 of the NIC).
-    public func observe(_ access: BusAccess) {
+    /// Counts one device access (every BAR access, in order).
+    public func count(_ access: BusAccess) {
         hostAccesses += 1
-        guard access.direction == .write, access.region == 0, access.offset == 0, channel.isRegistered,
-              let memory = memory() else { return }
-        let kinds = DMACommand.kinds(commandWrite: UInt8(truncatingIfNeeded: access.value))
-        guard !kinds.isEmpty else { return }
+    }
+
+    /// A DMA of `kind` starts at `start` (as the host's readable registers show it; nil if it
+    /// cannot tell): reads the ring, matches the intent, and compares the access counts.
+    public func verify(kind: DMAKind, start: UInt32?) -> IntentMatcher.Outcome? {
+        guard channel.isRegistered, let memory = memory() else { return nil }
         matcher.ingest(channel.poll(memory: memory))
-        for kind in kinds { _ = matcher.dmaStarted(kind: kind) }
+        let outcome = matcher.dmaStarted(kind: kind, start: start)
         counters.intents = matcher.counters
         if let baseline, let header = channel.header(memory: memory) {
             counters.hostAccessesSinceRegistration = hostAccesses - baseline.host
@@ -52,5 +54,6 @@ public final class AgentMonitor {
                 counters.accessCountMismatches += 1
             }
         }
+        return outcome
     }
 }

@@ -77,18 +77,3 @@ public final class IntentMatcher {
         return .hit
     }
 }
-
-/// What a write to the DP8390 command register (BAR0 offset 0) starts, by its value alone:
-/// RD2–0 = 001 remote read, 010 remote write; TXP (with STA) transmit. The agent's probe uses the same rule.
-public enum DMACommand {
-    public static func kinds(commandWrite value: UInt8) -> [DMAKind] {
-        var kinds: [DMAKind] = []
-        switch (value >> 3) & 0x7 {
-        case 1: kinds.append(.remoteRead)
-        case 2: kinds.append(.remoteWrite)
-        default: break
-        }
-        if value & 0x06 == 0x06 { kinds.append(.transmit) }  // TXP with STA
-        return kinds
-    }
-}

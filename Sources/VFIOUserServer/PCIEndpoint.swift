@@ -32,9 +32,11 @@ public final class PCIEndpoint {
     public let interruptLine: InterruptLine
     public let intx: INTxRouter
     public private(set) var counters = Counters()
-    /// Sees every BAR access, one per device access: a write before the device gets it (so a
-    /// monitor can act first), a read after, with the value the device returned.
-    public var accessObserver: ((BusAccess) -> Void)?
+    /// Sees every BAR access, one per device access: a read after the device answered, with its
+    /// value; a write before the device gets it, and returns the value the device gets instead
+    /// (nil: the write is absorbed) — how an enforcing monitor denies a DMA start. The return
+    /// value of a read is ignored.
+    public var accessHook: ((BusAccess) -> UInt32?)?
     /// Called after the guest wrote config bytes `offset..<offset+count` (a capability's command word).
     public var configWritten: ((_ offset: Int, _ count: Int) -> Void)?
     /// Called before a function-level reset reaches the device (monitors reset their models too).
@@ -72,7 +74,7 @@ public final class PCIEndpoint {
         out.reserveCapacity(count)
         for (at, width) in chunks {
             let value = device.read(region: region, offset: at, width: width)
-            accessObserver?(BusAccess(direction: .read, region: region, offset: at, width: width, value: value))
+            _ = accessHook?(BusAccess(direction: .read, region: region, offset: at, width: width, value: value))
             for i in 0..<width.rawValue { out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt32(i)))) }
             counters.barReads += 1
         }
@@ -95,8 +97,12 @@ public final class PCIEndpoint {
             var value: UInt32 = 0
             for i in 0..<width.rawValue { value |= UInt32(data[index + i]) << (8 * UInt32(i)) }
             index += width.rawValue
-            accessObserver?(BusAccess(direction: .write, region: region, offset: at, width: width, value: value))
-            device.write(region: region, offset: at, width: width, value: value)
+            let access = BusAccess(direction: .write, region: region, offset: at, width: width, value: value)
+            if let hook = accessHook {
+                if let allowed = hook(access) { device.write(region: region, offset: at, width: width, value: allowed) }
+            } else {
+                device.write(region: region, offset: at, width: width, value: value)
+            }
             counters.barWrites += 1
         }
         counters.barBytesWritten += data.count

@@ -102,16 +102,22 @@ public struct GuestMonitors: Sendable {
         monitors = Mode.allCases.map { ShadowMonitor(mode: $0, grant: grant) }
     }
 
-    /// Feeds one event to every mode.
-    public mutating func observe(_ event: DeviceEvent) {
+    /// Feeds one event to every mode; returns each mode's decision when the event started a DMA that
+    /// mode trapped (what an enforcing host acts on).
+    @discardableResult
+    public mutating func observe(_ event: DeviceEvent) -> ModeDecisions {
         switch event {
         case .access: accesses += 1
         case .interrupt: interruptEdges += 1
         case .reset: resets += 1
         }
         let values = readback.values
-        for i in monitors.indices { _ = monitors[i].observe(event, readback: values) }
+        var decisions = ModeDecisions()
+        for i in monitors.indices {
+            if let decision = monitors[i].observe(event, readback: values) { decisions[monitors[i].mode] = decision }
+        }
         readback.apply(event)
+        return decisions
     }
 
     /// The monitor of `mode`.
@@ -129,4 +135,34 @@ public struct GuestMonitors: Sendable {
         for event in events { monitors.observe(event) }
         return monitors.ledger
     }
+}
+
+/// Each mode's decision on one event, without allocating.
+public struct ModeDecisions: Sendable, Equatable {
+    public var emulated: DMADecision?
+    public var vmmModel: DMADecision?
+    public var cooperative: DMADecision?
+
+    public init() {}
+
+    public subscript(mode: Mode) -> DMADecision? {
+        get {
+            switch mode {
+            case .emulated: emulated
+            case .vmmModel: vmmModel
+            case .cooperative: cooperative
+            case .passthrough: nil
+            }
+        }
+        set {
+            switch mode {
+            case .emulated: emulated = newValue
+            case .vmmModel: vmmModel = newValue
+            case .cooperative: cooperative = newValue
+            case .passthrough: break
+            }
+        }
+    }
+
+    public var isEmpty: Bool { emulated == nil && vmmModel == nil && cooperative == nil }
 }

@@ -160,15 +160,6 @@ final class FakeGuest: GuestMemory {
         #expect(m.dmaStarted(kind: .transmit, start: 0x4000, count: 64) == .mismatch(expected: .transmit, found: .transmit, start: 0x4000, count: 60))
         #expect(m.counters == IntentMatcher.Counters(dmaStarts: 4, hits: 1, misses: 1, mismatches: 2, unmatched: 1))
     }
-
-    @Test func commandValuesThatStartDMA() {
-        #expect(DMACommand.kinds(commandWrite: 0x0A) == [.remoteRead])
-        #expect(DMACommand.kinds(commandWrite: 0x12) == [.remoteWrite])
-        #expect(DMACommand.kinds(commandWrite: 0x26) == [.transmit])
-        #expect(DMACommand.kinds(commandWrite: 0x22) == [])
-        #expect(DMACommand.kinds(commandWrite: 0x21) == [])
-        #expect(DMACommand.kinds(commandWrite: 0x62) == [])
-    }
 }
 
 @Suite struct AgentCapabilityTests {
@@ -246,7 +237,7 @@ final class NullDevice: BusDevice {
         let (endpoint, capability) = AgentCapabilityTests().endpointWithCapability()
         let monitor = AgentMonitor(capability: capability) { guest }
         endpoint.configWritten = { capability.configWritten(offset: $0, count: $1, memory: guest) }
-        endpoint.accessObserver = { monitor.observe($0) }
+        endpoint.accessHook = { monitor.count($0); return $0.value }
         // Accesses before registration do not count.
         try endpoint.write(region: 0, offset: 7, data: [0xFF])
         let base = VPIOCapability.offset
@@ -264,6 +255,7 @@ final class NullDevice: BusDevice {
         try endpoint.write(region: 0, offset: 8, data: [0x00])
         try endpoint.write(region: 0, offset: 9, data: [0x4C])
         try endpoint.write(region: 0, offset: 0, data: [0x0A])  // remote read starts
+        #expect(monitor.verify(kind: .remoteRead, start: 0x4C00) == .hit)
         #expect(monitor.counters.intents.hits == 1)
         #expect(monitor.counters.accessCountMismatches == 0)
         #expect(monitor.counters.hostAccessesSinceRegistration == 3)
@@ -273,6 +265,7 @@ final class NullDevice: BusDevice {
         guest.writeHeader(header)
         try endpoint.write(region: 0, offset: 4, data: [0x40])
         try endpoint.write(region: 0, offset: 0, data: [0x26])
+        #expect(monitor.verify(kind: .transmit, start: 0x4000) == .miss)
         #expect(monitor.counters.intents.misses == 1)
         #expect(monitor.counters.accessCountMismatches == 1)
     }

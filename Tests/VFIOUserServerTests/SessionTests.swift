@@ -182,11 +182,19 @@ import VPIOSystem
     @Test func observerSeesEveryDeviceAccessWithItsValue() throws {
         var h = try Harness()
         var seen: [BusAccess] = []
-        h.endpoint.accessObserver = { seen.append($0) }
+        h.endpoint.accessHook = { seen.append($0); return $0.value }
         try h.send(.regionWrite, RegionWriteRequest(offset: 0, region: 0, data: [0x22]).encode())
         try h.send(.regionRead, RegionReadRequest(access: RegionAccess(offset: 0x10, region: 0, count: 4)).encode())
         try h.send(.regionRead, RegionReadRequest(access: RegionAccess(offset: 0, region: 7, count: 4)).encode())  // config: not a device access
         #expect(seen == [BusAccess(direction: .write, region: 0, offset: 0, width: .byte, value: 0x22),
                          BusAccess(direction: .read, region: 0, offset: 0x10, width: .dword, value: 0x1312_1110)])
+    }
+
+    @Test func hookCanReplaceOrAbsorbAWrite() throws {
+        var h = try Harness()
+        h.endpoint.accessHook = { $0.offset == 3 ? nil : $0.value ^ 0xFF }
+        try h.send(.regionWrite, RegionWriteRequest(offset: 0, region: 0, data: [0x0F]).encode())
+        try h.send(.regionWrite, RegionWriteRequest(offset: 3, region: 0, data: [0x01]).encode())
+        #expect(h.device.accesses == [RecordingDevice.Access(write: true, offset: 0, width: .byte, value: 0xF0)])
     }
 }

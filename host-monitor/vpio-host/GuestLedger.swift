@@ -19,18 +19,24 @@ final class GuestLedger {
     }
 
     /// A BAR access as PCIEndpoint reports it; only BAR0 (the NE2000's I/O ports) is the device.
-    func observe(_ access: BusAccess) {
-        guard access.region == 0, access.offset < 0x20 else { return }
-        feed(.access(PortAccess(access.direction, offset: UInt8(access.offset), width: access.width, value: access.value)))
+    /// Returns each mode's decision when the access starts a DMA.
+    @discardableResult
+    func observe(_ access: BusAccess) -> ModeDecisions {
+        guard access.region == 0, access.offset < 0x20 else { return ModeDecisions() }
+        return feed(.access(PortAccess(access.direction, offset: UInt8(access.offset), width: access.width, value: access.value)))
     }
 
     func interrupt(_ asserted: Bool) { feed(.interrupt(asserted: asserted)) }
 
     func reset() { feed(.reset) }
 
-    private func feed(_ event: DeviceEvent) {
-        monitors.observe(event)
+    /// Device accesses seen so far.
+    var accesses: Int { monitors.accesses }
+
+    @discardableResult
+    private func feed(_ event: DeviceEvent) -> ModeDecisions {
         recorder?.append(event)
+        return monitors.observe(event)
     }
 
     /// Called between poll rounds: about once a second, the one-line summary.

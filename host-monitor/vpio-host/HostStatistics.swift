@@ -1,4 +1,5 @@
 import AgentLink
+import Enforcement
 import Foundation
 import NE2000
 import PacketBackend
@@ -15,8 +16,9 @@ struct HostStatistics: Codable {
     var wire: TapPeer.Counters?
     var agent: AgentChannel.Counters
     var agentChecks: AgentMonitor.Counters
+    var enforcement: Enforcer.Report
 
-    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?, agent: AgentMonitor) {
+    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?, agent: AgentMonitor, enforcement: Enforcer.Report) {
         connections = server.connections
         accesses = server.endpoint.counters
         messages = server.sessionCounters
@@ -26,13 +28,15 @@ struct HostStatistics: Codable {
         wire = peer?.counters
         self.agent = agent.channel.counters
         agentChecks = agent.counters
+        self.enforcement = enforcement
     }
 
     var summary: String {
         "connections=\(connections) bar_reads=\(accesses.barReads) bar_writes=\(accesses.barWrites) "
             + "config=\(accesses.configReads + accesses.configWrites) messages=\(messages.messages) "
             + "rejected=\(messages.rejected) irqs=\(interruptsSignalled) "
-            + "frames_in=\(wire?.framesToGuest ?? 0) frames_out=\(wire?.framesFromGuest ?? 0)"
+            + "frames_in=\(wire?.framesToGuest ?? 0) frames_out=\(wire?.framesFromGuest ?? 0) "
+            + "enforced=\(enforcement.current.rawValue) denied=\(enforcement.denied) switches=\(enforcement.switches.count)"
     }
 
     func write(to path: String) throws {

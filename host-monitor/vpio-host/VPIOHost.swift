@@ -1,4 +1,5 @@
 import AgentLink
+import Enforcement
 import ArgumentParser
 import DeviceBus
 import Foundation
@@ -87,10 +88,9 @@ struct VPIOHost: ParsableCommand {
         endpoint.configWritten = { [unowned server] offset, count in
             agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
         }
-        endpoint.accessObserver = {
-            agent.observe($0)
-            guest.observe($0)
-        }
+        let enforcer = Enforcer(mode: mode)
+        let gate = DMAGate(ledger: guest, agent: agent, enforcer: enforcer, logger: logger)
+        endpoint.accessHook = { gate.filter($0) }
         endpoint.resetObserver = { guest.reset() }
         let listener = try UnixSocket.listen(at: FilePath(socket))
         defer { try? FileManager.default.removeItem(atPath: socket) }
@@ -101,7 +101,7 @@ struct VPIOHost: ParsableCommand {
             return StopSignal.requested()
         }
 
-        let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent)
+        let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent, enforcement: enforcer.report)
         FileHandle.standardError.write(Data("vpio-host: \(stats.summary)\n".utf8))
         if let statsJson { try stats.write(to: statsJson) }
         try guest.finish(jsonPath: ledgerJson)
