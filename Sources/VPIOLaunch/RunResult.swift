@@ -72,6 +72,17 @@ public struct RunResult: Sendable, Codable, Equatable {
         public var ok: Bool
     }
 
+    /// The `ssh-session` workload: one dropbear login, `commands` short commands over stdin, logout.
+    public struct SSHSession: Sendable, Codable, Equatable {
+        public var commands: Int
+        /// Command markers that came back (all `commands` when the session worked).
+        public var markers: Int
+        /// The guest's eth0 rx+tx bytes during the session.
+        public var bytes: Int
+        public var seconds: Double
+        public var ok: Bool
+    }
+
     /// The NIC configuration ("vpio-host" or "qemu-ne2k").
     public var configuration: String
     public var workloads: [String]
@@ -79,6 +90,7 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var nic: NIC?
     public var download: Download?
     public var ssh: SSH?
+    public var sshSession: SSHSession?
     /// The guest's eth0 counters (rx_packets, rx_errors, …).
     public var guestStatistics: [String: Int] = [:]
     /// The guest's final `rc` (nil: the guest never reported `done`).
@@ -111,6 +123,11 @@ public struct RunResult: Sendable, Codable, Equatable {
                 sha256: f["sha256"], status: line.status ?? "failed", error: f["error"])
         case "ssh":
             ssh = SSH(seconds: f["secs"].flatMap(Double.init) ?? 0, output: f["output"] ?? "", ok: line.status == "ok")
+        case "ssh-session":
+            sshSession = SSHSession(
+                commands: f["commands"].flatMap { Int($0) } ?? 0, markers: f["markers"].flatMap { Int($0) } ?? 0,
+                bytes: f["bytes"].flatMap { Int($0) } ?? 0, seconds: f["secs"].flatMap(Double.init) ?? 0,
+                ok: line.status == "ok")
         case "stats":
             for (key, value) in f { if let number = Int(value) { guestStatistics[key] = number } }
         case "done":
@@ -140,6 +157,14 @@ public struct RunResult: Sendable, Codable, Equatable {
                 } else {
                     reasons.append("no ssh result")
                 }
+            case "ssh-session":
+                if let sshSession {
+                    if !sshSession.ok { reasons.append("ssh-session failed (\(sshSession.markers) of \(sshSession.commands) command markers)") }
+                } else {
+                    reasons.append("no ssh-session result")
+                }
+            case "none":
+                break
             default:
                 reasons.append("unknown workload \(workload)")
             }
@@ -162,6 +187,10 @@ public struct RunResult: Sendable, Codable, Equatable {
         }
         if let ssh {
             lines.append("ssh: \(ssh.ok ? "ok" : "FAILED") in \(String(format: "%.2f", ssh.seconds)) s: [\(ssh.output)]")
+        }
+        if let sshSession {
+            lines.append("ssh-session: \(sshSession.ok ? "ok" : "FAILED"), \(sshSession.markers)/\(sshSession.commands) commands, "
+                + "\(sshSession.bytes) bytes on eth0 in \(String(format: "%.2f", sshSession.seconds)) s")
         }
         if !guestStatistics.isEmpty {
             lines.append("guest eth0: " + guestStatistics.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))

@@ -24,7 +24,9 @@ struct Run: ParsableCommand {
             stop everything and delete the namespace, also on errors and Ctrl-C.
 
             Workloads: download (HTTP GET of a deterministic file, SHA-256 checked in the guest) and ssh \
-            (dbclient runs `echo vpio-ssh-ok $(uname -n) $(id -u)` on the peer).
+            (dbclient runs `echo vpio-ssh-ok $(uname -n) $(id -u)` on the peer), ssh-session (one dbclient login \
+            running 40 short commands fed over stdin, paced like typing, each output marker checked; then logout) \
+            and none (boot, load the driver, bring eth0 up: the baseline).
 
             --nic qemu-ne2k runs the same guest on QEMU's own in-process ne2k_pci on a TAP in the namespace \
             instead (no vpio-host): the reference configuration.
@@ -83,8 +85,8 @@ struct Run: ParsableCommand {
     func validate() throws {
         let list = workloads.split(separator: ",").map(String.init)
         guard !list.isEmpty else { throw ValidationError("--workloads must name at least one workload") }
-        for workload in list where !["download", "ssh"].contains(workload) {
-            throw ValidationError("unknown workload '\(workload)' (known: download, ssh)")
+        for workload in list where !["download", "ssh", "ssh-session", "none"].contains(workload) {
+            throw ValidationError("unknown workload '\(workload)' (known: download, ssh, ssh-session, none)")
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     }
