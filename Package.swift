@@ -91,12 +91,12 @@ let package = Package(
         // and the executable. Built for the guest with --static-swift-stdlib (see guest-agent/README.md).
         .systemLibrary(name: "CLibBPF", path: "guest-agent/Sources/CLibBPF"),
         .target(name: "CVPIOAgentShim", dependencies: ["CLibBPF"], path: "guest-agent/Sources/CVPIOAgentShim"),
-        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF", "NE2000Model", "DeviceBus"], path: "guest-agent/Sources/VPIOAgentCore"),
+        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF", "NE2000Model", "DeviceBus", "VPIOProtocol"], path: "guest-agent/Sources/VPIOAgentCore"),
         .executableTarget(name: "vpio-agent", dependencies: [
             "VPIOAgentCore", "CVPIOAgentShim", "CLibBPF",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "guest-agent/Sources/vpio-agent"),
-        .testTarget(name: "VPIOAgentTests", dependencies: ["VPIOAgentCore", "CVPIOAgentShim", "CLibBPF"], path: "guest-agent/Tests/VPIOAgentTests"),
+        .testTarget(name: "VPIOAgentTests", dependencies: ["VPIOAgentCore", "CVPIOAgentShim", "CLibBPF", "VPIOProtocol"], path: "guest-agent/Tests/VPIOAgentTests"),
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
         .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol"]),

@@ -1,5 +1,6 @@
 import CVPIOAgentShim
 import Glibc
+import VPIOProtocol
 
 /// The VPIO vendor capability in the NIC's config space, through sysfs (`<device>/config`).
 public struct CapabilityPort {
@@ -52,31 +53,31 @@ public struct CapabilityPort {
     }
 
     public func status() throws -> Status {
-        Status(status: try read32(at: VPIOCapabilityLayout.status), lastError: try read32(at: VPIOCapabilityLayout.lastError),
-               violations: try read32(at: VPIOCapabilityLayout.violations))
+        Status(status: try read32(at: VPIOCapability.Field.status), lastError: try read32(at: VPIOCapability.Field.lastError),
+               violations: try read32(at: VPIOCapability.Field.violations))
     }
 
     /// Writes the page addresses (two dwords each), page_count, then the command last.
     public func register(pages: [UInt64]) throws -> Status {
         guard pages.count <= Int(VPIO_CAP_MAX_PAGES) else { throw AgentError("\(pages.count) ring pages, the capability holds \(VPIO_CAP_MAX_PAGES)") }
         for (i, page) in pages.enumerated() {
-            try write(Self.le32(UInt32(truncatingIfNeeded: page)), at: VPIOCapabilityLayout.pages + 8 * i)
-            try write(Self.le32(UInt32(truncatingIfNeeded: page >> 32)), at: VPIOCapabilityLayout.pages + 8 * i + 4)
+            try write(Self.le32(UInt32(truncatingIfNeeded: page)), at: VPIOCapability.Field.pages + 8 * i)
+            try write(Self.le32(UInt32(truncatingIfNeeded: page >> 32)), at: VPIOCapability.Field.pages + 8 * i + 4)
         }
-        try write(Self.le32(UInt32(pages.count)), at: VPIOCapabilityLayout.pageCount)
-        try write(Self.le32(UInt32(VPIO_CMD_REGISTER)), at: VPIOCapabilityLayout.command)
+        try write(Self.le32(UInt32(pages.count)), at: VPIOCapability.Field.pageCount)
+        try write(Self.le32(UInt32(VPIO_CMD_REGISTER)), at: VPIOCapability.Field.command)
         return try waitHandled()
     }
 
     public func unregister() throws -> Status {
-        try write(Self.le32(UInt32(VPIO_CMD_UNREGISTER)), at: VPIOCapabilityLayout.command)
+        try write(Self.le32(UInt32(VPIO_CMD_UNREGISTER)), at: VPIOCapability.Field.command)
         return try waitHandled()
     }
 
     /// Config writes are trapped and handled synchronously by the host; poll briefly for `command` to read 0.
     func waitHandled() throws -> Status {
         for _ in 0..<50 {
-            if try read32(at: VPIOCapabilityLayout.command) == 0 { break }
+            if try read32(at: VPIOCapability.Field.command) == 0 { break }
             usleep(10_000)
         }
         return try status()

@@ -1,5 +1,6 @@
 import CVPIOAgentShim
 import Glibc
+import VPIOProtocol
 
 /// Walks a PCI capability list in a copy of config space (pure; for tests and the agent).
 public enum PCICapabilities {
@@ -22,23 +23,10 @@ public enum PCICapabilities {
     /// The VPIO vendor capability: ID 0x09 with the VPIO length byte.
     public static func vpioCapability(in config: [UInt8]) -> Int? {
         offsets(of: UInt8(VPIO_CAP_ID), in: config).first { offset in
-            offset + 2 < config.count && Int(config[offset + 2]) == VPIOCapabilityLayout.size
+            offset + 2 < config.count && Int(config[offset + 2]) == VPIOCapability.length
         }
     }
 }
-
-/// Field offsets of struct vpio_capability (protocol/include/vpio_ring.h).
-public enum VPIOCapabilityLayout {
-    public static let size = 88
-    public static let version = 3
-    public static let status = 4
-    public static let command = 8
-    public static let pageCount = 12
-    public static let pages = 16
-    public static let violations = 80
-    public static let lastError = 84
-}
-
 
 /// A PCI function as sysfs shows it.
 public struct PCIDevice: Sendable, Equatable {

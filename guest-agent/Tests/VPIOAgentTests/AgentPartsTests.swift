@@ -2,6 +2,7 @@ import CLibBPF
 import CVPIOAgentShim
 import Glibc
 import Testing
+import VPIOProtocol
 @testable import VPIOAgentCore
 
 /// The toolchain's clang (beside `swift`), which compiles the BPF program.
@@ -122,13 +123,13 @@ let toolchainClang: String? = {
     }
 
     @Test func layoutMatchesTheHeader() {
-        #expect(MemoryLayout<vpio_capability>.size == VPIOCapabilityLayout.size)
-        #expect(MemoryLayout<vpio_capability>.offset(of: \.status) == VPIOCapabilityLayout.status)
-        #expect(MemoryLayout<vpio_capability>.offset(of: \.command) == VPIOCapabilityLayout.command)
-        #expect(MemoryLayout<vpio_capability>.offset(of: \.page_count) == VPIOCapabilityLayout.pageCount)
-        #expect(MemoryLayout<vpio_capability>.offset(of: \.pages) == VPIOCapabilityLayout.pages)
-        #expect(MemoryLayout<vpio_capability>.offset(of: \.violations) == VPIOCapabilityLayout.violations)
-        #expect(MemoryLayout<vpio_capability>.offset(of: \.last_error) == VPIOCapabilityLayout.lastError)
+        #expect(MemoryLayout<vpio_capability>.size == VPIOCapability.length)
+        #expect(MemoryLayout<vpio_capability>.offset(of: \.status) == VPIOCapability.Field.status)
+        #expect(MemoryLayout<vpio_capability>.offset(of: \.command) == VPIOCapability.Field.command)
+        #expect(MemoryLayout<vpio_capability>.offset(of: \.page_count) == VPIOCapability.Field.pageCount)
+        #expect(MemoryLayout<vpio_capability>.offset(of: \.pages) == VPIOCapability.Field.pages)
+        #expect(MemoryLayout<vpio_capability>.offset(of: \.violations) == VPIOCapability.Field.violations)
+        #expect(MemoryLayout<vpio_capability>.offset(of: \.last_error) == VPIOCapability.Field.lastError)
     }
 
     @Test func resourceFile() {
