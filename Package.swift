@@ -47,6 +47,8 @@ let package = Package(
         .target(name: "AccessTrace", dependencies: ["NE2000Model", "DeviceBus"]),
         // Hook sets per mode, shadow monitors, the exit ledger (pure).
         .target(name: "VPIOMonitor", dependencies: ["NE2000Model"]),
+        // `vpio compare`'s report: scenarios, pooled exits per mode, cost estimate; table, CSV, JSON, SVG (pure).
+        .target(name: "VPIOCompare", dependencies: ["VPIOMonitor"]),
         // rdtsc for the model benchmark.
         .target(name: "CCycleCounter"),
         // vfio-user server: transport, session, DMA map table, dispatch to a BusDevice.
@@ -83,7 +85,7 @@ let package = Package(
         .executableTarget(name: "vpio", dependencies: [
             "KVMProbe",
             "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem",
-            "NE2000Model", "VPIOMonitor", "AccessTrace", "CCycleCounter",
+            "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -110,6 +112,7 @@ let package = Package(
         .testTarget(name: "AccessTraceTests", dependencies: ["AccessTrace", "NE2000Model", "DeviceBus"]),
         .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch"]),
+        .testTarget(name: "VPIOCompareTests", dependencies: ["VPIOCompare", "VPIOMonitor"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch", "VPIOCompare", "VPIOMonitor"]),
     ]
 )

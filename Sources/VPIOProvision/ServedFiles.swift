@@ -48,6 +48,12 @@ public enum ServedFiles {
 }
 
 extension Provisioner {
+    /// Writes the served files of these sizes that are missing (cheap, deterministic; no other step).
+    public func ensureServedFiles(sizes: [Int]) throws {
+        try FileManager.default.createDirectory(at: layout.stamps, withIntermediateDirectories: true)
+        for size in Set(sizes).sorted() { try ensureServedFile(size: size) }
+    }
+
     /// Step f: `download-<size>.bin` and its SHA-256 (`sha256sum`) in `www/`.
     func ensureServedFile(size: Int) throws {
         let file = layout.servedFile(size: size)

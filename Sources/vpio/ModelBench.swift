@@ -24,24 +24,49 @@ struct ModelBench: ParsableCommand {
 
     func run() throws {
         let events = try loadTrace(trace)
-        let (vmmEvents, coopStarts) = Self.trapped(events)
         print("trace: \(trace): \(events.count) events")
-        report("full model, every event", count: events.count) { sink in
-            var model = FullModel()
-            for event in events { if model.apply(event) != nil { sink &+= 1 } }
-            sink &+= model.reusable ? 1 : 0
+        for timing in Self.measure(events, repetitions: repetitions) {
+            let perEvent = timing.ticksPerEvent.map { String(format: "%.1f TSC ticks", $0) } ?? "no TSC"
+            print(String(format: "%-30@ %8d events/pass %7.2f ns/event  %@  (checksum %d)",
+                         timing.label as NSString, timing.events, timing.nsPerEvent, perEvent as NSString, timing.checksum))
         }
-        report("full model, vmm-model hooks", count: vmmEvents.count) { sink in
-            var model = FullModel()
-            for event in vmmEvents { if model.apply(event) != nil { sink &+= 1 } }
-            sink &+= model.reusable ? 1 : 0
-        }
+    }
+
+    /// One measured model configuration.
+    struct Timing {
+        var label: String
+        /// The mode whose per-update cost this is.
+        var mode: Mode
+        /// Events (updates) per pass over the trace.
+        var events: Int
+        var nsPerEvent: Double
+        var ticksPerEvent: Double?
+        /// Folds the models' outputs so the work cannot be optimized away.
+        var checksum: Int
+    }
+
+    /// Times the full model on every event (emulated), the full model on the vmm-model hook set's events,
+    /// and the reduced model on the cooperative set's DMA starts, `repetitions` passes each.
+    static func measure(_ events: [DeviceEvent], repetitions: Int) -> [Timing] {
+        let (vmmEvents, coopStarts) = trapped(events)
         let reduced = ReducedModel()
-        report("reduced model, DMA starts", count: coopStarts.count) { sink in
-            for (command, readback) in coopStarts where reduced.decide(command: command, readback: readback)?.verdict.isAllowed == true {
-                sink &+= 1
-            }
-        }
+        return [
+            time("full model, every event", mode: .emulated, count: events.count, repetitions: repetitions) { sink in
+                var model = FullModel()
+                for event in events { if model.apply(event) != nil { sink &+= 1 } }
+                sink &+= model.reusable ? 1 : 0
+            },
+            time("full model, vmm-model hooks", mode: .vmmModel, count: vmmEvents.count, repetitions: repetitions) { sink in
+                var model = FullModel()
+                for event in vmmEvents { if model.apply(event) != nil { sink &+= 1 } }
+                sink &+= model.reusable ? 1 : 0
+            },
+            time("reduced model, DMA starts", mode: .cooperative, count: coopStarts.count, repetitions: repetitions) { sink in
+                for (command, readback) in coopStarts where reduced.decide(command: command, readback: readback)?.verdict.isAllowed == true {
+                    sink &+= 1
+                }
+            },
+        ]
     }
 
     /// The events the vmm-model monitor's full model gets, and the cooperative monitor's DMA starts with
@@ -67,17 +92,17 @@ struct ModelBench: ParsableCommand {
         return (vmm, coop)
     }
 
-    /// Times `repetitions` passes (after one warm-up) and prints the per-event cost.
-    func report(_ label: String, count: Int, _ body: (inout Int) -> Void) {
+    /// Times `repetitions` passes (after one warm-up) of `body` over `count` events.
+    static func time(_ label: String, mode: Mode, count: Int, repetitions: Int, _ body: (inout Int) -> Void) -> Timing {
         var sink = 0
         body(&sink)
         let clock = ContinuousClock()
         let ticks0 = vpio_cycle_counter()
         let elapsed = clock.measure { for _ in 0..<repetitions { body(&sink) } }
         let ticks = vpio_cycle_counter() &- ticks0
-        let updates = Double(count * repetitions)
+        let updates = Double(max(1, count * repetitions))
         let ns = (Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9) / updates
-        let perEvent = ticks > 0 ? String(format: "%.1f TSC ticks", Double(ticks) / updates) : "no TSC"
-        print(String(format: "%-30@ %8d events/pass %7.2f ns/event  %@  (checksum %d)", label as NSString, count, ns, perEvent as NSString, sink))
+        return Timing(label: label, mode: mode, events: count, nsPerEvent: ns,
+                      ticksPerEvent: ticks > 0 ? Double(ticks) / updates : nil, checksum: sink)
     }
 }

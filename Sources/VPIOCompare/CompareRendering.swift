@@ -1,0 +1,138 @@
+import Foundation
+import VPIOMonitor
+
+/// The report as a person reads it (text tables), as CSV and as JSON.
+extension CompareReport {
+    /// The modes in table order.
+    static let modeOrder: [Mode] = [.emulated, .vmmModel, .cooperative, .passthrough]
+
+    /// Text tables: exits per run (with the seed's ratio beside vmm-model), exits and estimated overhead
+    /// per MiB, repeatability, then the sources of the cost figures and the notes.
+    public var table: [String] {
+        var lines: [String] = []
+        var exits = TextTable(header: ["scenario", "run", "check", "bytes", "accesses"]
+            + Self.modeOrder.flatMap { mode -> [String] in
+                mode == .vmmModel ? ["vmm-model", "%", "seed %"] : [mode.rawValue, "%"]
+            })
+        for scenario in scenarios {
+            for run in scenario.runs {
+                var row = [scenario.name, "#\(run.index)", run.check, "\(run.bytes)", "\(run.ledger.accesses)"]
+                for mode in Self.modeOrder {
+                    let exits = run.ledger[mode]?.exits ?? 0
+                    row += ["\(exits)", Self.percent(run.ledger.accesses > 0 ? Double(exits) / Double(run.ledger.accesses) : 0)]
+                    if mode == .vmmModel { row.append(scenario.seed.map { Self.fixed($0.ratioPercent, 2) } ?? "") }
+                }
+                exits.rows.append(row)
+            }
+        }
+        lines.append("Exits per run (exact counts from vpio-host's ledger; % = exits / device accesses; seed % = the slides' "
+            + "\"I/O hooked\" ratio, the vmm-model trap set):")
+        lines += exits.lines
+
+        var perMiB = TextTable(header: ["scenario", "MiB", "unit"] + Self.modeOrder.map(\.rawValue))
+        var overhead = TextTable(header: ["scenario"] + Self.modeOrder.map(\.rawValue))
+        for scenario in scenarios {
+            let s = scenario.summary
+            perMiB.rows.append([scenario.name, Self.fixed(Double(s.bytes) / 1_048_576, 3), scenario.byteUnit]
+                + Self.modeOrder.map { mode in s[mode]?.exitsPerMiB.map { Self.fixed($0, 0) } ?? "-" })
+            overhead.rows.append([scenario.name]
+                + Self.modeOrder.map { mode in s[mode]?.overheadMillisecondsPerMiB.map { Self.fixed($0, 3) } ?? "-" })
+        }
+        lines.append("")
+        lines.append("Exits per MiB moved (all runs of a scenario pooled):")
+        lines += perMiB.lines
+        lines.append("")
+        lines.append("Estimated overhead, ms per MiB moved (exits × exit cost + model updates × model cost; figures below):")
+        lines += overhead.lines
+
+        var spread = TextTable(header: ["scenario", "runs"] + Self.modeOrder.map { "\($0.rawValue) % per run" } + ["max spread (pp)", "verdict"])
+        for scenario in scenarios {
+            let s = scenario.summary
+            let worst = s.modes.map(\.ratioSpreadPoints).max() ?? 0
+            spread.rows.append([scenario.name, "\(s.runs)"]
+                + Self.modeOrder.map { mode in (s[mode]?.ratioPerRun ?? []).map(Self.percent).joined(separator: " / ") }
+                + [Self.fixed(worst, 3), s.runs < 2 ? "single run" : (s.withinTolerance ? "within \(Self.fixed(tolerancePoints, 2)) pp" : "OUTSIDE \(Self.fixed(tolerancePoints, 2)) pp")])
+        }
+        lines.append("")
+        lines.append("Repeatability: exit ratio of each run and the largest spread (max − min, percentage points) over the modes:")
+        lines += spread.lines
+
+        lines.append("")
+        if let ns = costs.exitNanoseconds {
+            lines.append("exit cost: \(Self.fixed(ns, 1)) ns per exit (median; batches \(costs.exitNanosecondsMin.map { Self.fixed($0, 1) } ?? "?")–"
+                + "\(costs.exitNanosecondsMax.map { Self.fixed($0, 1) } ?? "?") ns) — \(costs.exitSource)")
+        } else {
+            lines.append("exit cost: not measured — \(costs.exitSource); no overhead estimate")
+        }
+        let model = Self.modeOrder.compactMap { mode in costs.modelNanoseconds[mode.rawValue].map { "\(mode.rawValue) \(Self.fixed($0, 2))" } }
+        lines.append("model cost (ns per update): \(model.isEmpty ? "none" : model.joined(separator: ", ")) — \(costs.modelSource)")
+        lines += notes.map { "note: \($0)" }
+        return lines
+    }
+
+    /// One row per run and mode (the exact ledger counts), then one pooled row per scenario and mode
+    /// (run = `all`).
+    public var csv: String {
+        var rows = ["scenario,workload,run,mode,accesses,exits,exit_ratio,bitmap_exits,model_updates,bytes,byte_unit,"
+            + "exits_per_mib,est_overhead_ms_per_mib,verified,seed_ratio_percent"]
+        for scenario in scenarios {
+            let seed = scenario.seed.map { Self.fixed($0.ratioPercent, 2) } ?? ""
+            for run in scenario.runs {
+                let mib = Double(run.bytes) / 1_048_576
+                for mode in Self.modeOrder {
+                    guard let row = run.ledger[mode] else { continue }
+                    let perMiB = mib > 0 ? Self.fixed(Double(row.exits) / mib, 1) : ""
+                    let overhead = mib > 0 ? costs.overheadNanoseconds(mode: mode, exits: row.exits, modelUpdates: row.modelUpdates)
+                        .map { Self.fixed($0 / 1e6 / mib, 4) } ?? "" : ""
+                    rows.append([Self.csvField(scenario.name), scenario.workload, "\(run.index)", mode.rawValue, "\(run.ledger.accesses)",
+                                 "\(row.exits)", "\(row.exitRatio)", "\(row.bitmapExits)", "\(row.modelUpdates)", "\(run.bytes)",
+                                 Self.csvField(scenario.byteUnit), perMiB, overhead, "\(run.verified)",
+                                 mode == .vmmModel ? seed : ""].joined(separator: ","))
+                }
+            }
+            let s = scenario.summary
+            for mode in Self.modeOrder {
+                guard let m = s[mode] else { continue }
+                rows.append([Self.csvField(scenario.name), scenario.workload, "all", mode.rawValue, "\(s.accesses)", "\(m.exits)",
+                             "\(m.exitRatio)", "", "\(m.modelUpdates)", "\(s.bytes)", Self.csvField(scenario.byteUnit),
+                             m.exitsPerMiB.map { Self.fixed($0, 1) } ?? "", m.overheadMillisecondsPerMiB.map { Self.fixed($0, 4) } ?? "",
+                             "\(scenario.runs.allSatisfy(\.verified))", mode == .vmmModel ? seed : ""].joined(separator: ","))
+            }
+        }
+        return rows.joined(separator: "\n") + "\n"
+    }
+
+    /// Pretty-printed JSON with sorted keys.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    static func percent(_ ratio: Double) -> String { fixed(ratio * 100, 2) }
+
+    /// `value` with `digits` decimals (locale-independent).
+    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+    /// Quotes a CSV field when it holds a comma or a quote.
+    static func csvField(_ text: String) -> String {
+        text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+}
+
+/// Columns padded to their widest cell: the first left-aligned, the rest right-aligned.
+struct TextTable {
+    var header: [String]
+    var rows: [[String]] = []
+
+    var lines: [String] {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0.indices.contains(column) ? $0[column].count : 0 }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { column, cell in
+                let pad = String(repeating: " ", count: max(0, widths[column] - cell.count))
+                return column == 0 ? cell + pad : pad + cell
+            }.joined(separator: "  ")
+        }
+    }
+}

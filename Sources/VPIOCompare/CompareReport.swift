@@ -1,0 +1,204 @@
+import VPIOMonitor
+
+/// What `vpio compare` found: every scenario's runs with their exact exit ledgers, the pooled figures per
+/// mode, the repeatability of the exit ratios and, where measured costs were available, the estimated
+/// overhead per MiB. Written as `compare.json`; the table, CSV and chart are rendered from it.
+public struct CompareReport: Codable, Equatable, Sendable {
+    /// The command line that produced the report.
+    public var command: String
+    /// ISO 8601, when the comparison started.
+    public var startedAt: String
+    /// `uname -srm` of the host and the QEMU accelerator (`tcg` here: guest times are not hardware times).
+    public var host: String
+    public var accelerator: String
+    /// Whether the guest agent ran (`register`) or not (`none`), and the mode vpio-host enforced.
+    public var agent: String
+    public var enforced: Mode
+    /// Largest allowed spread (max − min) of a mode's exit ratio between runs of one scenario, in
+    /// percentage points.
+    public var tolerancePoints: Double
+    public var costs: CostFigures
+    public var scenarios: [Scenario]
+    /// Caveats printed under the tables.
+    public var notes: [String]
+
+    public init(command: String, startedAt: String, host: String, accelerator: String, agent: String, enforced: Mode,
+                tolerancePoints: Double, costs: CostFigures, scenarios: [Scenario], notes: [String]) {
+        self.command = command
+        self.startedAt = startedAt
+        self.host = host
+        self.accelerator = accelerator
+        self.agent = agent
+        self.enforced = enforced
+        self.tolerancePoints = tolerancePoints
+        self.costs = costs
+        self.scenarios = scenarios
+        self.notes = notes
+    }
+
+    /// Every run verified its transfer (checksum or command markers).
+    public var allVerified: Bool { scenarios.allSatisfy { $0.runs.allSatisfy(\.verified) } }
+
+    /// Every scenario's exit ratios are within the tolerance.
+    public var allWithinTolerance: Bool { scenarios.allSatisfy { $0.summary.withinTolerance } }
+}
+
+/// A figure from the seed's slides ("NE2K Model Performance", Linux guest): the VMM hooked these I/Os
+/// to drive its full model, the same trap set as our `vmm-model` mode.
+public struct SeedFigure: Codable, Equatable, Sendable {
+    public var label: String
+    public var totalIO: Int
+    public var hooked: Int
+    public var ratioPercent: Double
+
+    public static let linuxSSH = SeedFigure(label: "Linux: ssh", totalIO: 1_865_055, hooked: 257_324, ratioPercent: 13.80)
+    public static let linuxSmallDownload = SeedFigure(label: "Linux: small dl", totalIO: 2_602_002, hooked: 69_700, ratioPercent: 2.68)
+    public static let linuxLargeDownload = SeedFigure(label: "Linux: large dl", totalIO: 294_508_810, hooked: 9_429_917, ratioPercent: 3.20)
+}
+
+/// One workload, run in `runs.count` fresh guests.
+public struct Scenario: Codable, Equatable, Sendable {
+    /// "ssh", "small download", "large download", "boot only".
+    public var name: String
+    /// The guest workload (`ssh-session`, `download`, `none`).
+    public var workload: String
+    /// The downloaded file's size, for downloads.
+    public var fileSize: Int?
+    /// What `CompareRun.bytes` counts.
+    public var byteUnit: String
+    public var seed: SeedFigure?
+    public var runs: [CompareRun]
+    /// Pooled over the runs; derived from them and the costs when the scenario is made.
+    public var summary: ScenarioSummary
+
+    public init(name: String, workload: String, fileSize: Int?, byteUnit: String, seed: SeedFigure?, runs: [CompareRun],
+                costs: CostFigures, tolerancePoints: Double) {
+        self.name = name
+        self.workload = workload
+        self.fileSize = fileSize
+        self.byteUnit = byteUnit
+        self.seed = seed
+        self.runs = runs
+        summary = ScenarioSummary(runs: runs, costs: costs, tolerancePoints: tolerancePoints)
+    }
+}
+
+/// One fresh guest running one workload.
+public struct CompareRun: Codable, Equatable, Sendable {
+    /// 1-based repeat number.
+    public var index: Int
+    /// vpio-host's `--ledger-json` file, relative to the output directory.
+    public var ledgerFile: String
+    /// That file's content.
+    public var ledger: ExitLedger
+    /// Bytes the workload moved (see `Scenario.byteUnit`).
+    public var bytes: Int
+    /// The transfer was checked: SHA-256 matched, or every command marker came back.
+    public var verified: Bool
+    /// How it was checked, for people ("sha256 ok", "40/40 markers").
+    public var check: String
+    /// The workload's time inside the guest (TCG: not a hardware time).
+    public var workloadSeconds: Double
+    /// Boot to teardown, on the host clock.
+    public var wallSeconds: Double
+
+    public init(index: Int, ledgerFile: String, ledger: ExitLedger, bytes: Int, verified: Bool, check: String,
+                workloadSeconds: Double, wallSeconds: Double) {
+        self.index = index
+        self.ledgerFile = ledgerFile
+        self.ledger = ledger
+        self.bytes = bytes
+        self.verified = verified
+        self.check = check
+        self.workloadSeconds = workloadSeconds
+        self.wallSeconds = wallSeconds
+    }
+}
+
+/// A scenario's runs pooled: sums of exact counts, ratios of the sums, the per-run ratios and their spread.
+public struct ScenarioSummary: Codable, Equatable, Sendable {
+    public var runs: Int
+    public var accesses: Int
+    public var bytes: Int
+    public var modes: [ModeSummary]
+    /// Every mode's ratio spread is at most the tolerance (true with a single run: nothing to compare).
+    public var withinTolerance: Bool
+
+    public init(runs: [CompareRun], costs: CostFigures, tolerancePoints: Double) {
+        self.runs = runs.count
+        accesses = runs.reduce(0) { $0 + $1.ledger.accesses }
+        bytes = runs.reduce(0) { $0 + $1.bytes }
+        let mib = Double(bytes) / 1_048_576
+        let accesses = self.accesses
+        modes = Mode.allCases.map { mode in
+            let rows = runs.compactMap { $0.ledger[mode] }
+            let exits = rows.reduce(0) { $0 + $1.exits }
+            let updates = rows.reduce(0) { $0 + $1.modelUpdates }
+            let ratios = runs.map { run in run.ledger.accesses > 0 ? Double(run.ledger[mode]?.exits ?? 0) / Double(run.ledger.accesses) : 0 }
+            let spread = ((ratios.max() ?? 0) - (ratios.min() ?? 0)) * 100
+            let overhead = costs.overheadNanoseconds(mode: mode, exits: exits, modelUpdates: updates)
+            return ModeSummary(
+                mode: mode, exits: exits, modelUpdates: updates,
+                exitRatio: accesses > 0 ? Double(exits) / Double(accesses) : 0,
+                exitsPerMiB: mib > 0 ? Double(exits) / mib : nil,
+                ratioPerRun: ratios, ratioSpreadPoints: spread,
+                overheadMillisecondsPerMiB: mib > 0 ? overhead.map { $0 / 1e6 / mib } : nil)
+        }
+        withinTolerance = modes.allSatisfy { $0.ratioSpreadPoints <= tolerancePoints }
+    }
+
+    public subscript(mode: Mode) -> ModeSummary? { modes.first { $0.mode == mode } }
+}
+
+/// One mode over a scenario's runs.
+public struct ModeSummary: Codable, Equatable, Sendable {
+    public var mode: Mode
+    public var exits: Int
+    public var modelUpdates: Int
+    /// Pooled: exits / accesses over all runs.
+    public var exitRatio: Double
+    /// nil when the scenario moved no bytes (boot only).
+    public var exitsPerMiB: Double?
+    public var ratioPerRun: [Double]
+    /// max − min of `ratioPerRun`, in percentage points.
+    public var ratioSpreadPoints: Double
+    /// Estimated cost of this mode's exits and model updates per MiB moved; nil without measured costs.
+    public var overheadMillisecondsPerMiB: Double?
+}
+
+/// The measured figures the overhead estimate multiplies the counts by, each with where it came from.
+public struct CostFigures: Codable, Equatable, Sendable {
+    /// Median ns per port-I/O exit round trip (`vpio exit-cost`); nil when it could not be measured.
+    public var exitNanoseconds: Double?
+    public var exitNanosecondsMin: Double?
+    public var exitNanosecondsMax: Double?
+    public var exitSource: String
+    /// ns per model update by mode (`vpio model-bench` over a real trace): emulated and vmm-model run the
+    /// full model, cooperative the reduced model at DMA starts, passthrough none.
+    public var modelNanoseconds: [String: Double]
+    public var modelSource: String
+
+    public init(exitNanoseconds: Double?, exitNanosecondsMin: Double?, exitNanosecondsMax: Double?, exitSource: String,
+                modelNanoseconds: [String: Double], modelSource: String) {
+        self.exitNanoseconds = exitNanoseconds
+        self.exitNanosecondsMin = exitNanosecondsMin
+        self.exitNanosecondsMax = exitNanosecondsMax
+        self.exitSource = exitSource
+        self.modelNanoseconds = modelNanoseconds
+        self.modelSource = modelSource
+    }
+
+    /// `exits × exit cost + model updates × model cost` in ns; nil when a needed figure is missing.
+    public func overheadNanoseconds(mode: Mode, exits: Int, modelUpdates: Int) -> Double? {
+        guard let exitNanoseconds else { return nil }
+        let model: Double
+        if modelUpdates == 0 {
+            model = 0
+        } else if let perUpdate = modelNanoseconds[mode.rawValue] {
+            model = Double(modelUpdates) * perUpdate
+        } else {
+            return nil
+        }
+        return Double(exits) * exitNanoseconds + model
+    }
+}

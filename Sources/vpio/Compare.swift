@@ -1,0 +1,365 @@
+import ArgumentParser
+import Foundation
+import KVMProbe
+import VPIOCompare
+import VPIOLaunch
+import VPIOMonitor
+import VPIOProvision
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The seed's experiment reproduced: every workload in fresh guests, exits of all four modes, measured costs.",
+        discussion: """
+            Each run boots a fresh guest on vpio-host (with the guest agent unless --no-agent) and runs one \
+            workload; vpio-host's exit ledger gives the exact exits of every mode for that run. Scenarios: ssh \
+            (one dropbear session, 40 short commands with output, logout; every marker checked), small download \
+            (--small-size, SHA-256 checked), large download (--large-size, SHA-256 checked) and, unless \
+            --no-baseline, boot only (no workload: what every run spends before and after its workload).
+
+            Costs: a port-I/O exit round trip is measured once on /dev/kvm (as `vpio exit-cost`; or read from \
+            --exit-cost-json), the models' ns per update by the model benchmark over the access trace recorded \
+            in the first large download. Estimated overhead per MiB = (exits × exit cost + model updates × \
+            model cost) / MiB moved.
+
+            Writes to --out: compare.json, compare.csv, exits-per-mib.svg, exit-cost.json and runs/ (each \
+            run's ledger JSON and the recorded trace); prints the tables. --quick uses small sizes and repeats \
+            only the small workloads (for CI).
+
+            Exit status: 0 when every run verified its transfer and every ratio spread is within --tolerance, \
+            1 otherwise, 2 when a run could not be set up, 130 when interrupted.
+            """)
+
+    @OptionGroup var cache: CacheOptions
+
+    @Flag(help: "CI sizes: large download 256 KiB, run once; ssh and small download still repeated; no boot-only row.")
+    var quick = false
+
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Fresh-guest runs per workload (the spread of the exit ratios needs 2).", valueName: "n"))
+    var repeats = 2
+
+    @Option(help: ArgumentHelp("Size of the small download (K/M suffixes).", valueName: "bytes"))
+    var smallSize = ByteSize(bytes: 100 << 10)
+
+    @Option(help: ArgumentHelp("Size of the large download (default 4M; 256K with --quick).", valueName: "bytes"))
+    var largeSize: ByteSize?
+
+    @Flag(inversion: .prefixedNo, help: "Add a boot-only run (default: on, off with --quick).")
+    var baseline: Bool?
+
+    @Option(help: ArgumentHelp("Output directory (default: <cache>/compare-<timestamp>).", valueName: "dir"))
+    var out: String?
+
+    @Option(help: ArgumentHelp("Read the exit cost from this `vpio exit-cost --json` file instead of measuring it.", valueName: "path"))
+    var exitCostJson: String?
+
+    @Option(help: ArgumentHelp("Largest allowed spread of a mode's exit ratio between runs, percentage points.", valueName: "pp"))
+    var tolerance = 1.0
+
+    @Flag(help: "Run the guests without the agent (vpio-agent).")
+    var noAgent = false
+
+    @Option(help: "The mode vpio-host enforces (all four are counted).")
+    var mode: Mode = .cooperative
+
+    @Option(help: "QEMU accelerator (tcg on this machine kind; kvm on real hosts).")
+    var accel: Accelerator = .tcg
+
+    @Option(help: ArgumentHelp("The vpio-host executable (default: beside this vpio).", valueName: "path"))
+    var hostBinary: String?
+
+    @Option(help: ArgumentHelp("Limit per guest run in seconds.", valueName: "seconds"))
+    var timeout = 300
+
+    @Flag(help: "Echo the guest consoles (prefixed \"guest| \").")
+    var console = false
+
+    @Flag(help: "Fail instead of provisioning when the cache is incomplete (missing served files are always written).")
+    var noProvision = false
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        guard tolerance >= 0 else { throw ValidationError("--tolerance must not be negative") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    /// One scenario to run.
+    struct Plan {
+        var name: String
+        var slug: String
+        var workload: String
+        var size: Int
+        var runs: Int
+        var seed: SeedFigure?
+        var byteUnit: String
+    }
+
+    var plans: [Plan] {
+        let large = largeSize?.bytes ?? (quick ? 256 << 10 : 4 << 20)
+        var plans = [
+            Plan(name: "ssh", slug: "ssh", workload: "ssh-session", size: smallSize.bytes, runs: repeats, seed: .linuxSSH,
+                 byteUnit: "eth0 rx+tx bytes"),
+            Plan(name: "small download", slug: "small-download", workload: "download", size: smallSize.bytes, runs: repeats,
+                 seed: .linuxSmallDownload, byteUnit: "file bytes"),
+            Plan(name: "large download", slug: "large-download", workload: "download", size: large, runs: quick ? 1 : repeats,
+                 seed: .linuxLargeDownload, byteUnit: "file bytes"),
+        ]
+        if baseline ?? !quick {
+            plans.append(Plan(name: "boot only", slug: "boot", workload: "none", size: smallSize.bytes, runs: 1, seed: nil,
+                              byteUnit: "none"))
+        }
+        return plans
+    }
+
+    func run() throws {
+        cache.bootstrapLogging()
+        guard geteuid() == 0 else { throw fail(LaunchError.failed(step: "compare", reason: "must run as root (network namespaces, TAP)")) }
+        let started = Date()
+        let layout = try cache.layout()
+        let plans = self.plans
+        let outDirectory = URL(fileURLWithPath: out ?? layout.root.appendingPathComponent("compare-\(Self.stamp(started))").path)
+        let runsDirectory = outDirectory.appendingPathComponent("runs")
+        try FileManager.default.createDirectory(at: runsDirectory, withIntermediateDirectories: true)
+        say("[compare] output directory \(outDirectory.path)")
+        try prepareCache(layout, sizes: plans.map(\.size))
+
+        let exitCost = try measureExitCost(into: outDirectory.appendingPathComponent("exit-cost.json"))
+        let traceFile = runsDirectory.appendingPathComponent("large-download-1.vptrace")
+
+        // Repeat-major order, so that slow drifts of the machine's load spread over every scenario.
+        var schedule: [(plan: Int, index: Int)] = []
+        for index in 1...(plans.map(\.runs).max() ?? 1) {
+            for (p, plan) in plans.enumerated() where index <= plan.runs { schedule.append((p, index)) }
+        }
+        var runs = Array(repeating: [CompareRun](), count: plans.count)
+        var failures: [String] = []
+        for (step, item) in schedule.enumerated() {
+            let plan = plans[item.plan]
+            let label = "\(plan.name) #\(item.index)"
+            say("[compare] run \(step + 1)/\(schedule.count): \(label) (\(plan.workload)\(plan.workload == "download" ? " \(plan.size) bytes" : ""))")
+            let ledgerFile = "runs/\(plan.slug)-\(item.index).ledger.json"
+            let record = plan.slug == "large-download" && item.index == 1 ? traceFile : nil
+            let (result, run) = try runGuest(plan, index: item.index, label: label, layout: layout,
+                                             ledger: outDirectory.appendingPathComponent(ledgerFile), ledgerFile: ledgerFile, record: record)
+            runs[item.plan].append(run)
+            let l = run.ledger
+            say("[compare] \(label): \(result.succeeded ? "ok" : "FAILED") (\(run.check)), \(l.accesses) accesses; "
+                + [Mode.vmmModel, .cooperative].map { m in "\(m.rawValue) \(l[m]?.exits ?? 0) (\(String(format: "%.2f", (l[m]?.exitRatio ?? 0) * 100)) %)" }
+                .joined(separator: ", ") + String(format: "; wall %.0f s", result.wallSeconds))
+            if !result.succeeded { failures.append("\(label): \(result.failures.joined(separator: "; "))") }
+        }
+
+        let costs = modelCosts(trace: traceFile, exitCost: exitCost)
+        let scenarios = plans.enumerated().map { p, plan in
+            Scenario(name: plan.name, workload: plan.workload, fileSize: plan.workload == "download" ? plan.size : nil,
+                     byteUnit: plan.byteUnit, seed: plan.seed, runs: runs[p], costs: costs, tolerancePoints: tolerance)
+        }
+        let report = CompareReport(
+            command: (["vpio"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+            startedAt: ISO8601DateFormatter().string(from: started), host: Self.hostDescription(), accelerator: accel.rawValue,
+            agent: noAgent ? "none" : "register", enforced: mode, tolerancePoints: tolerance, costs: costs, scenarios: scenarios,
+            notes: notes(plans))
+        try report.json().write(to: outDirectory.appendingPathComponent("compare.json"))
+        try Data(report.csv.utf8).write(to: outDirectory.appendingPathComponent("compare.csv"))
+        try Data(report.exitsPerMiBSVG.utf8).write(to: outDirectory.appendingPathComponent("exits-per-mib.svg"))
+
+        say("")
+        report.table.forEach { say($0) }
+        say("")
+        say("[compare] \(schedule.count) runs in \(String(format: "%.0f", Date().timeIntervalSince(started))) s; "
+            + "wrote compare.json, compare.csv, exits-per-mib.svg, exit-cost.json and runs/ to \(outDirectory.path)")
+        failures.forEach { say("[compare] FAILED \($0)") }
+        if !report.allWithinTolerance { say("[compare] an exit ratio spread exceeds \(tolerance) percentage points") }
+        if !failures.isEmpty || !report.allVerified || !report.allWithinTolerance { throw ExitCode(1) }
+    }
+
+    // MARK: - Steps
+
+    /// Provisions a missing cache (unless --no-provision), and writes missing served files in any case.
+    func prepareCache(_ layout: CacheLayout, sizes: [Int]) throws {
+        let provisioner = Provisioner(layout: layout)
+        let missing = Provisioner.readiness(of: layout, servedSize: ServedFiles.defaultSize).missing
+        do {
+            if !missing.isEmpty && !noProvision {
+                try provisioner.provision(servedSizes: Array(Set(sizes + [ServedFiles.defaultSize])))
+            } else {
+                try provisioner.ensureServedFiles(sizes: sizes)
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    /// One fresh guest: the plan's workload, the ledger written to `ledger`.
+    func runGuest(_ plan: Plan, index: Int, label: String, layout: CacheLayout, ledger: URL, ledgerFile: String,
+                  record: URL?) throws -> (RunResult, CompareRun) {
+        var arguments = ["--mode", mode.rawValue, "--ledger-json", ledger.path]
+        if let record { arguments += ["--record", record.path] }
+        var configuration = RunConfiguration(layout: layout, nic: .vpioHost(binary: hostExecutable(), extraArguments: arguments))
+        configuration.workloads = [plan.workload]
+        configuration.size = plan.size
+        configuration.accelerator = accel
+        configuration.timeout = TimeInterval(timeout)
+        configuration.provisionIfNeeded = false
+        configuration.echoConsole = console
+        if !noAgent { configuration.agent = .register }
+        try? FileManager.default.removeItem(at: ledger)
+
+        let ticker = Ticker(label: label, every: 15)
+        defer { ticker.stop() }
+        let result: RunResult
+        do {
+            result = try ExperimentRunner(configuration: configuration).run()
+        } catch let error as LaunchError {
+            if case .interrupted = error {
+                FileHandle.standardError.write(Data("vpio: \(error)\n".utf8))
+                throw ExitCode(130)
+            }
+            throw fail(error)
+        } catch {
+            throw fail(error)
+        }
+        guard let data = FileManager.default.contents(atPath: ledger.path),
+              let exits = try? JSONDecoder().decode(ExitLedger.self, from: data) else {
+            result.summary.forEach { say("[run] \($0)") }
+            throw fail(LaunchError.failed(step: label, reason: "vpio-host wrote no exit ledger to \(ledger.path)"))
+        }
+        let bytes: Int, verified: Bool, check: String, seconds: Double
+        switch plan.workload {
+        case "download":
+            let download = result.download
+            bytes = download?.bytes ?? 0
+            verified = download?.checksumOK == true && bytes == plan.size
+            check = download.map { "sha256 \($0.status)" } ?? "no result"
+            seconds = download?.seconds ?? 0
+        case "ssh-session":
+            let session = result.sshSession
+            bytes = session?.bytes ?? 0
+            verified = session?.ok == true
+            check = session.map { "\($0.markers)/\($0.commands) markers" } ?? "no result"
+            seconds = session?.seconds ?? 0
+        default:
+            bytes = 0
+            verified = result.succeeded
+            check = result.succeeded ? "booted" : "failed"
+            seconds = 0
+        }
+        if !result.succeeded { result.summary.forEach { say("[run] \($0)") } }
+        return (result, CompareRun(index: index, ledgerFile: ledgerFile, ledger: exits, bytes: bytes, verified: verified && result.succeeded,
+                                   check: check, workloadSeconds: seconds, wallSeconds: result.wallSeconds))
+    }
+
+    /// The exit cost: read from --exit-cost-json, else measured now on /dev/kvm; the report is kept in `copy`.
+    /// nil (with the reason) when KVM cannot be used.
+    func measureExitCost(into copy: URL) throws -> (report: ExitCostReport?, source: String) {
+        if let exitCostJson {
+            let data: Data
+            let report: ExitCostReport
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: exitCostJson))
+                report = try JSONDecoder().decode(ExitCostReport.self, from: data)
+            } catch {
+                throw ValidationError("--exit-cost-json \(exitCostJson): \(error)")
+            }
+            try data.write(to: copy)
+            return (report, "`vpio exit-cost --json` file \(exitCostJson), measured \(report.measuredAt): \(report.source)"
+                + String(format: "; load average %.2f", report.host.loadAverage))
+        }
+        say("[compare] measuring the port-I/O exit cost on /dev/kvm (vpio exit-cost)")
+        do {
+            let report = try ExitCost.measure(ExitCost.Options())
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try encoder.encode(report).write(to: copy)
+            return (report, "measured by this compare (= `vpio exit-cost`, \(report.exits.timed) exits in \(report.exits.batches) batches), "
+                + "saved as exit-cost.json: \(report.source)" + String(format: "; load average %.2f", report.host.loadAverage))
+        } catch let error as KVMError {
+            return (nil, "/dev/kvm unusable: \(error)")
+        }
+    }
+
+    /// The measured figures: the exit cost, and the model benchmark over the recorded trace.
+    func modelCosts(trace: URL, exitCost: (report: ExitCostReport?, source: String)) -> CostFigures {
+        var model: [String: Double] = [:]
+        var source: String
+        if let events = try? loadTrace(trace.path), !events.isEmpty {
+            let repetitions = max(3, 20_000_000 / events.count)
+            say("[compare] model benchmark over runs/\(trace.lastPathComponent) (\(events.count) events, \(repetitions) passes)")
+            let timings = ModelBench.measure(events, repetitions: repetitions)
+            for timing in timings { model[timing.mode.rawValue] = timing.nsPerEvent }
+            source = "model benchmark (= `vpio model-bench --trace runs/\(trace.lastPathComponent)`) over the trace this compare recorded, "
+                + "\(events.count) events × \(repetitions) passes, on the host CPU (not under TCG): "
+                + timings.map { "\($0.label) \(String(format: "%.2f", $0.nsPerEvent)) ns" + ($0.ticksPerEvent.map { String(format: " (%.0f TSC ticks)", $0) } ?? "") }
+                .joined(separator: "; ")
+        } else {
+            source = "no trace recorded at \(trace.path): not measured"
+        }
+        let spread = exitCost.report?.nsPerExit
+        return CostFigures(exitNanoseconds: spread?.median, exitNanosecondsMin: spread?.min, exitNanosecondsMax: spread?.max,
+                           exitSource: exitCost.source, modelNanoseconds: model, modelSource: source)
+    }
+
+    func notes(_ plans: [Plan]) -> [String] {
+        var notes = [
+            "counts cover the whole guest run (boot, driver load, \(noAgent ? "" : "agent attach, ")the workload, power-off)"
+                + (plans.contains { $0.workload == "none" } ? "; the boot only row is that part without a workload" : ""),
+            "ssh bytes are the guest's eth0 rx+tx bytes during the session (frames with headers); download bytes are the file's payload",
+            "guest times are under \(accel.rawValue)\(accel == .tcg ? " (emulated CPU): not hardware times" : ""); "
+                + "the cost estimates use the measured exit and model figures, not guest times",
+            "the exit cost is one user-space port-I/O exit round trip on this machine's /dev/kvm (a nested KVM here): "
+                + "a bare-metal host's exit is cheaper",
+        ]
+        if !noAgent {
+            notes.append("the cooperative estimate leaves out the agent's in-guest eBPF work (the agent's summary reports ns per probe hit)")
+        }
+        return notes
+    }
+
+    // MARK: - Helpers
+
+    /// `--host-binary`, else `vpio-host` in the folder of this executable.
+    func hostExecutable() -> URL {
+        if let hostBinary { return URL(fileURLWithPath: hostBinary) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("vpio-host")
+    }
+
+    /// `20250101-120000` in local time.
+    static func stamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return formatter.string(from: date)
+    }
+
+    /// `uname -srm` and the CPU model.
+    static func hostDescription() -> String {
+        var names = utsname()
+        uname(&names)
+        func field<T>(_ value: T) -> String {
+            withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "?"
+        return "\(field(names.sysname)) \(field(names.release)) \(field(names.machine)), \(cpu), "
+            + "\(ProcessInfo.processInfo.activeProcessorCount) cores"
+    }
+}
+
+/// Prints "[compare] LABEL: running, N s" every `every` seconds until stopped, so that a long guest run
+/// shows it is alive.
+final class Ticker: @unchecked Sendable {
+    private let timer: DispatchSourceTimer
+
+    init(label: String, every seconds: Int) {
+        let start = Date()
+        timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + .seconds(seconds), repeating: .seconds(seconds))
+        timer.setEventHandler {
+            say("[compare] \(label): running, \(String(format: "%.0f", Date().timeIntervalSince(start))) s")
+        }
+        timer.resume()
+    }
+
+    func stop() { timer.cancel() }
+}

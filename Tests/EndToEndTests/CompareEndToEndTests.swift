@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import VPIOCompare
+import VPIOLaunch
+import VPIOMonitor
+import VPIOProvision
+
+/// `vpio compare --quick` for real: fresh guests with the agent, every transfer checked, the outputs written,
+/// and the report's counts equal to the ledgers vpio-host wrote.
+@Suite("End to end: vpio compare", .serialized)
+struct CompareEndToEndTests {
+    @Test("vpio compare --quick: checksums match, table/JSON/CSV/SVG written, JSON counts equal the runs' ledgers",
+          .enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? "")),
+          .timeLimit(.minutes(10)))
+    func quickCompare() throws {
+        let layout = try CacheLayout.resolve()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-compare-e2e-\(getpid())")
+        try? FileManager.default.removeItem(at: out)
+        defer { try? FileManager.default.removeItem(at: out) }
+        let process = Process()
+        process.executableURL = EndToEnd.vpio
+        process.arguments = ["compare", "--quick", "--out", out.path, "--cache", layout.root.path, "--no-provision"]
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-compare-e2e-\(getpid()).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        let output = try String(contentsOf: log, encoding: .utf8)
+        print(output)
+        #expect(process.terminationStatus == 0)
+        #expect(output.contains("Exits per run") && output.contains("Repeatability"))
+
+        for file in ["compare.json", "compare.csv", "exits-per-mib.svg", "exit-cost.json"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(file) missing")
+        }
+        let report = try JSONDecoder().decode(CompareReport.self, from: Data(contentsOf: out.appendingPathComponent("compare.json")))
+        #expect(report.scenarios.map(\.name) == ["ssh", "small download", "large download"])
+        #expect(report.scenarios.map(\.runs.count) == [2, 2, 1])
+        #expect(report.allVerified)
+        #expect(report.allWithinTolerance)
+        for scenario in report.scenarios {
+            for run in scenario.runs {
+                #expect(run.verified, "\(scenario.name) #\(run.index): \(run.check)")
+                if scenario.workload == "download" { #expect(run.check == "sha256 ok" && run.bytes == scenario.fileSize) }
+                // The report's counts are the ledger vpio-host wrote for that run.
+                let written = try JSONDecoder().decode(ExitLedger.self, from: Data(contentsOf: out.appendingPathComponent(run.ledgerFile)))
+                #expect(run.ledger == written)
+                for mode in Mode.allCases { #expect(run.ledger[mode]?.exits == written[mode]?.exits) }
+                #expect(written.accesses > 0 && written[.emulated]?.exits == written.accesses)
+            }
+            let summary = scenario.summary
+            for mode in Mode.allCases {
+                #expect(summary[mode]?.exits == scenario.runs.reduce(0) { $0 + ($1.ledger[mode]?.exits ?? 0) })
+            }
+        }
+        let csv = try String(contentsOf: out.appendingPathComponent("compare.csv"), encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 1 + 5 * 4 + 3 * 4)
+        let svg = try String(contentsOf: out.appendingPathComponent("exits-per-mib.svg"), encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("large download"))
+    }
+}

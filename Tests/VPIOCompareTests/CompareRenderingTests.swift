@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import VPIOCompare
+import VPIOMonitor
+
+/// Synthetic ledgers through the report: pooled counts, spread, cost estimate, and every rendering.
+@Suite("vpio compare report")
+struct CompareRenderingTests {
+    /// A ledger as vpio-host writes it (decoded from JSON, as compare reads it).
+    static func ledger(accesses: Int, exits: [Mode: Int], updates: [Mode: Int]) throws -> ExitLedger {
+        let modes = Mode.allCases.map { mode -> [String: Any] in
+            let count = exits[mode] ?? 0
+            return ["mode": mode.rawValue, "exits": count, "bitmapExits": count, "exitRatio": Double(count) / Double(accesses),
+                    "modelUpdates": updates[mode] ?? 0, "dmaIntents": 0, "denials": 0, "exitsByPort": [String: Int]()]
+        }
+        let object: [String: Any] = ["enforced": "cooperative", "accesses": accesses, "interruptEdges": 0, "resets": 1, "modes": modes]
+        return try JSONDecoder().decode(ExitLedger.self, from: JSONSerialization.data(withJSONObject: object))
+    }
+
+    static let costs = CostFigures(
+        exitNanoseconds: 10_000, exitNanosecondsMin: 9_000, exitNanosecondsMax: 12_000, exitSource: "test exit source",
+        modelNanoseconds: ["emulated": 10, "vmm-model": 20, "cooperative": 5], modelSource: "test model source")
+
+    static func report(tolerance: Double = 1.0) throws -> CompareReport {
+        let download = [
+            CompareRun(index: 1, ledgerFile: "runs/large-download-1.ledger.json",
+                       ledger: try ledger(accesses: 300_000, exits: [.emulated: 300_000, .vmmModel: 9_000, .cooperative: 1_500],
+                                          updates: [.emulated: 301_000, .vmmModel: 10_000, .cooperative: 1_500]),
+                       bytes: 1 << 20, verified: true, check: "sha256 ok", workloadSeconds: 20, wallSeconds: 50),
+            CompareRun(index: 2, ledgerFile: "runs/large-download-2.ledger.json",
+                       ledger: try ledger(accesses: 300_000, exits: [.emulated: 300_000, .vmmModel: 9_300, .cooperative: 1_500],
+                                          updates: [.emulated: 301_000, .vmmModel: 10_300, .cooperative: 1_500]),
+                       bytes: 1 << 20, verified: true, check: "sha256 ok", workloadSeconds: 21, wallSeconds: 51),
+        ]
+        let boot = [CompareRun(index: 1, ledgerFile: "runs/boot-1.ledger.json",
+                               ledger: try ledger(accesses: 1_000, exits: [.emulated: 1_000, .vmmModel: 300, .cooperative: 10],
+                                                  updates: [.emulated: 1_010, .vmmModel: 310, .cooperative: 10]),
+                               bytes: 0, verified: true, check: "booted", workloadSeconds: 0, wallSeconds: 30)]
+        return CompareReport(
+            command: "vpio compare --test", startedAt: "2025-01-01T00:00:00Z", host: "Linux test", accelerator: "tcg", agent: "register",
+            enforced: .cooperative, tolerancePoints: tolerance, costs: costs,
+            scenarios: [
+                Scenario(name: "large download", workload: "download", fileSize: 1 << 20, byteUnit: "file bytes", seed: .linuxLargeDownload,
+                         runs: download, costs: costs, tolerancePoints: tolerance),
+                Scenario(name: "boot only", workload: "none", fileSize: nil, byteUnit: "none", seed: nil, runs: boot, costs: costs,
+                         tolerancePoints: tolerance),
+            ],
+            notes: ["a note"])
+    }
+
+    @Test func poolsCountsAndEstimatesCost() throws {
+        let report = try Self.report()
+        let summary = report.scenarios[0].summary
+        #expect(summary.accesses == 600_000 && summary.bytes == 2 << 20)
+        let vmm = try #require(summary[.vmmModel])
+        #expect(vmm.exits == 18_300 && vmm.modelUpdates == 20_300)
+        #expect(vmm.exitsPerMiB == 9_150)
+        #expect(abs(vmm.ratioSpreadPoints - 0.1) < 1e-9)
+        // (18,300 × 10,000 ns + 20,300 × 20 ns) / 2 MiB = 91.703 ms per MiB.
+        #expect(abs((vmm.overheadMillisecondsPerMiB ?? 0) - 91.703) < 1e-9)
+        #expect(summary[.passthrough]?.overheadMillisecondsPerMiB == 0)
+        #expect(report.scenarios[1].summary[.emulated]?.exitsPerMiB == nil)
+        #expect(report.allVerified && report.allWithinTolerance)
+        #expect(try !Self.report(tolerance: 0.05).allWithinTolerance)
+    }
+
+    @Test func noExitCostMeansNoEstimate() {
+        let costs = CostFigures(exitNanoseconds: nil, exitNanosecondsMin: nil, exitNanosecondsMax: nil, exitSource: "no KVM",
+                                modelNanoseconds: [:], modelSource: "none")
+        #expect(costs.overheadNanoseconds(mode: .cooperative, exits: 10, modelUpdates: 10) == nil)
+    }
+
+    @Test func tableHasEveryRunSeedAndSources() throws {
+        let text = try Self.report().table.joined(separator: "\n")
+        #expect(text.contains("large download  #1"))
+        #expect(text.contains("3.20"))  // the seed's ratio beside ours
+        #expect(text.contains("3.10"))  // run 2's vmm-model ratio: 9,300 / 300,000
+        #expect(text.contains("9150"))  // vmm-model exits per MiB, pooled
+        #expect(text.contains("Estimated overhead, ms per MiB"))
+        #expect(text.contains("91.703"))
+        #expect(text.contains("test exit source") && text.contains("test model source"))
+        #expect(text.contains("within 1.00 pp"))
+        #expect(text.contains("note: a note"))
+    }
+
+    @Test func csvRowsMatchLedgers() throws {
+        let lines = try Self.report().csv.split(separator: "\n").map(String.init)
+        #expect(lines[0].hasPrefix("scenario,workload,run,mode,accesses,exits,"))
+        // 2 + 1 runs × 4 modes, plus 4 pooled rows per scenario.
+        #expect(lines.count == 1 + 3 * 4 + 2 * 4)
+        #expect(lines.contains { $0.hasPrefix("large download,download,2,vmm-model,300000,9300,") && $0.hasSuffix(",true,3.20") })
+        #expect(lines.contains { $0.hasPrefix("large download,download,all,cooperative,600000,3000,") })
+    }
+
+    @Test func jsonRoundTrips() throws {
+        let report = try Self.report()
+        let decoded = try JSONDecoder().decode(CompareReport.self, from: report.json())
+        #expect(decoded == report)
+    }
+
+    @Test func svgIsAChartOfTheScenariosWithBytes() throws {
+        let svg = try Self.report().exitsPerMiBSVG
+        #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        #expect(svg.hasSuffix("</svg>\n"))
+        #expect(svg.components(separatedBy: "<rect x=").count - 1 == 3 + 4)  // 3 bars (passthrough is 0) + 4 legend boxes
+        #expect(svg.contains("large download vmm-model: 9150 exits/MiB"))
+        #expect(!svg.contains("boot only"))
+        #expect(svg.contains(">0</text>"))  // passthrough
+        #expect(svg.contains(">100k</text>"))
+    }
+}
