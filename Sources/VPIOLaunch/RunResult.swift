@@ -83,6 +83,16 @@ public struct RunResult: Sendable, Codable, Equatable {
         public var ok: Bool
     }
 
+    /// The workloads that attack the host's enforcement (guest-agent/tools); each prints one result
+    /// line of its own kind, kept in `checks`.
+    public static let enforcementWorkloads = ["rogue", "tamper-outside", "tamper-garbage", "tamper-flood", "tamper-lie", "kill-agent"]
+
+    /// One enforcement workload's line: its fields as printed, and whether it said `ok`.
+    public struct Check: Sendable, Codable, Equatable {
+        public var fields: [String: String]
+        public var ok: Bool
+    }
+
     /// The NIC configuration ("vpio-host" or "qemu-ne2k").
     public var configuration: String
     public var workloads: [String]
@@ -91,6 +101,8 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var download: Download?
     public var ssh: SSH?
     public var sshSession: SSHSession?
+    /// Results of the enforcement workloads, by workload name.
+    public var checks: [String: Check] = [:]
     /// The guest's eth0 counters (rx_packets, rx_errors, …).
     public var guestStatistics: [String: Int] = [:]
     /// The guest's final `rc` (nil: the guest never reported `done`).
@@ -132,6 +144,8 @@ public struct RunResult: Sendable, Codable, Equatable {
             for (key, value) in f { if let number = Int(value) { guestStatistics[key] = number } }
         case "done":
             guestRC = f["rc"].flatMap { Int($0) }
+        case let kind where Self.enforcementWorkloads.contains(kind):
+            checks[kind] = Check(fields: f, ok: line.status == "ok")
         default:
             break
         }
@@ -165,6 +179,12 @@ public struct RunResult: Sendable, Codable, Equatable {
                 }
             case "none":
                 break
+            case let name where Self.enforcementWorkloads.contains(name):
+                if let check = checks[name] {
+                    if !check.ok { reasons.append("\(name) failed\(check.fields["error"].map { ": \($0)" } ?? "")") }
+                } else {
+                    reasons.append("no \(name) result")
+                }
             default:
                 reasons.append("unknown workload \(workload)")
             }
@@ -191,6 +211,10 @@ public struct RunResult: Sendable, Codable, Equatable {
         if let sshSession {
             lines.append("ssh-session: \(sshSession.ok ? "ok" : "FAILED"), \(sshSession.markers)/\(sshSession.commands) commands, "
                 + "\(sshSession.bytes) bytes on eth0 in \(String(format: "%.2f", sshSession.seconds)) s")
+        }
+        for (name, check) in checks.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(name): \(check.ok ? "ok" : "FAILED") "
+                + check.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
         if !guestStatistics.isEmpty {
             lines.append("guest eth0: " + guestStatistics.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))

@@ -64,6 +64,10 @@ public struct GuestImage: Sendable {
                 image.entries.append(.file(source: URL(fileURLWithPath: library), path: library, mode: 0o755))
             }
         }
+        // The attack tools (static C, no libraries): /init runs them for the rogue and tamper-* workloads.
+        for tool in layout.guestTools where FileManager.default.fileExists(atPath: tool.path) {
+            image.entries.append(.file(source: tool, path: "/usr/bin/\(tool.lastPathComponent)", mode: 0o755))
+        }
         image.entries.append(.file(source: layout.clientKey, path: "/root/.ssh/id_dropbear", mode: 0o600))
         image.entries.append(.text("root:x:0:0:root:/root:/bin/sh\n", path: "/etc/passwd", mode: 0o644))
         image.entries.append(.text("root:x:0:\n", path: "/etc/group", mode: 0o644))

@@ -48,6 +48,7 @@ public final class Provisioner {
         try ensureGuestKernel()
         try ensureKeys()
         try ensureGuestAgent()
+        try ensureGuestTools()
         try ensureGuestImage()
         for size in servedSizes { try ensureServedFile(size: size) }
         progress.line("ready (\(ProgressReporter.seconds(since: start)) total)")
@@ -63,6 +64,7 @@ public final class Provisioner {
         let files: [(URL, String)] = [
             (layout.kernel, "guest kernel"), (layout.initramfs, "guest image"),
             (layout.agentBinary, "guest agent"), (layout.agentBPFObject, "guest agent BPF object"),
+        ] + layout.guestTools.map { ($0, "guest tool") } + [
             (layout.hostKey, "dropbear host key"), (layout.authorizedKeys, "authorized_keys"),
             (layout.servedFile(size: servedSize), "served file"), (layout.servedChecksum(size: servedSize), "served file checksum"),
         ] + layout.modules.map { ($0, "guest module") }

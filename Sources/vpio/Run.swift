@@ -85,9 +85,11 @@ struct Run: ParsableCommand {
     func validate() throws {
         let list = workloads.split(separator: ",").map(String.init)
         guard !list.isEmpty else { throw ValidationError("--workloads must name at least one workload") }
-        for workload in list where !["download", "ssh", "ssh-session", "none"].contains(workload) {
-            throw ValidationError("unknown workload '\(workload)' (known: download, ssh, ssh-session, none)")
+        let known = ["download", "ssh", "ssh-session", "none"] + RunResult.enforcementWorkloads
+        for workload in list where !known.contains(workload) {
+            throw ValidationError("unknown workload '\(workload)' (known: \(known.joined(separator: ", ")))")
         }
+        if list.contains("kill-agent") && !agent { throw ValidationError("the kill-agent workload needs --agent") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     }
 
