@@ -7,7 +7,10 @@ import VPIOProtocol
 public final class AgentCapability {
     public let channel: AgentChannel
     let endpoint: PCIEndpoint
-    private var status = VPIOCapability.Status()
+    /// The last command's outcome (registered or rejected). The fallback bit is kept apart: it is the
+    /// enforcer's state, which a guest's register or unregister command must not clear.
+    private var registration = VPIOCapability.Status()
+    private var fallback = false
     private var mode: UInt32 = 0
     private var violations: UInt32 = 0
     /// Called after a registration was accepted, with the header read then.
@@ -52,12 +55,12 @@ public final class AgentCapability {
             }
             // Without a DMA map there is no guest RAM to hold a ring: every page is "outside".
             let error = channel.register(pages: count <= VPIOCapability.maxPages ? pages : [], memory: memory ?? NoMemory())
-            status = error == .none ? [.registered] : [.rejected]
+            registration = error == .none ? [.registered] : [.rejected]
             publish(lastError: error)
             if error == .none, let header = channel.headerAtRegistration { onRegistered?(header) }
         case .unregister?:
             channel.unregister()
-            status = []
+            registration = []
             publish(lastError: VPIOCapability.RegistrationError.none)
         case nil:
             break
@@ -65,14 +68,15 @@ public final class AgentCapability {
         endpoint.updateConfig { $0.store(offset: command, data: [0, 0, 0, 0]) }
     }
 
-    /// Marks that the host fell back to heavier hooking (a later issue drives this).
+    /// Marks that the host enforces a heavier mode than configured (the enforcer's fallback).
     public func setFallback(_ on: Bool) {
-        if on { status.insert(.fallback) } else { status.remove(.fallback) }
+        fallback = on
         publish(lastError: nil)
     }
 
     private func publish(lastError: VPIOCapability.RegistrationError?) {
-        let word = status.rawValue | mode << VPIOCapability.Status.modeShift
+        let flags = fallback ? registration.union(.fallback) : registration
+        let word = flags.rawValue | mode << VPIOCapability.Status.modeShift
         endpoint.updateConfig { config in
             config.store(offset: Self.base + VPIOCapability.Field.status, data: bytes32(word))
             config.store(offset: Self.base + VPIOCapability.Field.violations, data: bytes32(violations))

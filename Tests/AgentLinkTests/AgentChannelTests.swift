@@ -222,6 +222,31 @@ final class FakeGuest: GuestMemory {
         #expect(try read32(endpoint, base + 84) == 2)
         #expect(capability.channel.counters.rejections == 3)
     }
+
+    /// The fallback bit is the enforcer's: a guest registering, being rejected or unregistering
+    /// must not clear it (vpio-tamper saw fallback=0 after the host had fallen back).
+    @Test func registerAndUnregisterKeepTheFallbackBit() throws {
+        let guest = FakeGuest()
+        let (endpoint, capability) = endpointWithCapability()
+        endpoint.configWritten = { capability.configWritten(offset: $0, count: $1, memory: guest) }
+        let base = VPIOCapability.offset
+        capability.setEnforcedMode(1)
+        capability.setFallback(true)
+        for (i, page) in guest.ringPages.enumerated() {
+            try endpoint.write(region: 7, offset: UInt64(base + 16 + 8 * i),
+                               data: (0..<8).map { UInt8(truncatingIfNeeded: page >> (8 * UInt64($0))) })
+        }
+        try write32(endpoint, base + 12, UInt32(VPIORing.pages))
+        try write32(endpoint, base + 8, 1)
+        #expect(try read32(endpoint, base + 4) == 0x105)  // registered, fallback, mode 1
+        try write32(endpoint, base + 8, 2)
+        #expect(try read32(endpoint, base + 4) == 0x104)
+        try write32(endpoint, base + 12, 0)
+        try write32(endpoint, base + 8, 1)
+        #expect(try read32(endpoint, base + 4) == 0x106)  // rejected, fallback
+        capability.setFallback(false)
+        #expect(try read32(endpoint, base + 4) == 0x102)
+    }
 }
 
 final class NullDevice: BusDevice {
