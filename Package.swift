@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
         .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol"]),
         .testTarget(name: "KVMProbeTests", dependencies: ["KVMProbe", .product(name: "SystemPackage", package: "swift-system")]),
-        .testTarget(name: "EnforcementTests", dependencies: ["Enforcement", "VPIOMonitor", "NE2000Model"]),
+        .testTarget(name: "EnforcementTests", dependencies: ["Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus"]),
         .testTarget(name: "AgentLinkTests", dependencies: ["AgentLink", "VPIOProtocol", "VFIOUserServer", "DeviceBus", "PCIFunction"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),

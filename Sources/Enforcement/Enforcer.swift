@@ -151,3 +151,15 @@ public final class Enforcer {
 public func deniedCommand(_ value: UInt32) -> UInt32 {
     (value & ~0x3C) | 0x20
 }
+
+/// Device writes (BAR0 offset, byte) the host makes before a denied command reaches the device.
+/// Masking the command is not enough: the DP8390 moves data-port bytes at RSAR for as long as RBCR
+/// is non-zero whatever CR.RD says (so does QEMU's ne2000), so the denied programming would still
+/// be carried out through the untrapped data port. On page 0 (the denied command with its page
+/// bits cleared) RSAR is moved to the start of the grant, where a data-port read returns only the
+/// guest's own memory, and RBCR is zeroed, so data-port writes are dropped. The denied command
+/// itself follows and restores the guest's page select.
+public func disarmingWrites(deniedCommand command: UInt32, grant: BufferGrant = .wholeDevice) -> [(offset: UInt64, value: UInt32)] {
+    let start = UInt32(grant.owned.lowerBound)
+    return [(0x00, command & 0x3F), (0x08, start & 0xFF), (0x09, start >> 8 & 0xFF), (0x0A, 0), (0x0B, 0)]
+}

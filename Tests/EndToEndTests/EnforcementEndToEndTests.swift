@@ -39,9 +39,11 @@ struct EnforcementEndToEndTests {
             }
             struct Intents: Decodable, Sendable { var hits: Int; var misses: Int; var mismatches: Int }
             struct Checks: Decodable, Sendable { var intents: Intents }
+            struct NIC: Decodable, Sendable { var remoteWritesDropped: Int }
             var enforcement: Enforcement
             var agent: Agent
             var agentChecks: Checks
+            var nic: NIC
         }
 
         /// The switch back to cooperative after the agent registered (the host starts in vmm-model:
@@ -138,8 +140,10 @@ struct EnforcementEndToEndTests {
             #expect(violation.reason == "outside-grant" && violation.kind == "remote-write"
                     && violation.start == Int(rogue.fields["target"].flatMap { UInt16($0.dropFirst(2), radix: 16) } ?? 0xFFFF))
         }
+        // The bytes it pushed through the data port went nowhere: the host disarmed RSAR/RBCR at the denial.
+        #expect(run.stats.nic.remoteWritesDropped >= 1)
         print("issue 6: rogue denied \(enforcement.denied)x: \(enforcement.violations.map { "\($0.kind) at \($0.start) in \($0.mode): \($0.reason)" }); "
-              + "switches \(enforcement.switches.map { "\($0.from)→\($0.to) (\($0.reason))" })")
+              + "data-port writes dropped \(run.stats.nic.remoteWritesDropped); switches \(enforcement.switches.map { "\($0.from)→\($0.to) (\($0.reason))" })")
         // The download after the rogue (the last download line) completed intact.
         let rogueLine = try #require(run.output.range(of: "VPIO-RESULT rogue "))
         let lastDownload = try #require(run.output.range(of: "VPIO-RESULT download ", options: .backwards))

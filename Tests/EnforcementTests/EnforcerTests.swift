@@ -1,4 +1,6 @@
+import DeviceBus
 import Enforcement
+import NE2000
 import NE2000Model
 import Testing
 import VPIOMonitor
@@ -80,5 +82,31 @@ import VPIOMonitor
         #expect(deniedCommand(0x12) == 0x22)  // remote write + start
         #expect(deniedCommand(0x26) == 0x22)  // transmit + start
         #expect(deniedCommand(0x4A) == 0x62)  // page 1 kept
+    }
+
+    /// What vpio-rogue does, against the real device model: program a remote write outside the grant,
+    /// have the start denied, push bytes through the (untrapped) data port. Masking the command alone
+    /// leaves RSAR/RBCR armed and the bytes land; with the disarming writes they are dropped.
+    @Test func aDeniedRemoteWriteMovesNoDataThroughTheDataPort() {
+        let grant = BufferGrant(owned: 0x4000..<0x6000)  // another guest owns 0x6000…
+        func attempt(disarm: Bool) -> (landed: UInt32, dropped: UInt64) {
+            let nic = NE2000(mac: [2, 0, 0, 0, 0, 1], interrupt: InterruptLine()) { _ in }
+            func out(_ offset: UInt64, _ value: UInt32, _ width: AccessWidth = .byte) {
+                nic.write(region: 0, offset: offset, width: width, value: value)
+            }
+            out(0x00, 0x22)
+            for (offset, value) in [(0x0A, 4), (0x0B, 0), (0x08, 0x00), (0x09, 0x60)] as [(UInt64, UInt32)] { out(offset, value) }
+            let denied = deniedCommand(0x12)
+            if disarm { for (offset, value) in disarmingWrites(deniedCommand: denied, grant: grant) { out(offset, value) } }
+            out(0x00, denied)
+            out(0x10, 0x5A5A_5A5A, .dword)
+            // Read 0x6000 back with a legitimate remote read.
+            for (offset, value) in [(0x0A, 4), (0x0B, 0), (0x08, 0x00), (0x09, 0x60), (0x00, 0x0A)] as [(UInt64, UInt32)] { out(offset, value) }
+            return (nic.read(region: 0, offset: 0x10, width: .dword), nic.counters.remoteWritesDropped)
+        }
+        #expect(attempt(disarm: false).landed == 0x5A5A_5A5A)  // the hole the disarming writes close
+        let disarmed = attempt(disarm: true)
+        #expect(disarmed.landed != 0x5A5A_5A5A && disarmed.dropped == 1)
+        #expect(disarmingWrites(deniedCommand: 0x62, grant: grant).first! == (0x00, 0x22))  // page 0 for RSAR/RBCR
     }
 }

@@ -8,17 +8,21 @@ import VPIOProtocol
 
 /// Every device access passes here: the ledger's monitors see it, and a DMA start is judged by the
 /// enforced mode — with the agent's intent checked first in cooperative mode — before the device
-/// gets the command. A denied start reaches the device with its start bits masked.
+/// gets the command. A denied start reaches the device with its start bits masked, after the
+/// host disarmed the remote-DMA registers it programmed (`disarmingWrites`).
 final class DMAGate {
     let ledger: GuestLedger
     let agent: AgentMonitor
     let enforcer: Enforcer
     let logger: Logger
+    /// The device itself, for the host's own writes (not guest accesses: no monitor sees them).
+    let device: BusDevice
 
-    init(ledger: GuestLedger, agent: AgentMonitor, enforcer: Enforcer, logger: Logger) {
+    init(ledger: GuestLedger, agent: AgentMonitor, enforcer: Enforcer, device: BusDevice, logger: Logger) {
         self.ledger = ledger
         self.agent = agent
         self.enforcer = enforcer
+        self.device = device
         self.logger = logger
         agent.capability.setEnforcedMode(Self.statusCode(enforcer.current))
     }
@@ -43,7 +47,11 @@ final class DMAGate {
             logger.warning("DMA denied", metadata: [
                 "kind": "\(start.kind.rawValue)", "start": "0x\(String(start.start, radix: 16))",
                 "count": "\(start.count.map(String.init) ?? "?")", "mode": "\(enforcer.current.rawValue)"])
-            return deniedCommand(access.value)
+            let denied = deniedCommand(access.value)
+            for (offset, value) in disarmingWrites(deniedCommand: denied) {
+                device.write(region: access.region, offset: offset, width: .byte, value: value)
+            }
+            return denied
         }
         return access.value
     }

@@ -89,7 +89,7 @@ struct VPIOHost: ParsableCommand {
             agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
         }
         let enforcer = Enforcer(mode: mode)
-        let gate = DMAGate(ledger: guest, agent: agent, enforcer: enforcer, logger: logger)
+        let gate = DMAGate(ledger: guest, agent: agent, enforcer: enforcer, device: nic, logger: logger)
         endpoint.accessHook = { gate.filter($0) }
         endpoint.resetObserver = { guest.reset() }
         let listener = try UnixSocket.listen(at: FilePath(socket))
