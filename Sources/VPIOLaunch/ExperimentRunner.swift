@@ -308,6 +308,10 @@ public final class ExperimentRunner: @unchecked Sendable {
     private func consume(_ raw: String, echo: Bool, prefix: String) {
         let line = raw.replacingOccurrences(of: "\r", with: "")
         if echo { FileHandle.standardOutput.write(Data((prefix + line + "\n").utf8)) }
+        if let summary = AgentSummary.parse(line) {
+            lock.withLock { result.agentSummary = summary }
+            return
+        }
         guard let parsed = ResultLine.parse(line) else { return }
         lock.withLock {
             result.apply(parsed)

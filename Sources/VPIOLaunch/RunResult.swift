@@ -101,6 +101,8 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var download: Download?
     public var ssh: SSH?
     public var sshSession: SSHSession?
+    /// The guest agent's closing summary line, when an agent ran.
+    public var agentSummary: AgentSummary?
     /// Results of the enforcement workloads, by workload name.
     public var checks: [String: Check] = [:]
     /// The guest's eth0 counters (rx_packets, rx_errors, …).

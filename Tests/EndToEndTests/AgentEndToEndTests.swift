@@ -7,18 +7,6 @@ import VPIOProvision
 /// DMA intent before the DMA starts, and the counts agree.
 @Suite("End to end: the guest agent", .serialized)
 struct AgentEndToEndTests {
-    /// `key=value` fields of the agent's `VPIO-AGENT summary` console line.
-    static func summary(in output: String) -> [String: String]? {
-        guard let line = output.split(separator: "\n").last(where: { $0.contains("VPIO-AGENT summary ") }) else { return nil }
-        let text = line[line.range(of: "VPIO-AGENT summary ")!.upperBound...]
-        var fields: [String: String] = [:]
-        for word in text.split(separator: " ") {
-            guard let eq = word.firstIndex(of: "=") else { continue }
-            fields[String(word[..<eq])] = String(word[word.index(after: eq)...])
-        }
-        return fields
-    }
-
     @Test("vpio run --agent: attach, register, intents before every DMA start, access counts equal",
           .enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? "")),
           .timeLimit(.minutes(5)))
@@ -30,7 +18,8 @@ struct AgentEndToEndTests {
         #expect(run.result.download?.checksumOK == true)
         #expect(run.output.contains("VPIO-RESULT agent attached"), "the agent never attached")
         #expect(run.output.contains("kprobes_left=0"), "kprobes left behind after the agent stopped")
-        let agent = try #require(Self.summary(in: run.output), "no VPIO-AGENT summary line")
+        let agent = try #require(run.output.split(separator: "\n").compactMap { AgentSummary.parse(String($0)) }.last,
+                                 "no VPIO-AGENT summary line")
         #expect(agent["registration"] == "registered")
         #expect(agent["lost"] == "0" && agent["gaps"] == "0")
         #expect(agent["accesses"] == agent["bpf_accesses"])

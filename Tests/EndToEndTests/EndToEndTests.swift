@@ -183,3 +183,14 @@ struct LauncherPieceTests {
         #expect(nic.qemuArguments == ["-netdev", "tap,id=n0,fd=5", "-device", "ne2k_pci,netdev=n0,mac=52:54:00:12:34:56"])
     }
 }
+
+@Suite("Agent summary line")
+struct AgentSummaryTests {
+    @Test func parsesFieldsAndIgnoresOtherLines() {
+        let line = "guest| VPIO-AGENT summary accesses=308740 bpf_runs=36713 bpf_run_ns_per_hit=1289 registration=registered"
+        let summary = AgentSummary.parse(line)
+        #expect(summary?["accesses"] == "308740" && summary?.number("bpf_run_ns_per_hit") == 1289)
+        #expect(summary?["registration"] == "registered")
+        #expect(AgentSummary.parse("VPIO-RESULT done rc=0") == nil)
+    }
+}
