@@ -45,16 +45,21 @@ extension CompareReport {
         lines.append("Estimated overhead, ms per MiB moved (exits × exit cost + model updates × model cost; figures below):")
         lines += overhead.lines
 
-        var spread = TextTable(header: ["scenario", "runs"] + Self.modeOrder.map { "\($0.rawValue) % per run" } + ["max spread (pp)", "verdict"])
+        var spread = TextTable(header: ["scenario", "runs"] + Self.modeOrder.map { "\($0.rawValue) % per run" }
+            + ["max spread pp", "max spread % of mean", "verdict"])
         for scenario in scenarios {
             let s = scenario.summary
-            let worst = s.modes.map(\.ratioSpreadPoints).max() ?? 0
+            let worstPoints = s.modes.map(\.ratioSpreadPoints).max() ?? 0
+            let worstPercent = s.modes.map(\.ratioSpreadPercent).max() ?? 0
+            let bound = "\(Self.fixed(tolerancePercent, 0)) % of mean"
             spread.rows.append([scenario.name, "\(s.runs)"]
                 + Self.modeOrder.map { mode in (s[mode]?.ratioPerRun ?? []).map(Self.percent).joined(separator: " / ") }
-                + [Self.fixed(worst, 3), s.runs < 2 ? "single run" : (s.withinTolerance ? "within \(Self.fixed(tolerancePoints, 2)) pp" : "OUTSIDE \(Self.fixed(tolerancePoints, 2)) pp")])
+                + [Self.fixed(worstPoints, 3), Self.fixed(worstPercent, 1),
+                   s.runs < 2 ? "single run" : (s.withinTolerance ? "within \(bound)" : "OUTSIDE \(bound)")])
         }
         lines.append("")
-        lines.append("Repeatability: exit ratio of each run and the largest spread (max − min, percentage points) over the modes:")
+        lines.append("Repeatability: exit ratio of each run; the largest spread (max − min) over the modes, in percentage points "
+            + "and in percent of the mode's mean ratio (the tolerance):")
         lines += spread.lines
 
         lines.append("")

@@ -14,23 +14,23 @@ public struct CompareReport: Codable, Equatable, Sendable {
     /// Whether the guest agent ran (`register`) or not (`none`), and the mode vpio-host enforced.
     public var agent: String
     public var enforced: Mode
-    /// Largest allowed spread (max − min) of a mode's exit ratio between runs of one scenario, in
-    /// percentage points.
-    public var tolerancePoints: Double
+    /// Largest allowed spread (max − min) of a mode's exit ratio between runs of one scenario, in percent
+    /// of that mode's mean ratio over the runs.
+    public var tolerancePercent: Double
     public var costs: CostFigures
     public var scenarios: [Scenario]
     /// Caveats printed under the tables.
     public var notes: [String]
 
     public init(command: String, startedAt: String, host: String, accelerator: String, agent: String, enforced: Mode,
-                tolerancePoints: Double, costs: CostFigures, scenarios: [Scenario], notes: [String]) {
+                tolerancePercent: Double, costs: CostFigures, scenarios: [Scenario], notes: [String]) {
         self.command = command
         self.startedAt = startedAt
         self.host = host
         self.accelerator = accelerator
         self.agent = agent
         self.enforced = enforced
-        self.tolerancePoints = tolerancePoints
+        self.tolerancePercent = tolerancePercent
         self.costs = costs
         self.scenarios = scenarios
         self.notes = notes
@@ -72,14 +72,14 @@ public struct Scenario: Codable, Equatable, Sendable {
     public var summary: ScenarioSummary
 
     public init(name: String, workload: String, fileSize: Int?, byteUnit: String, seed: SeedFigure?, runs: [CompareRun],
-                costs: CostFigures, tolerancePoints: Double) {
+                costs: CostFigures, tolerancePercent: Double) {
         self.name = name
         self.workload = workload
         self.fileSize = fileSize
         self.byteUnit = byteUnit
         self.seed = seed
         self.runs = runs
-        summary = ScenarioSummary(runs: runs, costs: costs, tolerancePoints: tolerancePoints)
+        summary = ScenarioSummary(runs: runs, costs: costs, tolerancePercent: tolerancePercent)
     }
 }
 
@@ -124,7 +124,7 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     /// Every mode's ratio spread is at most the tolerance (true with a single run: nothing to compare).
     public var withinTolerance: Bool
 
-    public init(runs: [CompareRun], costs: CostFigures, tolerancePoints: Double) {
+    public init(runs: [CompareRun], costs: CostFigures, tolerancePercent: Double) {
         self.runs = runs.count
         accesses = runs.reduce(0) { $0 + $1.ledger.accesses }
         bytes = runs.reduce(0) { $0 + $1.bytes }
@@ -135,16 +135,17 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
             let exits = rows.reduce(0) { $0 + $1.exits }
             let updates = rows.reduce(0) { $0 + $1.modelUpdates }
             let ratios = runs.map { run in run.ledger.accesses > 0 ? Double(run.ledger[mode]?.exits ?? 0) / Double(run.ledger.accesses) : 0 }
-            let spread = ((ratios.max() ?? 0) - (ratios.min() ?? 0)) * 100
+            let spread = (ratios.max() ?? 0) - (ratios.min() ?? 0)
+            let mean = ratios.isEmpty ? 0 : ratios.reduce(0, +) / Double(ratios.count)
             let overhead = costs.overheadNanoseconds(mode: mode, exits: exits, modelUpdates: updates)
             return ModeSummary(
                 mode: mode, exits: exits, modelUpdates: updates,
                 exitRatio: accesses > 0 ? Double(exits) / Double(accesses) : 0,
                 exitsPerMiB: mib > 0 ? Double(exits) / mib : nil,
-                ratioPerRun: ratios, ratioSpreadPoints: spread,
+                ratioPerRun: ratios, ratioSpreadPoints: spread * 100, ratioSpreadPercent: mean > 0 ? spread / mean * 100 : 0,
                 overheadMillisecondsPerMiB: mib > 0 ? overhead.map { $0 / 1e6 / mib } : nil)
         }
-        withinTolerance = modes.allSatisfy { $0.ratioSpreadPoints <= tolerancePoints }
+        withinTolerance = modes.allSatisfy { $0.ratioSpreadPercent <= tolerancePercent }
     }
 
     public subscript(mode: Mode) -> ModeSummary? { modes.first { $0.mode == mode } }
@@ -162,6 +163,8 @@ public struct ModeSummary: Codable, Equatable, Sendable {
     public var ratioPerRun: [Double]
     /// max − min of `ratioPerRun`, in percentage points.
     public var ratioSpreadPoints: Double
+    /// max − min of `ratioPerRun`, in percent of their mean (0 when the mean is 0).
+    public var ratioSpreadPercent: Double
     /// Estimated cost of this mode's exits and model updates per MiB moved; nil without measured costs.
     public var overheadMillisecondsPerMiB: Double?
 }

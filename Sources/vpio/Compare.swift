@@ -52,8 +52,9 @@ struct Compare: ParsableCommand {
     @Option(help: ArgumentHelp("Read the exit cost from this `vpio exit-cost --json` file instead of measuring it.", valueName: "path"))
     var exitCostJson: String?
 
-    @Option(help: ArgumentHelp("Largest allowed spread of a mode's exit ratio between runs, percentage points.", valueName: "pp"))
-    var tolerance = 1.0
+    @Option(help: ArgumentHelp("Largest allowed spread (max − min) of a mode's exit ratio between runs, in percent of its mean.",
+                               valueName: "percent"))
+    var tolerance = 25.0
 
     @Flag(help: "Run the guests without the agent (vpio-agent).")
     var noAgent = false
@@ -151,12 +152,12 @@ struct Compare: ParsableCommand {
         let costs = modelCosts(trace: traceFile, exitCost: exitCost)
         let scenarios = plans.enumerated().map { p, plan in
             Scenario(name: plan.name, workload: plan.workload, fileSize: plan.workload == "download" ? plan.size : nil,
-                     byteUnit: plan.byteUnit, seed: plan.seed, runs: runs[p], costs: costs, tolerancePoints: tolerance)
+                     byteUnit: plan.byteUnit, seed: plan.seed, runs: runs[p], costs: costs, tolerancePercent: tolerance)
         }
         let report = CompareReport(
             command: (["vpio"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
             startedAt: ISO8601DateFormatter().string(from: started), host: Self.hostDescription(), accelerator: accel.rawValue,
-            agent: noAgent ? "none" : "register", enforced: mode, tolerancePoints: tolerance, costs: costs, scenarios: scenarios,
+            agent: noAgent ? "none" : "register", enforced: mode, tolerancePercent: tolerance, costs: costs, scenarios: scenarios,
             notes: notes(plans))
         try report.json().write(to: outDirectory.appendingPathComponent("compare.json"))
         try Data(report.csv.utf8).write(to: outDirectory.appendingPathComponent("compare.csv"))
@@ -168,7 +169,7 @@ struct Compare: ParsableCommand {
         say("[compare] \(schedule.count) runs in \(String(format: "%.0f", Date().timeIntervalSince(started))) s; "
             + "wrote compare.json, compare.csv, exits-per-mib.svg, exit-cost.json and runs/ to \(outDirectory.path)")
         failures.forEach { say("[compare] FAILED \($0)") }
-        if !report.allWithinTolerance { say("[compare] an exit ratio spread exceeds \(tolerance) percentage points") }
+        if !report.allWithinTolerance { say("[compare] an exit ratio spread exceeds \(tolerance) % of its mean") }
         if !failures.isEmpty || !report.allVerified || !report.allWithinTolerance { throw ExitCode(1) }
     }
 
