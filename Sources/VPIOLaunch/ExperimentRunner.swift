@@ -88,7 +88,11 @@ public final class ExperimentRunner: @unchecked Sendable {
 
         for name in NetworkNamespace.removeStale() { progress.line("removed stale network namespace \(name)") }
 
-        // Provisioning.
+        // Provisioning. The served file is made even with provisioning off: it is local, cheap and
+        // deterministic, and every --size needs its own.
+        if !c.provisionIfNeeded, Provisioner.readiness(of: c.layout, servedSize: c.size).qemu != nil {
+            try Provisioner(layout: c.layout).ensureServedFiles(sizes: [c.size])
+        }
         var readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
         if !readiness.missing.isEmpty {
             guard c.provisionIfNeeded else {
