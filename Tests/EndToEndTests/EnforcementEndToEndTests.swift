@@ -81,10 +81,14 @@ struct EnforcementEndToEndTests {
         #expect(run.result.download?.checksumOK == true)
         #expect(run.result.download?.bytes == 2 << 20)
         let enforcement = run.stats.enforcement
-        #expect(enforcement.configured == "cooperative" && enforcement.current == "cooperative")
+        #expect(enforcement.configured == "cooperative")
         #expect(enforcement.denied == 0 && enforcement.violations.isEmpty)
         #expect(run.returnToCooperative != nil, "the host never returned to cooperative: \(enforcement.switches)")
-        #expect(enforcement.switches.filter { $0.from == "cooperative" }.count == 1, "only the boot fallback (no agent yet)")
+        // Cooperative is left only while no agent is registered: at boot, before the agent attaches, and
+        // — when the guest still starts a DMA during shutdown — after the agent unregistered cleanly.
+        // Never for a missing or wrong intent while it was registered.
+        let leaving = enforcement.switches.filter { $0.from == "cooperative" }
+        #expect(!leaving.isEmpty && leaving.allSatisfy { $0.reason.contains("no agent registered") }, "\(enforcement.switches)")
         let intents = run.stats.agentChecks.intents
         #expect(intents.misses == 0 && intents.mismatches == 0 && intents.hits > 1000)
         #expect(run.stats.agent.registrations == 1 && run.stats.agent.recordsLost == 0)
@@ -102,6 +106,8 @@ struct EnforcementEndToEndTests {
         #expect(run.result.download?.checksumOK == true)
         #expect(run.result.checks["kill-agent"]?.ok == true)
         #expect(run.output.contains("VPIO-RESULT agent killed"), "the agent was never killed")
+        // SIGKILL leaves no probes behind: the kernel drops the links with the dead process's descriptors.
+        #expect(run.output.contains("kprobes_left=0"), "kprobes left behind after the agent was killed")
         let enforcement = run.stats.enforcement
         let back = try #require(run.returnToCooperative, "cooperative never came back after registration: \(enforcement.switches)")
         let fallback = try #require(enforcement.switches.first { $0.from == "cooperative" && $0.access > back.access },
