@@ -17,22 +17,8 @@ struct CompareEndToEndTests {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-compare-e2e-\(getpid())")
         try? FileManager.default.removeItem(at: out)
         defer { try? FileManager.default.removeItem(at: out) }
-        let process = Process()
-        process.executableURL = EndToEnd.vpio
-        process.arguments = ["compare", "--quick", "--out", out.path, "--cache", layout.root.path, "--no-provision"]
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-compare-e2e-\(getpid()).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try handle.close()
-        let output = try String(contentsOf: log, encoding: .utf8)
-        print(output)
-        #expect(process.terminationStatus == 0)
+        let (status, output) = try EndToEnd.invoke(["compare", "--quick", "--out", out.path, "--cache", layout.root.path, "--no-provision"])
+        #expect(status == 0)
         #expect(output.contains("Exits per run") && output.contains("Repeatability"))
 
         for file in ["compare.json", "compare.csv", "exits-per-mib.svg", "exit-cost.json"] {

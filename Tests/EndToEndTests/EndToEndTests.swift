@@ -41,12 +41,11 @@ enum EndToEnd {
         return nil
     }
 
-    /// Runs `vpio run ARGS --no-provision` and returns its exit status and the result lines it printed.
-    static func run(_ arguments: [String]) throws -> (status: Int32, result: RunResult, output: String) {
-        let layout = try CacheLayout.resolve()
+    /// Runs `vpio ARGS` with the test cache, printing and returning its exit status and combined output.
+    static func invoke(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = vpio
-        process.arguments = ["run"] + arguments + ["--cache", layout.root.path, "--no-provision", "--timeout", "240"]
+        process.arguments = arguments
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-e2e-\(getpid())-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
@@ -59,11 +58,18 @@ enum EndToEnd {
         try handle.close()
         let text = try String(contentsOf: output, encoding: .utf8)
         print(text)
+        return (process.terminationStatus, text)
+    }
+
+    /// Runs `vpio run ARGS --no-provision` and returns its exit status and the result lines it printed.
+    static func run(_ arguments: [String]) throws -> (status: Int32, result: RunResult, output: String) {
+        let layout = try CacheLayout.resolve()
+        let (status, text) = try invoke(["run"] + arguments + ["--cache", layout.root.path, "--no-provision", "--timeout", "240"])
         var result = RunResult(configuration: "parsed", workloads: ["download", "ssh"])
         for line in text.split(separator: "\n") {
             if let parsed = ResultLine.parse(String(line)) { result.apply(parsed) }
         }
-        return (process.terminationStatus, result, text)
+        return (status, result, text)
     }
 }
 
