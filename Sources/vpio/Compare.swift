@@ -319,9 +319,7 @@ struct Compare: ParsableCommand {
 
     /// `--host-binary`, else `vpio-host` in the folder of this executable.
     func hostExecutable() -> URL {
-        if let hostBinary { return URL(fileURLWithPath: hostBinary) }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("vpio-host")
+        hostBinary.map { URL(fileURLWithPath: $0) } ?? siblingExecutable("vpio-host")
     }
 
     /// `20250101-120000` in local time.

@@ -155,8 +155,6 @@ struct Run: ParsableCommand {
 
     /// `--host-binary`, else `vpio-host` in the folder of this executable.
     func hostExecutable() -> URL {
-        if let hostBinary { return URL(fileURLWithPath: hostBinary) }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("vpio-host")
+        hostBinary.map { URL(fileURLWithPath: $0) } ?? siblingExecutable("vpio-host")
     }
 }
