@@ -55,7 +55,8 @@ public final class AgentCapability {
             }
             // Without a DMA map there is no guest RAM to hold a ring: every page is "outside".
             let error = channel.register(pages: count <= VPIOCapability.maxPages ? pages : [], memory: memory ?? NoMemory())
-            registration = error == .none ? [.registered] : [.rejected]
+            registration = channel.isRegistered ? [.registered] : []
+            if error != .none { registration.insert(.rejected) }
             publish(lastError: error)
             if error == .none, let header = channel.headerAtRegistration { onRegistered?(header) }
         case .unregister?:

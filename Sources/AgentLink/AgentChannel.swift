@@ -51,8 +51,8 @@ public final class AgentChannel {
 
     public var isRegistered: Bool { !pages.isEmpty }
 
-    /// Validates and adopts a ring. Records already in it are skipped: the host reads from the
-    /// producer's current position on.
+    /// Validates and adopts a ring, replacing the registered one; a rejected ring changes nothing.
+    /// Records already in it are skipped: the host reads from the producer's current position on.
     public func register(pages candidate: [UInt64], memory: GuestMemory) -> VPIOCapability.RegistrationError {
         let result = validate(candidate, memory: memory)
         switch result {
@@ -64,8 +64,8 @@ public final class AgentChannel {
             counters.registrations += 1
             return .none
         case .rejected(let error):
-            pages = []
-            headerAtRegistration = nil
+            // A ring already registered stays: a bogus registration from any root process in the
+            // guest must not knock a working agent (and the host's cooperative mode) out.
             counters.rejections += 1
             return error
         }

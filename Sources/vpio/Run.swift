@@ -124,7 +124,10 @@ struct Run: ParsableCommand {
             throw fail(error)
         }
         for line in result.summary { print("[run] \(line)") }
-        if nic == .vpioHost { printLedger() }
+        if nic == .vpioHost {
+            printLedger()
+            printEnforcement(result.hostStatisticsJSON)
+        }
         if let resultJson {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -153,8 +156,38 @@ struct Run: ParsableCommand {
         for line in ledger.table { print("[run] ledger \(line)") }
     }
 
+    /// What the enforcing mode did (the ledger's `*` marks the configured mode; this is what happened).
+    func printEnforcement(_ statistics: String?) {
+        guard let statistics, let data = statistics.data(using: .utf8),
+              let stats = try? JSONDecoder().decode(HostEnforcement.self, from: data) else { return }
+        let e = stats.enforcement
+        print("[run] enforcement: configured \(e.configured), now \(e.current); \(e.dmaStarts) DMA starts, \(e.denied) denied")
+        for change in e.switches {
+            print("[run] enforcement: at access \(change.access) \(change.from) → \(change.to): \(change.reason)")
+        }
+        for violation in e.violations {
+            print("[run] violation: \(violation.kind) at 0x\(String(violation.start, radix: 16)) in \(violation.mode): \(violation.reason)")
+        }
+    }
+
     /// `--host-binary`, else `vpio-host` in the folder of this executable.
     func hostExecutable() -> URL {
         hostBinary.map { URL(fileURLWithPath: $0) } ?? siblingExecutable("vpio-host")
     }
+}
+
+/// The part of vpio-host's statistics JSON that `vpio run` prints.
+private struct HostEnforcement: Decodable {
+    struct Switch: Decodable { var access: Int; var from: String; var to: String; var reason: String }
+    struct Violation: Decodable { var mode: String; var kind: String; var start: Int; var reason: String }
+    struct Enforcement: Decodable {
+        var configured: String
+        var current: String
+        var dmaStarts: Int
+        var denied: Int
+        var switches: [Switch]
+        var violations: [Violation]
+    }
+
+    var enforcement: Enforcement
 }

@@ -52,6 +52,17 @@ final class FakeGuest: GuestMemory {
 }
 
 @Suite struct AgentChannelTests {
+    @Test func aRejectedRegistrationLeavesTheWorkingRingInPlace() {
+        let guest = FakeGuest()
+        let channel = AgentChannel()
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        guest.produce(guest.intent(0))
+        #expect(channel.register(pages: [0xFFFF_F000], memory: guest) == .pageCount)
+        #expect(channel.register(pages: Array(repeating: 0xFFFF_F000, count: VPIORing.pages), memory: guest) == .pageAddress)
+        #expect(channel.isRegistered && channel.pages == guest.ringPages)
+        #expect(channel.poll(memory: guest).count == 1)
+    }
+
     @Test func registrationValidatesPagesAndHeader() {
         let guest = FakeGuest()
         let channel = AgentChannel()
@@ -243,7 +254,7 @@ final class FakeGuest: GuestMemory {
         #expect(try read32(endpoint, base + 4) == 0x104)
         try write32(endpoint, base + 12, 0)
         try write32(endpoint, base + 8, 1)
-        #expect(try read32(endpoint, base + 4) == 0x106)  // rejected, fallback
+        #expect(try read32(endpoint, base + 4) == 0x106)  // rejected (nothing registered), fallback
         capability.setFallback(false)
         #expect(try read32(endpoint, base + 4) == 0x102)
     }
