@@ -48,30 +48,43 @@ public final class VFIOUserServer {
         if let session { end(session, reason: "server stopping") }
     }
 
-    /// One poll round: waits up to `timeoutMilliseconds`, then handles what is ready.
+    /// What one poll entry stands for.
+    private enum Ready {
+        case listener, connection(Session), resample(Session), source(PollSource)
+    }
+
+    /// One poll round: waits up to `timeoutMilliseconds`, then handles what is ready. Runs once per
+    /// guest access, so it builds two small arrays and no closures.
     public func runOnce(listener: UnixSocket, sources: [PollSource], timeoutMilliseconds: Int32) throws {
         var entries: [(FileDescriptor, Poll.Events)] = []
-        var actions: [() throws -> Void] = []
+        var meaning: [Ready] = []
+        entries.reserveCapacity(2 + sources.count)
+        meaning.reserveCapacity(2 + sources.count)
         if let session {
             if let socket = session.channel.stream as? UnixSocket {
                 entries.append((socket.descriptor, .readable))
-                actions.append { [unowned self] in self.serve(session) }
+                meaning.append(.connection(session))
             }
             if let unmask = session.unmaskEvent {
                 entries.append((unmask.descriptor, .readable))
-                actions.append { session.resampled() }
+                meaning.append(.resample(session))
             }
         } else {
             entries.append((listener.descriptor, .readable))
-            actions.append { [unowned self] in try self.accept(listener) }
+            meaning.append(.listener)
         }
         for source in sources where source.wantsReadable {
             entries.append((source.descriptor, .readable))
-            actions.append { source.readable() }
+            meaning.append(.source(source))
         }
         let ready = try Poll.wait(entries, timeoutMilliseconds: timeoutMilliseconds)
         for (index, events) in ready.enumerated() where !events.isEmpty {
-            try actions[index]()
+            switch meaning[index] {
+            case .listener: try accept(listener)
+            case let .connection(session): serve(session)
+            case let .resample(session): session.resampled()
+            case let .source(source): source.readable()
+            }
         }
     }
 
