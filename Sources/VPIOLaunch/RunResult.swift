@@ -85,7 +85,13 @@ public struct RunResult: Sendable, Codable, Equatable {
 
     /// The workloads that attack the host's enforcement (guest-agent/tools); each prints one result
     /// line of its own kind, kept in `checks`.
-    public static let enforcementWorkloads = ["rogue", "tamper-outside", "tamper-garbage", "tamper-flood", "tamper-lie", "kill-agent"]
+    public static var enforcementWorkloads: [String] {
+        ["rogue"] + rogueModes.map { "rogue-\($0)" } + tamperModes.map { "tamper-\($0)" } + ["kill-agent"]
+    }
+    /// `vpio-rogue MODE` (raw port I/O as root in the guest), run by the `rogue-MODE` workloads.
+    public static let rogueModes: [String] = []
+    /// `vpio-tamper MODE` (a misbehaving agent ring), run by the `tamper-MODE` workloads.
+    public static let tamperModes = ["outside", "garbage", "flood", "lie"]
 
     /// One enforcement workload's line: its fields as printed, and whether it said `ok`.
     public struct Check: Sendable, Codable, Equatable {
