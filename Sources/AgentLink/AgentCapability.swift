@@ -13,6 +13,7 @@ public final class AgentCapability {
     private var fallback = false
     private var mode: UInt32 = 0
     private var violations: UInt32 = 0
+    private var anomalies: UInt32 = 0
     /// Called after a registration was accepted, with the header read then.
     public var onRegistered: ((RingHeader) -> Void)?
 
@@ -38,6 +39,14 @@ public final class AgentCapability {
 
     public func recordViolation() {
         violations &+= 1
+        publish(lastError: nil)
+    }
+
+    /// Counts a device access that is hostile but harmless, so it was served rather than denied
+    /// (a data-port access outside a remote DMA, a remote DMA outside SRAM that touched nothing a
+    /// guest owns, a wide access across register blocks): the guest sees it in `anomalies`.
+    public func recordAnomaly() {
+        anomalies &+= 1
         publish(lastError: nil)
     }
 
@@ -81,6 +90,7 @@ public final class AgentCapability {
         endpoint.updateConfig { config in
             config.store(offset: Self.base + VPIOCapability.Field.status, data: bytes32(word))
             config.store(offset: Self.base + VPIOCapability.Field.violations, data: bytes32(violations))
+            config.store(offset: Self.base + VPIOCapability.Field.anomalies, data: bytes32(anomalies))
             if let lastError {
                 config.store(offset: Self.base + VPIOCapability.Field.lastError, data: bytes32(lastError.rawValue))
             }

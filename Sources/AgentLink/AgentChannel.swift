@@ -2,8 +2,8 @@ import VPIOProtocol
 
 /// The host's end of the agent ring: registration (validated against guest RAM the client mapped
 /// for DMA) and bounded, sequence-checked reading. Nothing the guest writes is trusted: page
-/// addresses, indices and record bodies are all checked, and one look reads at most one ring's
-/// worth of slots.
+/// addresses, claim numbers (ordered modulo 2^64) and record bodies are all checked, and one look
+/// accounts for at most one ring's worth of claims.
 public final class AgentChannel {
     public struct Counters: Codable, Equatable, Sendable {
         public var registrations = 0
@@ -16,6 +16,9 @@ public final class AgentChannel {
         public var recordsMalformed = 0
         /// Slots the host could not read (a registered page stopped being mapped).
         public var unreadable = 0
+        /// Times the reader's claim number passed 2^64-1: no honest agent writes 2^64 records, so
+        /// each is a protocol violation (counted; the reader carries on modulo 2^64).
+        public var sequenceWraps = 0
         public var dmaIntents = 0
         public var stateReports = 0
         public var heartbeats = 0
@@ -42,10 +45,24 @@ public final class AgentChannel {
     public private(set) var pages: [UInt64] = []
     public private(set) var counters = Counters()
     public private(set) var lastState: AgentState?
+    /// The first state report since registration: what later reports are compared with.
+    public private(set) var firstState: AgentState?
     /// Header as read at registration: the baselines for comparing counts from then on.
     public private(set) var headerAtRegistration: RingHeader?
+    /// Rings adopted so far, a ring counted once however often it is registered: it increases only
+    /// when a registration adopts other pages, or the same pages with another `agent_pid`, than the
+    /// ring adopted last (an unregistration in between changes nothing). Any root process in the
+    /// guest can forge intents or repeat the agent's registration, so after a fallback the enforcer
+    /// can require a new generation, i.e. a ring that was not the one that failed.
+    public private(set) var ringGeneration = 0
+    private var lastAdopted: RingIdentity?
     /// Claim number of the next record to read.
     private var next: UInt64 = 0
+
+    private struct RingIdentity: Equatable {
+        var pages: [UInt64]
+        var agentPID: UInt32
+    }
 
     public init() {}
 
@@ -54,14 +71,9 @@ public final class AgentChannel {
     /// Validates and adopts a ring, replacing the registered one; a rejected ring changes nothing.
     /// Records already in it are skipped: the host reads from the producer's current position on.
     public func register(pages candidate: [UInt64], memory: GuestMemory) -> VPIOCapability.RegistrationError {
-        let result = validate(candidate, memory: memory)
-        switch result {
+        switch validate(candidate, memory: memory) {
         case .registered(let header):
-            pages = candidate
-            headerAtRegistration = header
-            next = header.head
-            lastState = nil
-            counters.registrations += 1
+            adopt(candidate, header: header)
             return .none
         case .rejected(let error):
             // A ring already registered stays: a bogus registration from any root process in the
@@ -69,6 +81,18 @@ public final class AgentChannel {
             counters.rejections += 1
             return error
         }
+    }
+
+    private func adopt(_ candidate: [UInt64], header: RingHeader) {
+        let identity = RingIdentity(pages: candidate, agentPID: header.agentPID)
+        if identity != lastAdopted { ringGeneration += 1 }
+        lastAdopted = identity
+        pages = candidate
+        headerAtRegistration = header
+        next = header.head
+        lastState = nil
+        firstState = nil
+        counters.registrations += 1
     }
 
     public func unregister() {
@@ -97,42 +121,72 @@ public final class AgentChannel {
         return RingHeader(bytes: bytes)
     }
 
-    /// Reads every record committed since the last look, in order (at most one ring's worth).
+    /// Reads every record committed since the last look, in order. One look accounts for at most
+    /// one ring's worth of claim numbers, read, malformed and lost together: the ring never holds
+    /// more, and a longer skip is only the guest's word (its `head`).
     public func poll(memory: GuestMemory) -> [RingRecord] {
         guard isRegistered else { return [] }
         var records: [RingRecord] = []
-        for _ in 0..<VPIORing.capacity {
-            let slot = Int(next % UInt64(VPIORing.capacity))
-            let offset = VPIORing.recordOffset(slot: slot)
-            let address = pages[offset / VPIORing.pageSize] + UInt64(offset % VPIORing.pageSize)
+        var budget = VPIORing.capacity
+        while budget > 0 {
+            // Claim 2^64-1 would commit seq 0, the empty mark: it can never be read, so step over it.
+            if next == .max { advance(to: 0) }
+            let address = slotAddress(claim: next)
             guard let bytes = memory.read(guestAddress: address, count: VPIORing.recordSize),
                   let sequence = RingRecord.sequence(of: bytes) else {
                 counters.unreadable += 1
                 break
             }
-            if sequence == next + 1 {
-                // Re-read the commit word: a producer that lapped us mid-copy changes it.
-                guard memory.read(guestAddress: address, count: 8).flatMap(RingRecord.sequence(of:)) == sequence,
-                      let record = try? RingRecord(bytes: bytes) else {
+            let expected = next &+ 1
+            if sequence == expected {
+                budget -= 1
+                advance(to: expected)
+                if let record = committedRecord(bytes, sequence: sequence, at: address, memory: memory) {
+                    account(record)
+                    records.append(record)
+                } else {
                     counters.recordsMalformed += 1
-                    next += 1
-                    continue
                 }
-                next += 1
-                account(record)
-                records.append(record)
-            } else if sequence > next + 1 {
-                // Overtaken: skip to the oldest record the ring can still hold.
-                let head = header(memory: memory)?.head ?? sequence
-                let oldest = head > UInt64(VPIORing.capacity) ? head - UInt64(VPIORing.capacity) : 0
-                let resume = max(next + 1, oldest)
-                counters.recordsLost += Int(clamping: resume - next)
-                next = resume
+            } else if sequence.isAhead(of: expected) {
+                budget -= skipOvertaken(seen: sequence, budget: budget, memory: memory)
             } else {
                 break  // not written yet
             }
         }
         return records
+    }
+
+    /// Guest address of the slot that holds claim `claim`. The pages were checked at registration
+    /// to be 4 KiB aligned and readable, so adding an offset inside a page cannot overflow.
+    private func slotAddress(claim: UInt64) -> UInt64 {
+        let offset = VPIORing.recordOffset(slot: Int(claim % UInt64(VPIORing.capacity)))
+        return pages[offset / VPIORing.pageSize] + UInt64(offset % VPIORing.pageSize)
+    }
+
+    /// The record in `bytes` if it decodes and its commit word, read again, still says `sequence`
+    /// (a producer that lapped the reader mid-copy has changed it).
+    private func committedRecord(_ bytes: [UInt8], sequence: UInt64, at address: UInt64, memory: GuestMemory) -> RingRecord? {
+        guard memory.read(guestAddress: address, count: 8).flatMap(RingRecord.sequence(of:)) == sequence else { return nil }
+        return try? RingRecord(bytes: bytes)
+    }
+
+    /// The slot holds a later record: the producer lapped the reader. Resumes at the oldest record
+    /// the ring can still hold by the guest's `head` (by the record seen when the header is
+    /// unreadable), at least one claim on; counts the claims skipped, at most `budget`, as lost.
+    private func skipOvertaken(seen sequence: UInt64, budget: Int, memory: GuestMemory) -> Int {
+        let head = header(memory: memory)?.head ?? sequence
+        let oldest = head &- UInt64(VPIORing.capacity)
+        let resume = oldest.isAhead(of: next &+ 1) ? oldest : next &+ 1
+        let lost = Int(min(resume &- next, UInt64(budget)))
+        counters.recordsLost += lost
+        advance(to: resume)
+        return lost
+    }
+
+    /// Moves the reader forward to `claim`, counting a pass over 2^64 as a wrap.
+    private func advance(to claim: UInt64) {
+        if claim < next { counters.sequenceWraps += 1 }
+        next = claim
     }
 
     private func account(_ record: RingRecord) {
@@ -143,6 +197,7 @@ public final class AgentChannel {
             counters.stateReports += 1
             lastState = AgentState(accesses: accesses, dmaIntents: dmaIntents, reusable: reusable, unsure: unsure,
                                    eventsLost: eventsLost)
+            if firstState == nil { firstState = lastState }
         case .heartbeat: counters.heartbeats += 1
         case .error: counters.errors += 1
         }

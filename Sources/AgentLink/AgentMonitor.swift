@@ -5,7 +5,8 @@ import VPIOProtocol
 /// host asks it to verify, it reads the ring and checks that the intent is already there, and compares the
 /// accesses the agent's probes saw with the accesses the host served since registration. The
 /// comparison is exact at trapped accesses: the vCPU is stalled inside the access, and the probe
-/// counted it before the instruction ran.
+/// counted it before the instruction ran. The agent is checked, not trusted: `inconsistency()` says
+/// when its own counters contradict the host or themselves.
 public final class AgentMonitor {
     public struct Counters: Codable, Equatable, Sendable {
         public var intents = IntentMatcher.Counters()
@@ -20,24 +21,37 @@ public final class AgentMonitor {
     public private(set) var counters = Counters()
     private let matcher = IntentMatcher()
     private var hostAccesses: UInt64 = 0
-    private var baseline: (host: UInt64, agent: UInt64)?
+    private var baseline: Baseline?
+    /// The agent's header as the last `verify` read it (nil: unreadable, or none since registration).
+    private var lastHeader: RingHeader?
     private let memory: () -> GuestMemory?
+
+    /// What the ring and the host had counted when the agent registered.
+    private struct Baseline {
+        var hostAccesses: UInt64
+        var header: RingHeader
+        var sequenceWraps: Int
+        var indexWraps: Int
+    }
 
     /// - Parameter memory: the guest RAM of the current connection (nil while none).
     public init(capability: AgentCapability, memory: @escaping () -> GuestMemory?) {
         self.capability = capability
         self.memory = memory
         capability.onRegistered = { [unowned self] header in
-            baseline = (hostAccesses, header.accessesSeen)
+            baseline = Baseline(hostAccesses: hostAccesses, header: header, sequenceWraps: channel.counters.sequenceWraps,
+                                indexWraps: matcher.counters.indexWraps)
+            lastHeader = nil
             matcher.reset(base: header.intentsWritten)
         }
     }
 
     public var channel: AgentChannel { capability.channel }
 
-    /// Counts one device access (every BAR access, in order).
+    /// Counts one device access (every BAR access, in order). Compared with the agent's count
+    /// modulo 2^64, as that one is the guest's number.
     public func count(_ access: BusAccess) {
-        hostAccesses += 1
+        hostAccesses &+= 1
     }
 
     /// A DMA of `kind` starts at `start` (as the host's readable registers show it; nil if it
@@ -47,13 +61,46 @@ public final class AgentMonitor {
         matcher.ingest(channel.poll(memory: memory))
         let outcome = matcher.dmaStarted(kind: kind, start: start)
         counters.intents = matcher.counters
-        if let baseline, let header = channel.header(memory: memory) {
-            counters.hostAccessesSinceRegistration = hostAccesses - baseline.host
-            counters.agentAccessesSinceRegistration = header.accessesSeen &- baseline.agent
+        lastHeader = channel.header(memory: memory)
+        if let baseline, let lastHeader {
+            counters.hostAccessesSinceRegistration = hostAccesses &- baseline.hostAccesses
+            counters.agentAccessesSinceRegistration = lastHeader.accessesSeen &- baseline.header.accessesSeen
             if counters.hostAccessesSinceRegistration != counters.agentAccessesSinceRegistration {
                 counters.accessCountMismatches += 1
             }
         }
         return outcome
+    }
+
+    /// Why the registered agent's own reports contradict the host or themselves, as of the last
+    /// `verify` (the enforcement asks right after it, at each DMA start); nil while they agree.
+    /// Only changes since registration count: an honest agent starts with a refused `.cold` site
+    /// (`unseen_sites` 1) and maybe events lost before it registered.
+    public func inconsistency() -> String? {
+        guard channel.isRegistered, let baseline, let lastHeader else { return nil }
+        let findings = [accessCountFinding(), stateFinding(), unseenSitesFinding(baseline, lastHeader)] + wrapFindings(baseline)
+        let found = findings.compactMap { $0 }
+        return found.isEmpty ? nil : found.joined(separator: "; ")
+    }
+
+    private func accessCountFinding() -> String? {
+        let host = counters.hostAccessesSinceRegistration, agent = counters.agentAccessesSinceRegistration
+        return host == agent ? nil : "agent saw \(agent) accesses since registration, host served \(host)"
+    }
+
+    private func stateFinding() -> String? {
+        guard let first = channel.firstState, let last = channel.lastState else { return nil }
+        if last.unsure { return "agent's state report says unsure" }
+        return last.eventsLost == first.eventsLost ? nil : "agent's eventsLost went \(first.eventsLost) → \(last.eventsLost)"
+    }
+
+    private func unseenSitesFinding(_ baseline: Baseline, _ header: RingHeader) -> String? {
+        let before = baseline.header.unseenSites
+        return header.unseenSites == before ? nil : "unseen_sites went \(before) → \(header.unseenSites)"
+    }
+
+    private func wrapFindings(_ baseline: Baseline) -> [String?] {
+        [channel.counters.sequenceWraps == baseline.sequenceWraps ? nil : "the ring's claim numbers wrapped past 2^64",
+         matcher.counters.indexWraps == baseline.indexWraps ? nil : "intent indexes wrapped past 2^64"]
     }
 }

@@ -2,7 +2,8 @@ import VPIOProtocol
 
 /// Pairs each DMA start the host serves with the intent the agent's probe wrote before it, by
 /// intent index (the agent numbers its intents 0, 1, 2…; the host counts its DMA starts from the
-/// index the ring showed at registration).
+/// index the ring showed at registration). Indexes are the guest's numbers: they are ordered modulo
+/// 2^64, so no value traps.
 public final class IntentMatcher {
     public struct Counters: Codable, Equatable, Sendable {
         public var dmaStarts = 0
@@ -14,13 +15,17 @@ public final class IntentMatcher {
         public var mismatches = 0
         /// Intents the host never saw a DMA start for.
         public var unmatched = 0
+        /// Times the expected index passed 2^64-1: a protocol violation no honest agent commits.
+        public var indexWraps = 0
 
-        public init(dmaStarts: Int = 0, hits: Int = 0, misses: Int = 0, mismatches: Int = 0, unmatched: Int = 0) {
+        public init(dmaStarts: Int = 0, hits: Int = 0, misses: Int = 0, mismatches: Int = 0, unmatched: Int = 0,
+                    indexWraps: Int = 0) {
             self.dmaStarts = dmaStarts
             self.hits = hits
             self.misses = misses
             self.mismatches = mismatches
             self.unmatched = unmatched
+            self.indexWraps = indexWraps
         }
     }
 
@@ -58,7 +63,7 @@ public final class IntentMatcher {
     /// A DMA of `kind` is starting; `start`/`count`, when the host knows them, are checked too.
     public func dmaStarted(kind: DMAKind, start: UInt32? = nil, count: UInt32? = nil) -> Outcome {
         counters.dmaStarts += 1
-        while let first = pending.first, first.index < expected {
+        while let first = pending.first, expected.isAhead(of: first.index) {
             pending.removeFirst()
             counters.unmatched += 1
         }
@@ -68,7 +73,8 @@ public final class IntentMatcher {
             return .miss
         }
         pending.removeFirst()
-        expected += 1
+        expected &+= 1
+        if expected == 0 { counters.indexWraps += 1 }
         guard intent.kind == kind, start.map({ $0 == intent.start }) ?? true, count.map({ $0 == intent.count }) ?? true else {
             counters.mismatches += 1
             return .mismatch(expected: kind, found: intent.kind, start: intent.start, count: intent.count)

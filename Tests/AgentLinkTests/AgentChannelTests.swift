@@ -9,14 +9,18 @@ import VPIOProtocol
 final class FakeGuest: GuestMemory {
     var pages: [UInt64: [UInt8]] = [:]
     let ringPages: [UInt64]
-    private var head: UInt64 = 0
+    /// The ring header as the agent publishes it: every change is written to page 0 at once.
+    var header: RingHeader {
+        didSet { write(header.encode(), ringOffset: 0) }
+    }
 
     /// The ring's pages at scattered, non-contiguous guest addresses (as a BPF map's pages are).
     init(base: UInt64 = 0x10_0000, header: RingHeader = RingHeader()) {
         ringPages = (0..<VPIORing.pages).map { base + UInt64($0) * 0x3000 }
+        self.header = header
         for page in ringPages { pages[page] = [UInt8](repeating: 0, count: VPIORing.pageSize) }
         pages[0x20_0000] = [UInt8](repeating: 0, count: VPIORing.pageSize)  // other RAM
-        writeHeader(header)
+        write(header.encode(), ringOffset: 0)
     }
 
     func read(guestAddress: UInt64, count: Int) -> [UInt8]? {
@@ -30,19 +34,13 @@ final class FakeGuest: GuestMemory {
         pages[page]!.replaceSubrange(offset..<offset + bytes.count, with: bytes)
     }
 
-    func writeHeader(_ header: RingHeader) {
-        var h = header
-        h.head = head
-        write(h.encode(), ringOffset: 0)
-    }
-
-    /// Claims a slot and commits `body` as the agent's producers do.
+    /// Claims a slot and commits `body` as the agent's producers do (seq = claim + 1, modulo 2^64).
     @discardableResult
     func produce(_ body: RingRecord.Body) -> UInt64 {
-        let n = head
-        head += 1
-        write(RingRecord(sequence: n + 1, body: body).encode(), ringOffset: VPIORing.recordOffset(slot: Int(n % UInt64(VPIORing.capacity))))
-        writeHeader(RingHeader())
+        let n = header.head
+        let slot = Int(n % UInt64(VPIORing.capacity))
+        write(RingRecord(sequence: n &+ 1, body: body).encode(), ringOffset: VPIORing.recordOffset(slot: slot))
+        header.head = n &+ 1
         return n
     }
 
@@ -143,6 +141,30 @@ final class FakeGuest: GuestMemory {
         #expect(channel.counters.unreadable == 1)
     }
 
+    @Test func onlyAnotherRingIsANewGeneration() {
+        let guest = FakeGuest(header: RingHeader(agentPID: 100))
+        let channel = AgentChannel()
+        #expect(channel.ringGeneration == 0)
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        #expect(channel.ringGeneration == 1)
+        // The same ring again, also after an unregistration, and a rejected ring: no new generation.
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        channel.unregister()
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        #expect(channel.register(pages: [0xFFFF_F000], memory: guest) == .pageCount)
+        #expect(channel.ringGeneration == 1 && channel.counters.registrations == 3)
+        // The same pages announced by another agent process: a new ring.
+        guest.header.agentPID = 101
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        #expect(channel.ringGeneration == 2)
+        // Other pages: a new ring; and going back to the previous one is new again.
+        let other = FakeGuest(base: 0x40_0000, header: RingHeader(agentPID: 101))
+        for (page, bytes) in other.pages { guest.pages[page] = bytes }
+        #expect(channel.register(pages: other.ringPages, memory: guest) == .none)
+        #expect(channel.register(pages: guest.ringPages, memory: guest) == .none)
+        #expect(channel.ringGeneration == 4)
+    }
+
     @Test func stateReportsAreKept() {
         let guest = FakeGuest()
         let channel = AgentChannel()
@@ -195,7 +217,7 @@ final class FakeGuest: GuestMemory {
         endpoint.configWritten = { capability.configWritten(offset: $0, count: $1, memory: guest) }
         let base = VPIOCapability.offset
         #expect(try endpoint.read(region: 7, offset: 0x34, count: 1) == [UInt8(base)])
-        #expect(try endpoint.read(region: 7, offset: UInt64(base), count: 4) == [0x09, 0x00, 88, 1])
+        #expect(try endpoint.read(region: 7, offset: UInt64(base), count: 4) == [0x09, 0x00, 92, 2])
         for (i, page) in guest.ringPages.enumerated() {
             try endpoint.write(region: 7, offset: UInt64(base + 16 + 8 * i),
                                data: (0..<8).map { UInt8(truncatingIfNeeded: page >> (8 * UInt64($0))) })
@@ -234,6 +256,17 @@ final class FakeGuest: GuestMemory {
         #expect(capability.channel.counters.rejections == 3)
     }
 
+    @Test func anomaliesAreCountedReadOnly() throws {
+        let (endpoint, capability) = endpointWithCapability()
+        let anomalies = VPIOCapability.offset + VPIOCapability.Field.anomalies
+        #expect(try read32(endpoint, anomalies) == 0)
+        capability.recordAnomaly()
+        capability.recordAnomaly()
+        try write32(endpoint, anomalies, 0)
+        #expect(try read32(endpoint, anomalies) == 2)
+        #expect(try read32(endpoint, VPIOCapability.offset + VPIOCapability.Field.violations) == 0)
+    }
+
     /// The fallback bit is the enforcer's: a guest registering, being rejected or unregistering
     /// must not clear it (vpio-tamper saw fallback=0 after the host had fallen back).
     @Test func registerAndUnregisterKeepTheFallbackBit() throws {
@@ -267,42 +300,143 @@ final class NullDevice: BusDevice {
     func reset() {}
 }
 
-@Suite struct AgentMonitorTests {
-    @Test func checksIntentsAndAccessCountsAtEachDMAStart() throws {
-        let guest = FakeGuest()
+/// A monitor on a capability served by an endpoint whose every BAR access it counts, and a guest
+/// whose agent registers its ring through config space.
+final class MonitorRig {
+    let guest: FakeGuest
+    let endpoint: PCIEndpoint
+    let capability: AgentCapability
+    let monitor: AgentMonitor
+
+    init(header: RingHeader = RingHeader()) {
+        let guest = FakeGuest(header: header)
         let (endpoint, capability) = AgentCapabilityTests().endpointWithCapability()
         let monitor = AgentMonitor(capability: capability) { guest }
         endpoint.configWritten = { capability.configWritten(offset: $0, count: $1, memory: guest) }
         endpoint.accessHook = { monitor.count($0); return $0.value }
-        // Accesses before registration do not count.
-        try endpoint.write(region: 0, offset: 7, data: [0xFF])
+        (self.guest, self.endpoint, self.capability, self.monitor) = (guest, endpoint, capability, monitor)
+    }
+
+    /// The agent's registration: page addresses, page count, then the command.
+    func register(pages: [UInt64]? = nil) throws {
         let base = VPIOCapability.offset
-        for (i, page) in guest.ringPages.enumerated() {
+        for (i, page) in (pages ?? guest.ringPages).enumerated() {
             try endpoint.write(region: 7, offset: UInt64(base + 16 + 8 * i), data: (0..<8).map { UInt8(truncatingIfNeeded: page >> (8 * UInt64($0))) })
         }
         try AgentCapabilityTests().write32(endpoint, base + 12, UInt32(VPIORing.pages))
         try AgentCapabilityTests().write32(endpoint, base + 8, 1)
-        #expect(capability.channel.isRegistered)
+    }
+
+    /// One device access the host serves and the agent's probe counts.
+    func access() throws {
+        try endpoint.write(region: 0, offset: 7, data: [0xFF])
+        guest.header.accessesSeen &+= 1
+    }
+
+    /// A remote read the agent announced: its intent, the access that starts it, the host's check.
+    func announcedRemoteRead() throws -> IntentMatcher.Outcome? {
+        guest.produce(guest.intent(guest.header.intentsWritten))
+        guest.header.intentsWritten &+= 1
+        try access()
+        return monitor.verify(kind: .remoteRead, start: 0x4C00)
+    }
+}
+
+@Suite struct AgentMonitorTests {
+    @Test func checksIntentsAndAccessCountsAtEachDMAStart() throws {
+        let rig = MonitorRig()
+        let monitor = rig.monitor
+        // Accesses before registration do not count.
+        try rig.endpoint.write(region: 0, offset: 7, data: [0xFF])
+        try rig.register()
+        #expect(rig.capability.channel.isRegistered)
 
         // The agent saw 3 accesses (two register writes and the command), wrote its intent first.
-        guest.produce(guest.intent(0))
-        var header = RingHeader(accessesSeen: 3, intentsWritten: 1)
-        guest.writeHeader(header)
-        try endpoint.write(region: 0, offset: 8, data: [0x00])
-        try endpoint.write(region: 0, offset: 9, data: [0x4C])
-        try endpoint.write(region: 0, offset: 0, data: [0x0A])  // remote read starts
+        rig.guest.produce(rig.guest.intent(0))
+        rig.guest.header.accessesSeen = 3
+        rig.guest.header.intentsWritten = 1
+        try rig.endpoint.write(region: 0, offset: 8, data: [0x00])
+        try rig.endpoint.write(region: 0, offset: 9, data: [0x4C])
+        try rig.endpoint.write(region: 0, offset: 0, data: [0x0A])  // remote read starts
         #expect(monitor.verify(kind: .remoteRead, start: 0x4C00) == .hit)
         #expect(monitor.counters.intents.hits == 1)
         #expect(monitor.counters.accessCountMismatches == 0)
         #expect(monitor.counters.hostAccessesSinceRegistration == 3)
+        #expect(monitor.inconsistency() == nil)
 
         // A transmit with no intent in the ring, and an agent that missed an access.
-        header.accessesSeen = 4
-        guest.writeHeader(header)
-        try endpoint.write(region: 0, offset: 4, data: [0x40])
-        try endpoint.write(region: 0, offset: 0, data: [0x26])
+        rig.guest.header.accessesSeen = 4
+        try rig.endpoint.write(region: 0, offset: 4, data: [0x40])
+        try rig.endpoint.write(region: 0, offset: 0, data: [0x26])
         #expect(monitor.verify(kind: .transmit, start: 0x4000) == .miss)
         #expect(monitor.counters.intents.misses == 1)
         #expect(monitor.counters.accessCountMismatches == 1)
+        #expect(monitor.inconsistency() == "agent saw 4 accesses since registration, host served 5")
+    }
+
+    @Test func anHonestAgentIsConsistentThoughASiteWasRefusedFromTheStart() throws {
+        let rig = MonitorRig(header: RingHeader(unseenSites: 1))
+        #expect(rig.monitor.inconsistency() == nil)  // not registered
+        try rig.register()
+        #expect(rig.monitor.inconsistency() == nil)  // no DMA start checked yet
+        rig.guest.produce(.state(accesses: 0, dmaIntents: 0, reusable: true, unsure: false, eventsLost: 7))
+        for _ in 0..<3 {
+            #expect(try rig.announcedRemoteRead() == .hit)
+            #expect(rig.monitor.inconsistency() == nil)
+        }
+        rig.guest.produce(.state(accesses: 9, dmaIntents: 3, reusable: true, unsure: false, eventsLost: 7))
+        #expect(try rig.announcedRemoteRead() == .hit)
+        #expect(rig.monitor.inconsistency() == nil)
+    }
+
+    @Test func anUnsureStateReportIsInconsistent() throws {
+        let rig = MonitorRig()
+        try rig.register()
+        rig.guest.produce(.state(accesses: 1, dmaIntents: 0, reusable: false, unsure: true, eventsLost: 0))
+        _ = try rig.announcedRemoteRead()
+        #expect(rig.monitor.inconsistency() == "agent's state report says unsure")
+    }
+
+    @Test func eventsLostSinceRegistrationAreInconsistent() throws {
+        let rig = MonitorRig()
+        try rig.register()
+        rig.guest.produce(.state(accesses: 1, dmaIntents: 0, reusable: true, unsure: false, eventsLost: 2))
+        _ = try rig.announcedRemoteRead()
+        #expect(rig.monitor.inconsistency() == nil)  // lost before it registered
+        rig.guest.produce(.state(accesses: 2, dmaIntents: 1, reusable: true, unsure: false, eventsLost: 5))
+        _ = try rig.announcedRemoteRead()
+        #expect(rig.monitor.inconsistency() == "agent's eventsLost went 2 → 5")
+    }
+
+    @Test func aSiteThatBecameUnprobedIsInconsistent() throws {
+        let rig = MonitorRig(header: RingHeader(unseenSites: 1))
+        try rig.register()
+        rig.guest.header.unseenSites = 2
+        _ = try rig.announcedRemoteRead()
+        #expect(rig.monitor.inconsistency() == "unseen_sites went 1 → 2")
+    }
+
+    @Test func aNewRegistrationStartsNewBaselines() throws {
+        let rig = MonitorRig()
+        try rig.register()
+        try rig.endpoint.write(region: 0, offset: 7, data: [0xFF])  // unseen by the agent
+        _ = try rig.announcedRemoteRead()
+        #expect(rig.monitor.inconsistency() != nil)
+        try rig.register()
+        #expect(rig.monitor.inconsistency() == nil)
+        #expect(try rig.announcedRemoteRead() == .hit)
+        #expect(rig.monitor.inconsistency() == nil)
+    }
+
+    /// accesses_seen is the guest's modular counter: passing 2^64 is still a count of 3.
+    @Test func accessCountsAreComparedModulo64Bits() throws {
+        let rig = MonitorRig(header: RingHeader(accessesSeen: .max - 1))
+        try rig.register()
+        try rig.access()
+        try rig.access()
+        #expect(try rig.announcedRemoteRead() == .hit)
+        #expect(rig.guest.header.accessesSeen == 1)
+        #expect(rig.monitor.counters.agentAccessesSinceRegistration == 3)
+        #expect(rig.monitor.inconsistency() == nil)
     }
 }

@@ -13,7 +13,7 @@ import VPIOProtocol
         [UInt8](try Data(contentsOf: Self.protocolDirectory.appendingPathComponent("golden/\(name)")))
     }
 
-    static let header = RingHeader(agentPID: 0x1234, head: 0x0102_0304_0506_0708, hostTail: 7, accessesSeen: 300_000,
+    static let header = RingHeader(agentPID: 0x1234, head: 0x0102_0304_0506_0708, accessesSeen: 300_000,
                                    intentsWritten: 42, unseenSites: 3)
     static let records: [(String, RingRecord)] = [
         ("record-intent.bin", RingRecord(sequence: 1, site: 17, timeNanoseconds: 123_456_789,
@@ -56,16 +56,31 @@ import VPIOProtocol
         #expect(RingHeader(bytes: [UInt8](repeating: 0, count: 256))?.isCompatible == false)
     }
 
-    @Test func capabilityAndRingConstantsMatchTheHeader() throws {
-        let layout = try String(contentsOf: Self.protocolDirectory.appendingPathComponent("golden/layout-v\(VPIORing.version).txt"),
-                                encoding: .utf8)
-        let table = Dictionary(uniqueKeysWithValues: layout.split(separator: "\n").compactMap { line -> (String, Int)? in
+    /// A committed layout file as "field" -> offset (and "version" -> N).
+    static func layoutTable(_ file: String) throws -> [String: Int] {
+        let layout = try String(contentsOf: protocolDirectory.appendingPathComponent("golden/\(file)"), encoding: .utf8)
+        return Dictionary(uniqueKeysWithValues: layout.split(separator: "\n").compactMap { line -> (String, Int)? in
             let parts = line.split(separator: " ")
             return parts.count >= 2 ? (String(parts[0]), Int(parts[1])!) : nil
         })
+    }
+
+    @Test func ringConstantsMatchTheHeader() throws {
+        let table = try Self.layoutTable("ring-layout-v\(VPIORing.version).txt")
+        #expect(table["version"] == Int(VPIORing.version))
         #expect(table["vpio_ring.records"] == VPIORing.pageSize)
         #expect(table["sizeof.vpio_ring"] == VPIORing.bytes)
         #expect(table["sizeof.vpio_record"] == VPIORing.recordSize)
+        #expect(table["sizeof.vpio_ring_header"] == VPIORing.HeaderOffset.size)
+        #expect(table["vpio_ring_header.head"] == VPIORing.HeaderOffset.head)
+        #expect(table["vpio_ring_header.accesses_seen"] == VPIORing.HeaderOffset.accessesSeen)
+        #expect(table["vpio_ring_header.intents_written"] == VPIORing.HeaderOffset.intentsWritten)
+        #expect(table["vpio_ring_header.unseen_sites"] == VPIORing.HeaderOffset.unseenSites)
+    }
+
+    @Test func capabilityConstantsMatchTheHeader() throws {
+        let table = try Self.layoutTable("capability-layout-v\(VPIOCapability.version).txt")
+        #expect(table["version"] == Int(VPIOCapability.version))
         #expect(table["sizeof.vpio_capability"] == VPIOCapability.length)
         #expect(table["vpio_capability.status"] == VPIOCapability.Field.status)
         #expect(table["vpio_capability.command"] == VPIOCapability.Field.command)
@@ -73,15 +88,13 @@ import VPIOProtocol
         #expect(table["vpio_capability.pages"] == VPIOCapability.Field.pages)
         #expect(table["vpio_capability.violations"] == VPIOCapability.Field.violations)
         #expect(table["vpio_capability.last_error"] == VPIOCapability.Field.lastError)
-        #expect(table["vpio_ring_header.head"] == VPIORing.HeaderOffset.head)
-        #expect(table["vpio_ring_header.host_tail"] == VPIORing.HeaderOffset.hostTail)
-        #expect(table["vpio_ring_header.accesses_seen"] == VPIORing.HeaderOffset.accessesSeen)
-        #expect(table["vpio_ring_header.unseen_sites"] == VPIORing.HeaderOffset.unseenSites)
+        #expect(table["vpio_capability.anomalies"] == VPIOCapability.Field.anomalies)
     }
 }
 
 /// Compiles protocol/tests/golden.c against the C header and checks it reproduces the committed
-/// layout and vectors: a layout change without a version bump (no new layout-vN.txt) fails here.
+/// layouts and vectors: a layout change without a version bump (no new ring-layout-vN.txt or
+/// capability-layout-vN.txt) fails here.
 @Suite struct CHeaderTests {
     func compiler() -> String? {
         ["/opt/swift/usr/bin/clang", "/usr/bin/clang", "/usr/bin/cc", "/usr/bin/gcc"].first {
@@ -117,11 +130,8 @@ import VPIOProtocol
         #expect(status == 0, "golden.c did not compile (a _Static_assert in the header fails?): \(output)")
         guard status == 0 else { return }
 
-        let (_, layout) = try run(binary, ["layout"])
-        let version = layout.split(separator: "\n").first.map(String.init) ?? ""
-        #expect(version == "version \(VPIORing.version)", "the C header and the Swift mirror disagree on the version")
-        let expected = try? String(contentsOf: dir.appendingPathComponent("golden/layout-v\(VPIORing.version).txt"), encoding: .utf8)
-        #expect(layout == expected, "the ring layout changed without a version bump: add golden/layout-vN.txt with a new VPIO_RING_VERSION")
+        try expectLayout(binary, "ring-layout", version: Int(VPIORing.version), bump: "VPIO_RING_VERSION")
+        try expectLayout(binary, "capability-layout", version: Int(VPIOCapability.version), bump: "VPIO_CAP_VERSION")
 
         let (vstatus, _) = try run(binary, ["vectors", work.path])
         #expect(vstatus == 0)
@@ -130,5 +140,15 @@ import VPIOProtocol
             let committed = try Data(contentsOf: dir.appendingPathComponent("golden/\(file)"))
             #expect(fromC == committed, "\(file)")
         }
+    }
+
+    /// `golden KIND` must print the committed golden/KIND-vN.txt for the Swift mirror's version N.
+    func expectLayout(_ binary: String, _ kind: String, version: Int, bump: String) throws {
+        let (_, layout) = try run(binary, [kind])
+        let printed = layout.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(printed == "version \(version)", "the C header and the Swift mirror disagree on the \(kind) version")
+        let file = GoldenVectorTests.protocolDirectory.appendingPathComponent("golden/\(kind)-v\(version).txt")
+        let expected = try? String(contentsOf: file, encoding: .utf8)
+        #expect(layout == expected, "the \(kind) changed without a version bump: add golden/\(kind)-vN.txt with a new \(bump)")
     }
 }

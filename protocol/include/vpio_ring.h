@@ -4,7 +4,8 @@
  * through guest RAM, and the vendor-specific PCI capability through which the agent registers it.
  * Fixed-width fields only, no includes beyond the kernel's __u* types, so the BPF program,
  * user-space C and the Swift mirror (protocol/swift) all read the same bytes. Little endian.
- * Specified in protocol/README.md; any change to a layout bumps VPIO_RING_VERSION.
+ * Specified in protocol/README.md; a change to the ring's layout bumps VPIO_RING_VERSION, a change
+ * to the capability's bumps VPIO_CAP_VERSION.
  */
 #ifndef VPIO_RING_H
 #define VPIO_RING_H
@@ -32,8 +33,8 @@
 #define VPIO_DMA_REMOTE_WRITE 2 /* CR.RD = 010 */
 #define VPIO_DMA_TRANSMIT     3 /* CR.TXP */
 
-/* Page 0 of the ring: identification, then producer, consumer and counters on their own
- * cache lines. */
+/* Page 0 of the ring: identification, then the producer word and the counters on their own
+ * cache lines (the line at 128 stays free: the host only reads guest RAM, it has no tail to write). */
 struct vpio_ring_header {
 	__u32 magic;            /* 0: VPIO_RING_MAGIC, written last by the agent when the ring is ready */
 	__u16 version;          /* 4: VPIO_RING_VERSION */
@@ -43,8 +44,7 @@ struct vpio_ring_header {
 	__u64 reserved0[6];     /* 16 */
 	__u64 head;             /* 64: slots claimed so far (producers: atomic fetch-add) */
 	__u64 pad_head[7];
-	__u64 host_tail;        /* 128: records the host has consumed (host writes; advisory) */
-	__u64 pad_tail[7];
+	__u64 reserved_consumer[8]; /* 128: 0; was host_tail, which no host wrote: the host never writes guest RAM */
 	__u64 accesses_seen;    /* 192: device accesses the probes observed (a rep string op adds its count) */
 	__u64 intents_written;  /* 200: DMA intent records written */
 	__u64 unseen_sites;     /* 208: sites the kernel refused to probe (accesses there are invisible) */
@@ -115,7 +115,7 @@ struct vpio_ring {
  */
 #define VPIO_CAP_ID          0x09
 #define VPIO_CAP_OFFSET      0x40
-#define VPIO_CAP_VERSION     1
+#define VPIO_CAP_VERSION     2 /* 2: anomalies at 88 (version 1 ended at last_error, 88 bytes) */
 #define VPIO_CAP_MAX_PAGES   8
 
 #define VPIO_CMD_REGISTER    1
@@ -133,7 +133,9 @@ struct vpio_ring {
 #define VPIO_ERR_PAGE_ADDRESS  2  /* a page is unaligned or outside the guest RAM mapped for DMA */
 #define VPIO_ERR_BAD_HEADER    3  /* magic, version, record size or capacity wrong */
 
-struct vpio_capability {
+/* Packed to 4-byte alignment: config space is dwords, and 92 bytes is not a multiple of the
+ * 8 the u64 pages would otherwise round the size up to. */
+struct __attribute__((packed, aligned(4))) vpio_capability {
 	__u8  cap_id;           /* 0: VPIO_CAP_ID (RO) */
 	__u8  next;             /* 1: next capability (RO) */
 	__u8  length;           /* 2: sizeof(struct vpio_capability) (RO) */
@@ -144,6 +146,7 @@ struct vpio_capability {
 	__u64 pages[VPIO_CAP_MAX_PAGES]; /* 16: guest-physical page addresses (RW) */
 	__u32 violations;       /* 80: DMA starts the host denied (RO) */
 	__u32 last_error;       /* 84: VPIO_ERR_* (RO) */
+	__u32 anomalies;        /* 88: hostile-but-harmless device accesses the host noticed (RO) */
 };
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
@@ -154,7 +157,9 @@ _Static_assert(__builtin_offsetof(struct vpio_record, state.events_lost) == 48, 
 _Static_assert(__builtin_offsetof(struct vpio_record, error.text) == 32, "error layout");
 _Static_assert(__builtin_offsetof(struct vpio_ring, records) == VPIO_PAGE_SIZE, "records start on page 1");
 _Static_assert(sizeof(struct vpio_ring) == VPIO_RING_BYTES, "ring size");
-_Static_assert(sizeof(struct vpio_capability) == 88, "capability layout");
+_Static_assert(__builtin_offsetof(struct vpio_ring_header, accesses_seen) == 192, "header layout");
+_Static_assert(__builtin_offsetof(struct vpio_capability, anomalies) == 88, "capability layout");
+_Static_assert(sizeof(struct vpio_capability) == 92, "capability size");
 _Static_assert(VPIO_CAP_OFFSET + sizeof(struct vpio_capability) <= 256, "capability fits config space");
 #endif
 

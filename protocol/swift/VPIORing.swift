@@ -18,7 +18,6 @@ public enum VPIORing {
         public static let capacity = 8
         public static let agentPID = 12
         public static let head = 64
-        public static let hostTail = 128
         public static let accessesSeen = 192
         public static let intentsWritten = 200
         public static let unseenSites = 208
@@ -37,14 +36,13 @@ public struct RingHeader: Equatable, Sendable {
     public var capacity: UInt32
     public var agentPID: UInt32
     public var head: UInt64
-    public var hostTail: UInt64
     public var accessesSeen: UInt64
     public var intentsWritten: UInt64
     public var unseenSites: UInt64
 
     public init(magic: UInt32 = VPIORing.magic, version: UInt16 = VPIORing.version,
                 recordSize: UInt16 = UInt16(VPIORing.recordSize), capacity: UInt32 = UInt32(VPIORing.capacity),
-                agentPID: UInt32 = 0, head: UInt64 = 0, hostTail: UInt64 = 0, accessesSeen: UInt64 = 0,
+                agentPID: UInt32 = 0, head: UInt64 = 0, accessesSeen: UInt64 = 0,
                 intentsWritten: UInt64 = 0, unseenSites: UInt64 = 0) {
         self.magic = magic
         self.version = version
@@ -52,7 +50,6 @@ public struct RingHeader: Equatable, Sendable {
         self.capacity = capacity
         self.agentPID = agentPID
         self.head = head
-        self.hostTail = hostTail
         self.accessesSeen = accessesSeen
         self.intentsWritten = intentsWritten
         self.unseenSites = unseenSites
@@ -68,7 +65,6 @@ public struct RingHeader: Equatable, Sendable {
         capacity = b.u32(VPIORing.HeaderOffset.capacity)
         agentPID = b.u32(VPIORing.HeaderOffset.agentPID)
         head = b.u64(VPIORing.HeaderOffset.head)
-        hostTail = b.u64(VPIORing.HeaderOffset.hostTail)
         accessesSeen = b.u64(VPIORing.HeaderOffset.accessesSeen)
         intentsWritten = b.u64(VPIORing.HeaderOffset.intentsWritten)
         unseenSites = b.u64(VPIORing.HeaderOffset.unseenSites)
@@ -88,7 +84,6 @@ public struct RingHeader: Equatable, Sendable {
         b.put32(VPIORing.HeaderOffset.capacity, capacity)
         b.put32(VPIORing.HeaderOffset.agentPID, agentPID)
         b.put64(VPIORing.HeaderOffset.head, head)
-        b.put64(VPIORing.HeaderOffset.hostTail, hostTail)
         b.put64(VPIORing.HeaderOffset.accessesSeen, accessesSeen)
         b.put64(VPIORing.HeaderOffset.intentsWritten, intentsWritten)
         b.put64(VPIORing.HeaderOffset.unseenSites, unseenSites)
@@ -208,9 +203,10 @@ public struct RingRecord: Equatable, Sendable {
 public enum VPIOCapability {
     public static let id: UInt8 = 0x09
     public static let offset = 0x40
-    public static let version: UInt8 = 1
+    /// 2: `anomalies` at 88 (version 1 was 88 bytes, ending at `last_error`).
+    public static let version: UInt8 = 2
     public static let maxPages = 8
-    public static let length = 88
+    public static let length = 92
 
     /// Field offsets inside the capability.
     public enum Field {
@@ -220,6 +216,7 @@ public enum VPIOCapability {
         public static let pages = 16
         public static let violations = 80
         public static let lastError = 84
+        public static let anomalies = 88
     }
 
     public enum Command: UInt32 { case register = 1, unregister = 2 }

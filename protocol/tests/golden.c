@@ -1,6 +1,7 @@
-/* Prints the ABI's layout and writes its golden byte vectors, from the C header itself.
- *   golden layout        -> "version N" then "field offset size" lines
- *   golden vectors DIR   -> DIR/header.bin and DIR/record-{intent,state,heartbeat,error}.bin
+/* Prints the ABI's layouts and writes its golden byte vectors, from the C header itself.
+ *   golden ring-layout        -> "version N" (VPIO_RING_VERSION) then "field offset size" lines
+ *   golden capability-layout  -> "version N" (VPIO_CAP_VERSION) then "field offset size" lines
+ *   golden vectors DIR        -> DIR/header.bin and DIR/record-{intent,state,heartbeat,error}.bin
  * Run by Tests/VPIOProtocolTests, which compares both with protocol/golden/. */
 #include <stddef.h>
 #include <stdio.h>
@@ -9,12 +10,12 @@
 
 #define F(type, field) printf("%s.%s %zu %zu\n", #type, #field, offsetof(struct type, field), sizeof(((struct type *)0)->field))
 
-static void layout(void)
+static void ring_layout(void)
 {
 	printf("version %d\n", VPIO_RING_VERSION);
 	F(vpio_ring_header, magic); F(vpio_ring_header, version); F(vpio_ring_header, record_size);
 	F(vpio_ring_header, capacity); F(vpio_ring_header, agent_pid); F(vpio_ring_header, head);
-	F(vpio_ring_header, host_tail); F(vpio_ring_header, accesses_seen); F(vpio_ring_header, intents_written);
+	F(vpio_ring_header, reserved_consumer); F(vpio_ring_header, accesses_seen); F(vpio_ring_header, intents_written);
 	F(vpio_ring_header, unseen_sites);
 	F(vpio_record, seq); F(vpio_record, type); F(vpio_record, flags); F(vpio_record, site); F(vpio_record, time_ns);
 	F(vpio_record, intent.kind); F(vpio_record, intent.command); F(vpio_record, intent.start);
@@ -24,12 +25,18 @@ static void layout(void)
 	F(vpio_record, heartbeat.uptime_ns); F(vpio_record, heartbeat.accesses);
 	F(vpio_record, error.code); F(vpio_record, error.detail); F(vpio_record, error.text);
 	F(vpio_ring, records);
+	printf("sizeof.vpio_ring_header %zu\nsizeof.vpio_record %zu\nsizeof.vpio_ring %zu\n",
+	       sizeof(struct vpio_ring_header), sizeof(struct vpio_record), sizeof(struct vpio_ring));
+}
+
+static void capability_layout(void)
+{
+	printf("version %d\n", VPIO_CAP_VERSION);
 	F(vpio_capability, cap_id); F(vpio_capability, next); F(vpio_capability, length); F(vpio_capability, version);
 	F(vpio_capability, status); F(vpio_capability, command); F(vpio_capability, page_count);
 	F(vpio_capability, pages); F(vpio_capability, violations); F(vpio_capability, last_error);
-	printf("sizeof.vpio_ring_header %zu\nsizeof.vpio_record %zu\nsizeof.vpio_ring %zu\nsizeof.vpio_capability %zu\n",
-	       sizeof(struct vpio_ring_header), sizeof(struct vpio_record), sizeof(struct vpio_ring),
-	       sizeof(struct vpio_capability));
+	F(vpio_capability, anomalies);
+	printf("sizeof.vpio_capability %zu\n", sizeof(struct vpio_capability));
 }
 
 static int dump(const char *dir, const char *name, const void *p, size_t n)
@@ -47,7 +54,7 @@ static int vectors(const char *dir)
 	memset(&h, 0, sizeof h);
 	h.magic = VPIO_RING_MAGIC; h.version = VPIO_RING_VERSION; h.record_size = VPIO_RECORD_SIZE;
 	h.capacity = VPIO_RING_CAPACITY; h.agent_pid = 0x1234; h.head = 0x0102030405060708ull;
-	h.host_tail = 7; h.accesses_seen = 300000; h.intents_written = 42; h.unseen_sites = 3;
+	h.accesses_seen = 300000; h.intents_written = 42; h.unseen_sites = 3;
 
 	struct vpio_record r[4];
 	memset(r, 0, sizeof r);
@@ -67,8 +74,9 @@ static int vectors(const char *dir)
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && !strcmp(argv[1], "layout")) { layout(); return 0; }
+	if (argc == 2 && !strcmp(argv[1], "ring-layout")) { ring_layout(); return 0; }
+	if (argc == 2 && !strcmp(argv[1], "capability-layout")) { capability_layout(); return 0; }
 	if (argc == 3 && !strcmp(argv[1], "vectors")) return vectors(argv[2]);
-	fprintf(stderr, "usage: golden layout | golden vectors DIR\n");
+	fprintf(stderr, "usage: golden ring-layout | golden capability-layout | golden vectors DIR\n");
 	return 2;
 }
