@@ -39,10 +39,13 @@ let package = Package(
         .target(name: "DeviceBus"),
         // Virtual PCI configuration space (pure).
         .target(name: "PCIFunction"),
+        // The one definition of the DP8390: registers, the CR rule, BAR0 decoding, the remote-address
+        // arithmetic, DMA kinds, and the C header the agent's BPF program includes (pure).
+        .target(name: "DP8390", dependencies: ["DeviceBus"]),
         // The NE2000 (DP8390 + ASIC) behind DeviceBus (pure).
-        .target(name: "NE2000", dependencies: ["DeviceBus"]),
+        .target(name: "NE2000", dependencies: ["DeviceBus", "DP8390"]),
         // The VPIO models of the NE2000: full and reduced model, DMA intents (pure).
-        .target(name: "NE2000Model", dependencies: ["DeviceBus"]),
+        .target(name: "NE2000Model", dependencies: ["DeviceBus", "DP8390"]),
         // Binary trace of a device's access stream (pure codec).
         .target(name: "AccessTrace", dependencies: ["NE2000Model", "DeviceBus"]),
         // Hook sets per mode, shadow monitors, the exit ledger (pure).
@@ -76,15 +79,21 @@ let package = Package(
             "VPIOProvision", "PacketBackend", "VPIOSystem",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The host monitor's per-guest pieces: the ledger, the DMA gate (judge, deny, disarm through the
+        // register interface), the receive gate.
+        .target(name: "HostMonitor", dependencies: [
+            "AgentLink", "Enforcement", "DeviceBus", "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProtocol",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "vpio-host", dependencies: [
-            "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
+            "HostMonitor", "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
             "NE2000Model", "VPIOMonitor", "AccessTrace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "host-monitor/vpio-host"),
         .executableTarget(name: "vpio", dependencies: [
             "KVMProbe",
-            "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem",
+            "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem", "DP8390",
             "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -104,6 +113,12 @@ let package = Package(
         .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol"]),
         .testTarget(name: "KVMProbeTests", dependencies: ["KVMProbe", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "EnforcementTests", dependencies: ["Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus"]),
+        .testTarget(name: "HostMonitorTests", dependencies: [
+            "HostMonitor", "AgentLink", "Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus", "VPIOProtocol",
+            "VFIOUserServer", "PCIFunction",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "DP8390Tests", dependencies: ["DP8390", "DeviceBus"]),
         .testTarget(name: "AgentLinkTests", dependencies: ["AgentLink", "VPIOProtocol", "VFIOUserServer", "DeviceBus", "PCIFunction"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),

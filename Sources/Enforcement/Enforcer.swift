@@ -11,12 +11,30 @@ public enum IntentCheck: Equatable, Sendable {
     case missing
     /// An intent was there but disagrees (kind, start, or a count the host can check).
     case mismatch(String)
+    /// The agent's own counters contradict what the host served (accesses it did not see, an unsure
+    /// model, lost events): its report cannot be relied on, as if the intent were missing.
+    case inconsistent(String)
+}
+
+/// One DMA start as each mode's model judged it. `reference` is the emulated full model's decision
+/// (it sees every access, so it marks every start); the others are nil where that mode's hook set did
+/// not trap the access.
+public struct StartDecisions: Sendable, Equatable {
+    public var reference: DMADecision
+    public var vmmModel: DMADecision?
+    public var cooperative: DMADecision?
+
+    public init(reference: DMADecision, vmmModel: DMADecision?, cooperative: DMADecision?) {
+        self.reference = reference
+        self.vmmModel = vmmModel
+        self.cooperative = cooperative
+    }
 }
 
 /// Enforces one guest's mode at its DMA starts, and walks the fallback ladder: cooperative →
 /// vmm-model when the agent's report is missing or wrong, vmm-model → emulated when that model
-/// also sees a violation; back to cooperative only after the agent re-registered and a run of its
-/// intents verified again, and never twice within `returnSpacing` accesses. Pure: fed decisions,
+/// also sees a violation; back to cooperative only after the agent registered a new ring and a run of
+/// its intents verified again, and never twice within `returnSpacing` accesses. Pure: fed decisions,
 /// it answers allow or deny and keeps the record.
 public final class Enforcer {
     public struct ModeSwitch: Codable, Equatable, Sendable {
@@ -53,6 +71,11 @@ public final class Enforcer {
         /// The first `Enforcer.keptViolations` violations; `denied` counts them all.
         public var violations: [Violation] = []
         public var returnsToCooperative = 0
+        /// Allowed DMAs a correct driver rarely makes (`DMADecision.isAnomaly`: outside SRAM, not a PROM read).
+        public var anomalies = 0
+        /// Received frames judged before the device stored them, and those refused.
+        public var receivesJudged = 0
+        public var receivesDenied = 0
     }
 
     /// Verified intents in a row, after a re-registration, before cooperative mode comes back.
@@ -63,7 +86,7 @@ public final class Enforcer {
 
     public private(set) var report: Report
     private var verifiedRun = 0
-    private var registrationsAtFallback = 0
+    private var generationAtFallback = 0
     private var lastReturn = -returnSpacing
 
     public init(mode: Mode) {
@@ -72,63 +95,77 @@ public final class Enforcer {
 
     public var current: Mode { report.current }
 
-    /// Judges a DMA start at access number `access`. `decisions` are every mode's model decisions
-    /// on it (the emulated monitor sees every access, so its decision marks a DMA start);
-    /// `registrations` counts the agent's registrations so far. Returns whether the DMA may start.
-    public func judge(access: Int, decisions: ModeDecisions, intent: IntentCheck, registrations: Int) -> Bool {
-        guard let reference = decisions.emulated else { return true }
+    /// Judges one DMA start at access number `access`; `ringGeneration` counts the distinct rings the
+    /// agent has registered so far. Returns whether the DMA may start.
+    public func judge(access: Int, start: StartDecisions, intent: IntentCheck, ringGeneration: Int) -> Bool {
         report.dmaStarts += 1
-        considerReturn(access: access, intent: intent, registrations: registrations)
-        var verdict: Verdict
-        switch report.current {
-        case .passthrough:
-            verdict = .allowed
-        case .emulated:
-            verdict = reference.verdict
-        case .vmmModel:
-            verdict = decisions.vmmModel?.verdict ?? reference.verdict
-        case .cooperative:
-            if intent != .verified {
-                fallBack(access: access, to: .vmmModel, reason: "agent report: \(describe(intent))", registrations: registrations)
-                verdict = decisions.vmmModel?.verdict ?? reference.verdict
-            } else {
-                verdict = decisions.cooperative?.verdict ?? .denied(.notProgrammed)
-            }
-        }
+        considerReturn(access: access, intent: intent, ringGeneration: ringGeneration)
+        let verdict = verdict(access: access, start: start, intent: intent, ringGeneration: ringGeneration)
         guard case let .denied(reason) = verdict else {
             report.allowed += 1
+            if start.reference.isAnomaly { report.anomalies += 1 }
             return true
         }
         report.denied += 1
+        let reference = start.reference
         if report.violations.count < Self.keptViolations {
             report.violations.append(Violation(access: access, mode: report.current, kind: reference.kind,
                                                start: reference.start, count: reference.count, reason: reason.rawValue))
         }
         if report.current == .vmmModel {
-            fallBack(access: access, to: .emulated, reason: "vmm-model saw a violation (\(reason.rawValue))", registrations: registrations)
+            fallBack(access: access, to: .emulated, reason: "vmm-model saw a violation (\(reason.rawValue))", ringGeneration: ringGeneration)
         }
         return false
     }
 
-    private func fallBack(access: Int, to mode: Mode, reason: String, registrations: Int) {
+    /// Judges a received frame about to be stored (every mode but passthrough checks the ring).
+    public func judgeReceive(_ decision: DMADecision) -> Bool {
+        guard report.current != .passthrough else { return true }
+        report.receivesJudged += 1
+        if decision.verdict.isAllowed { return true }
+        report.receivesDenied += 1
+        return false
+    }
+
+    private func verdict(access: Int, start: StartDecisions, intent: IntentCheck, ringGeneration: Int) -> Verdict {
+        switch report.current {
+        case .passthrough:
+            return .allowed
+        case .emulated:
+            return start.reference.verdict
+        case .vmmModel:
+            return start.vmmModel?.verdict ?? start.reference.verdict
+        case .cooperative:
+            guard intent == .verified else {
+                fallBack(access: access, to: .vmmModel, reason: "agent report: \(describe(intent))", ringGeneration: ringGeneration)
+                return start.vmmModel?.verdict ?? start.reference.verdict
+            }
+            // The host's gate judges every start with the reduced model; without its decision (a caller
+            // that has none) the reference judges.
+            return start.cooperative?.verdict ?? start.reference.verdict
+        }
+    }
+
+    private func fallBack(access: Int, to mode: Mode, reason: String, ringGeneration: Int) {
         report.switches.append(ModeSwitch(access: access, from: report.current, to: mode, reason: reason))
         report.current = mode
-        registrationsAtFallback = registrations
+        generationAtFallback = ringGeneration
         verifiedRun = 0
     }
 
     /// The way back: only from vmm-model, only when cooperative was asked for, after the agent
-    /// registered again and `verifiedRunToReturn` intents in a row checked out.
-    private func considerReturn(access: Int, intent: IntentCheck, registrations: Int) {
+    /// registered a *new* ring (re-announcing the ring that failed proves nothing) and
+    /// `verifiedRunToReturn` intents in a row checked out, counters consistent.
+    private func considerReturn(access: Int, intent: IntentCheck, ringGeneration: Int) {
         guard report.configured == .cooperative, report.current == .vmmModel else { return }
-        guard registrations > registrationsAtFallback, intent == .verified else {
+        guard ringGeneration > generationAtFallback, intent == .verified else {
             verifiedRun = 0
             return
         }
         verifiedRun += 1
         guard verifiedRun >= Self.verifiedRunToReturn, access - lastReturn >= Self.returnSpacing else { return }
         report.switches.append(ModeSwitch(access: access, from: .vmmModel, to: .cooperative,
-                                          reason: "agent re-registered and \(verifiedRun) intents verified"))
+                                          reason: "agent registered a new ring and \(verifiedRun) intents verified"))
         report.current = .cooperative
         report.returnsToCooperative += 1
         lastReturn = access
@@ -141,25 +178,8 @@ public final class Enforcer {
         case .agentAbsent: "no agent registered"
         case .missing: "intent missing"
         case let .mismatch(what): "intent mismatch (\(what))"
+        case let .inconsistent(what): "agent counters inconsistent (\(what))"
         }
     }
 }
 
-/// The value a denied DMA-starting command is replaced with: the same page select and start/stop
-/// bits, but remote DMA set to "abort/complete" and no transmit, so the device starts nothing and
-/// the driver carries on (a remote transfer reads stale data; a transmit times out and is redone).
-public func deniedCommand(_ value: UInt32) -> UInt32 {
-    (value & ~0x3C) | 0x20
-}
-
-/// Device writes (BAR0 offset, byte) the host makes before a denied command reaches the device.
-/// Masking the command is not enough: the DP8390 moves data-port bytes at RSAR for as long as RBCR
-/// is non-zero whatever CR.RD says (so does QEMU's ne2000), so the denied programming would still
-/// be carried out through the untrapped data port. On page 0 (the denied command with its page
-/// bits cleared) RSAR is moved to the start of the grant, where a data-port read returns only the
-/// guest's own memory, and RBCR is zeroed, so data-port writes are dropped. The denied command
-/// itself follows and restores the guest's page select.
-public func disarmingWrites(deniedCommand command: UInt32, grant: BufferGrant = .wholeDevice) -> [(offset: UInt64, value: UInt32)] {
-    let start = UInt32(grant.owned.lowerBound)
-    return [(0x00, command & 0x3F), (0x08, start & 0xFF), (0x09, start >> 8 & 0xFF), (0x0A, 0), (0x0B, 0)]
-}

@@ -1,4 +1,5 @@
 import DeviceBus
+import DP8390
 
 /// An NE2000-compatible PCI NIC (RTL8029, 10ec:8029): a DP8390 core behind the NE2000 ASIC, whose 16 KiB
 /// of buffer memory the host reaches only through the remote DMA data port. Written to work against
@@ -16,6 +17,8 @@ public final class NE2000: NetworkBusDevice {
 
     let interrupt: InterruptLine
     let transmitSink: FrameSink
+    /// Sees every buffer byte a DMA moves (tests' oracle); nil in production.
+    let observer: BufferAccessObserver?
     /// The 32-byte station-address PROM, derived from the MAC at creation.
     let prom: [UInt8]
 
@@ -24,11 +27,14 @@ public final class NE2000: NetworkBusDevice {
     ///   - mac: 6-byte station address; shorter input is padded with zeros, longer is cut.
     ///   - interrupt: the INTx line, asserted iff ISR & IMR has a source bit set.
     ///   - transmit: receives each transmitted frame (exactly TBCR bytes, no FCS).
-    public init(mac: [UInt8], interrupt: InterruptLine, transmit: @escaping FrameSink) {
+    ///   - observer: told of every buffer byte a DMA moves.
+    public init(mac: [UInt8], interrupt: InterruptLine, transmit: @escaping FrameSink,
+                observer: BufferAccessObserver? = nil) {
         let station = Array((mac + [UInt8](repeating: 0, count: 6)).prefix(6))
         self.mac = station
         self.interrupt = interrupt
         self.transmitSink = transmit
+        self.observer = observer
         self.prom = NE2000.makePROM(mac: station)
         self.s = .powerOn
         updateInterruptLine()
@@ -67,15 +73,11 @@ public final class NE2000: NetworkBusDevice {
     // MARK: BusDevice
 
     /// BAR0 only: 32 bytes of I/O.
-    public let regionSizes: [UInt32: UInt32] = [0: UInt32(PortBlock.size)]
+    public let regionSizes: [UInt32: UInt32] = [0: UInt32(BAR0.size)]
 
     /// A guest read. Registers are byte-wide; the data port moves 1, 2 or 4 bytes; the reset port resets.
     public func read(region: UInt32, offset: UInt64, width: AccessWidth) -> UInt32 {
-        guard let block = decode(region: region, offset: offset, width: width) else {
-            counters.unhandledAccesses &+= 1
-            return width.mask
-        }
-        switch block {
+        switch decode(region: region, offset: offset, width: width) {
         case .register(let index):
             return UInt32(readRegister(index))
         case .dataPort:
@@ -83,16 +85,15 @@ public final class NE2000: NetworkBusDevice {
         case .resetPort:
             hardwareReset()
             return 0
+        case .ignored:
+            counters.unhandledAccesses &+= 1
+            return width.mask
         }
     }
 
     /// A guest write. Writes the model does not decode are dropped and counted.
     public func write(region: UInt32, offset: UInt64, width: AccessWidth, value: UInt32) {
-        guard let block = decode(region: region, offset: offset, width: width) else {
-            counters.unhandledAccesses &+= 1
-            return
-        }
-        switch block {
+        switch decode(region: region, offset: offset, width: width) {
         case .register(let index):
             writeRegister(index, UInt8(truncatingIfNeeded: value))
         case .dataPort:
@@ -100,6 +101,8 @@ public final class NE2000: NetworkBusDevice {
         case .resetPort:
             // The write ends the reset pulse the read began; nothing to do.
             break
+        case .ignored:
+            counters.unhandledAccesses &+= 1
         }
     }
 
@@ -108,26 +111,13 @@ public final class NE2000: NetworkBusDevice {
         hardwareReset()
     }
 
-    private enum Block {
-        case register(UInt8)
-        case dataPort
-        case resetPort
+    private func decode(region: UInt32, offset: UInt64, width: AccessWidth) -> BAR0.Block {
+        region == 0 ? BAR0.decode(offset: offset, width: width) : .ignored
     }
 
-    /// Bounds first: the whole access must lie in BAR0. Registers are byte-wide; the data and reset ports
-    /// take any width.
-    private func decode(region: UInt32, offset: UInt64, width: AccessWidth) -> Block? {
-        let (end, overflow) = offset.addingReportingOverflow(UInt64(width.rawValue))
-        guard region == 0, !overflow, end <= PortBlock.size else { return nil }
-        if PortBlock.registers.contains(offset) {
-            return width == .byte ? .register(UInt8(offset)) : nil
-        }
-        if PortBlock.dataPort.contains(offset) { return .dataPort }
-        return .resetPort
-    }
-
-    /// What the reset port and a PCI function reset do: the DP8390 hardware reset. The PROM is read-only
-    /// and derived from the MAC, so it "reloads" by construction; SRAM keeps its contents.
+    /// What the reset port and a PCI function reset do: the DP8390 hardware reset, which also ends a
+    /// remote DMA. The PROM is read-only and derived from the MAC, so it "reloads" by construction; SRAM
+    /// keeps its contents.
     private func hardwareReset() {
         let sram = s.sram
         s = .powerOn
@@ -146,6 +136,6 @@ public final class NE2000: NetworkBusDevice {
     /// The one place the interrupt line is computed: asserted iff an unmasked source bit is set.
     /// Called after every change to ISR or IMR.
     func updateInterruptLine() {
-        interrupt.set(s.interruptStatus & s.interruptMask & Interrupt.sources != 0)
+        interrupt.set(s.interruptStatus & s.interruptMask & ISR.sources != 0)
     }
 }

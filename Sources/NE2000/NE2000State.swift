@@ -1,3 +1,5 @@
+import DP8390
+
 /// Everything the NE2000 remembers: the DP8390 registers, the remote DMA channel and the 16 KiB of SRAM.
 ///
 /// A plain value, so it can be saved, compared and restored when the device is switched between guests.
@@ -28,9 +30,13 @@ public struct NE2000State: Equatable, Codable, Sendable {
     public var receiveConfiguration: UInt8
     public var transmitConfiguration: UInt8
     public var dataConfiguration: UInt8
-    /// CRDA (loaded by writes to RSAR) and the remaining remote byte count (RBCR).
-    public var remoteAddress: UInt16
+    /// RSAR and RBCR as programmed (write-only): what the next remote DMA command latches.
+    public var remoteStartAddress: UInt16
     public var remoteByteCount: UInt16
+    /// CRDA: the current remote DMA address (loaded from RSAR by a remote command, advanced by the data port).
+    public var remoteAddress: UInt16
+    /// The remote DMA in progress, between a Remote Read/Write command and its byte count reaching zero.
+    public var remoteDMA: ActiveRemoteDMA?
     /// CLDA: where the local (receive or transmit) DMA last stopped.
     public var localAddress: UInt16
     /// PAR0–5 (6 bytes) and MAR0–7 (8 bytes).
@@ -45,16 +51,16 @@ public struct NE2000State: Equatable, Codable, Sendable {
     /// leaves undefined are zero so that a reset device is deterministic; SRAM contents are kept by the
     /// device itself and start zeroed here.
     public static let powerOn = NE2000State(
-        command: Command.stop | Command.abortDMA, isRunning: false,
+        command: CR.stop | RemoteCommand.abort.rawValue << CR.remoteShift, isRunning: false,
         pageStart: 0, pageStop: 0, boundary: 0, currentPage: 0,
         transmitPageStart: 0, transmitByteCount: 0, transmitStatus: 0, receiveStatus: 0,
-        interruptStatus: Interrupt.reset, interruptMask: 0,
+        interruptStatus: ISR.reset, interruptMask: 0,
         receiveConfiguration: 0, transmitConfiguration: 0, dataConfiguration: 0,
-        remoteAddress: 0, remoteByteCount: 0, localAddress: 0,
+        remoteStartAddress: 0, remoteByteCount: 0, remoteAddress: 0, remoteDMA: nil, localAddress: 0,
         physicalAddress: [UInt8](repeating: 0, count: 6),
         multicastFilter: [UInt8](repeating: 0, count: 8),
         tallyCounters: [UInt8](repeating: 0, count: 3),
-        sram: [UInt8](repeating: 0, count: BufferMemory.sramSize))
+        sram: [UInt8](repeating: 0, count: BufferMap.sram.count))
 
     /// Checks what a restored device relies on. Every state the device reaches by itself passes, except one
     /// that is running its receiver over a ring the guest programmed inconsistently: restoring that would
@@ -63,17 +69,18 @@ public struct NE2000State: Equatable, Codable, Sendable {
         guard physicalAddress.count == 6 else { throw .wrongSize(field: "physicalAddress", expected: 6) }
         guard multicastFilter.count == 8 else { throw .wrongSize(field: "multicastFilter", expected: 8) }
         guard tallyCounters.count == 3 else { throw .wrongSize(field: "tallyCounters", expected: 3) }
-        guard sram.count == BufferMemory.sramSize else {
-            throw .wrongSize(field: "sram", expected: BufferMemory.sramSize)
+        guard sram.count == BufferMap.sram.count else {
+            throw .wrongSize(field: "sram", expected: BufferMap.sram.count)
         }
+        if let dma = remoteDMA, dma.remaining == 0 { throw .remoteDMAWithoutBytes }
         // A transmit completes within the CR write that starts it.
-        guard command & Command.transmitPacket == 0 else { throw .transmitInProgress }
-        let stopBit = command & Command.stop != 0
-        let startOnly = command & (Command.start | Command.stop) == Command.start
+        guard command & CR.transmit == 0 else { throw .transmitInProgress }
+        let stopBit = command & CR.stop != 0
+        let startOnly = command & (CR.start | CR.stop) == CR.start
         guard !(stopBit && isRunning), !(startOnly && !isRunning) else { throw .runStateContradictsCommand }
         // RST is set on entering the stopped state and cleared only by a start command.
-        guard (interruptStatus & Interrupt.reset != 0) == !isRunning else { throw .resetBitContradictsRunState }
-        if isRunning && receiveConfiguration & ReceiveConfiguration.monitor == 0 && receiveRing == nil {
+        guard (interruptStatus & ISR.reset != 0) == !isRunning else { throw .resetBitContradictsRunState }
+        if isRunning && receiveConfiguration & RCR.monitor == 0 && receiveRing == nil {
             throw .receiveRingInvalid(pageStart: pageStart, pageStop: pageStop,
                                       boundary: boundary, currentPage: currentPage)
         }
@@ -85,10 +92,23 @@ public struct NE2000State: Equatable, Codable, Sendable {
     }
 }
 
+/// A remote DMA in progress: what its command latched. RSAR, RBCR, PSTART and PSTOP writes made while
+/// it runs do not steer it — the host judged it with the values it latched.
+public struct ActiveRemoteDMA: Equatable, Codable, Sendable {
+    public var kind: DMAKind
+    /// Bytes still to move; the DMA ends (RDC) when this reaches zero.
+    public var remaining: UInt16
+    /// PSTART and PSTOP at the command: the ring the address wraps in.
+    public var ringStart: UInt8
+    public var ringStop: UInt8
+}
+
 /// Why a state cannot be restored.
 public enum NE2000StateError: Error, Equatable, Sendable {
     /// A fixed-size buffer has the wrong length.
     case wrongSize(field: String, expected: Int)
+    /// A remote DMA is recorded as running with no bytes left: it would have ended.
+    case remoteDMAWithoutBytes
     /// CR has TXP set, which the model never leaves behind.
     case transmitInProgress
     /// `isRunning` disagrees with CR's STP/STA bits.
@@ -109,7 +129,7 @@ struct ReceiveRing {
 
     init?(pageStart: UInt8, pageStop: UInt8, boundary: UInt8, currentPage: UInt8) {
         let start = Int(pageStart), stop = Int(pageStop)
-        guard start >= Int(BufferMemory.firstPage), start < stop, stop <= Int(BufferMemory.endPage),
+        guard start >= Int(BufferMap.firstPage), start < stop, stop <= Int(BufferMap.endPage),
               (start..<stop).contains(Int(currentPage)) else { return nil }
         // Linux sets BNRY to "next frame − 1", which is PSTART − 1 when the next frame starts at PSTART;
         // it means the page before PSTART in ring order, i.e. PSTOP − 1.
@@ -133,7 +153,7 @@ struct ReceiveRing {
     /// Pages a frame of `length` bytes occupies: the 4-byte header, the data, and 4 bytes the DP8390
     /// reserves for the FCS. Linux's next-page sanity check accepts exactly this rounding.
     static func pagesNeeded(forFrameLength length: Int) -> Int {
-        (length + 4 + 4 + BufferMemory.pageSize - 1) / BufferMemory.pageSize
+        (length + 4 + 4 + BufferMap.pageSize - 1) / BufferMap.pageSize
     }
 
     /// Whether a frame of `length` bytes fits without CURR reaching BNRY.

@@ -1,3 +1,5 @@
+import DP8390
+
 // The receive path: address filter, then the frame into the ring at CURR behind a 4-byte header.
 
 extension NE2000 {
@@ -14,9 +16,9 @@ extension NE2000 {
     /// strand any. A stopped receiver, monitor mode or an unusable ring says true: the frame will be
     /// discarded, as on hardware, and holding the peer back would not make room.
     public var canReceiveFrame: Bool {
-        guard s.isRunning, s.receiveConfiguration & ReceiveConfiguration.monitor == 0,
+        guard s.isRunning, s.receiveConfiguration & RCR.monitor == 0,
               let ring = s.receiveRing else { return true }
-        return s.interruptStatus & Interrupt.packetReceived == 0 && ring.fits(frameLength: NE2000.maximumFrameLength)
+        return s.interruptStatus & ISR.packetReceived == 0 && ring.fits(frameLength: NE2000.maximumFrameLength)
     }
 
     /// Delivers one frame from the wire (no FCS). Returns false when it was discarded (receiver stopped,
@@ -40,9 +42,9 @@ extension NE2000 {
             counters.framesDiscarded &+= 1
             return false
         }
-        if s.receiveConfiguration & ReceiveConfiguration.monitor != 0 {
+        if s.receiveConfiguration & RCR.monitor != 0 {
             // Monitor mode checks and counts frames but buffers none.
-            s.receiveStatus = ReceiveStatus.missedPacket | ReceiveStatus.disabled
+            s.receiveStatus = RSR.missedPacket | RSR.disabled
             tallyMissedPacket()
             counters.framesDiscarded &+= 1
             return false
@@ -54,7 +56,7 @@ extension NE2000 {
         guard ring.fits(frameLength: padded.count) else {
             // QEMU drops silently; the DP8390 counts a missed packet. Raising OVW instead would send the
             // driver through its stop/loopback/restart recovery for a frame the host could have held back.
-            s.receiveStatus = ReceiveStatus.missedPacket
+            s.receiveStatus = RSR.missedPacket
             tallyMissedPacket()
             counters.framesDroppedNoRoom &+= 1
             return false
@@ -65,16 +67,16 @@ extension NE2000 {
 
     /// Writes header and data at CURR, wrapping from PSTOP to PSTART, and advances CURR past the frame.
     private func store(_ frame: [UInt8], in ring: ReceiveRing) {
-        let pageSize = BufferMemory.pageSize
-        let ringStart = ring.pageStart * pageSize - BufferMemory.sramStart
-        let ringEnd = ring.pageStop * pageSize - BufferMemory.sramStart
-        let headerOffset = ring.currentPage * pageSize - BufferMemory.sramStart
+        let pageSize = BufferMap.pageSize
+        let ringStart = ring.pageStart * pageSize - BufferMap.sram.lowerBound
+        let ringEnd = ring.pageStop * pageSize - BufferMap.sram.lowerBound
+        let headerOffset = ring.currentPage * pageSize - BufferMap.sram.lowerBound
 
         var nextPage = ring.currentPage + ReceiveRing.pagesNeeded(forFrameLength: frame.count)
         if nextPage >= ring.pageStop { nextPage -= ring.pageCount }
         // The count covers header and data: the driver takes pkt_len = count − 4.
         let count = frame.count + 4
-        let status = ReceiveStatus.receivedOK | (frame[0] & 0x01 != 0 ? ReceiveStatus.multicast : 0)
+        let status = RSR.receivedOK | (frame[0] & 0x01 != 0 ? RSR.multicast : 0)
 
         // The header starts a page, so it never wraps.
         s.sram[headerOffset] = status
@@ -89,22 +91,33 @@ extension NE2000 {
         s.sram.replaceSubrange(ringStart..<ringStart + rest, with: frame[firstPart...])
         let endOffset = rest > 0 ? ringStart + rest : dataOffset + firstPart
 
-        s.localAddress = UInt16(endOffset + BufferMemory.sramStart)
+        if let observer { report(to: observer, ringStart: ringStart, ringEnd: ringEnd, from: headerOffset, bytes: count) }
+        s.localAddress = UInt16(endOffset + BufferMap.sram.lowerBound)
         s.currentPage = UInt8(nextPage)
         s.receiveStatus = status
         counters.framesReceived &+= 1
-        raise(Interrupt.packetReceived)
+        raise(ISR.packetReceived)
+    }
+
+    /// Tells the observer each SRAM byte a stored frame (header and data) occupies, wrapping in the ring.
+    private func report(to observer: BufferAccessObserver, ringStart: Int, ringEnd: Int, from offset: Int, bytes: Int) {
+        var at = offset
+        for _ in 0..<bytes {
+            observer.moved(.receive, address: UInt16(at + BufferMap.sram.lowerBound))
+            at += 1
+            if at == ringEnd { at = ringStart }
+        }
     }
 
     /// The DP8390 address filter on the (padded) frame's destination.
     private func accepts(destinationOf frame: [UInt8]) -> Bool {
         let rcr = s.receiveConfiguration
-        if rcr & ReceiveConfiguration.promiscuous != 0 { return true }
+        if rcr & RCR.promiscuous != 0 { return true }
         if frame[0..<6].allSatisfy({ $0 == 0xFF }) {
-            return rcr & ReceiveConfiguration.acceptBroadcast != 0
+            return rcr & RCR.acceptBroadcast != 0
         }
         if frame[0] & 0x01 != 0 {
-            guard rcr & ReceiveConfiguration.acceptMulticast != 0 else { return false }
+            guard rcr & RCR.acceptMulticast != 0 else { return false }
             let index = NE2000.multicastHashIndex(frame[0..<6])
             return s.multicastFilter[index >> 3] & (1 << (index & 7)) != 0
         }

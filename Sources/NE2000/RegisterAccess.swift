@@ -1,10 +1,12 @@
+import DP8390
+
 // The DP8390 register file: one switch for reads and one for writes, decoded by page (CR.PS1–0).
 
 extension NE2000 {
     /// Reads register `index` (0x00–0x0F) in the current page.
     func readRegister(_ index: UInt8) -> UInt8 {
         if index == Page0Read.cr.rawValue { return s.command }
-        switch s.command >> Command.pageShift {
+        switch s.command >> CR.pageShift {
         case 0:
             switch Page0Read(rawValue: index) {
             case .clda0?: return UInt8(truncatingIfNeeded: s.localAddress)
@@ -60,7 +62,7 @@ extension NE2000 {
             writeCommand(value)
             return
         }
-        switch s.command >> Command.pageShift {
+        switch s.command >> CR.pageShift {
         case 0:
             switch Page0Write(rawValue: index) {
             case .pstart?: s.pageStart = value
@@ -71,10 +73,10 @@ extension NE2000 {
             case .tbcr1?: s.transmitByteCount = s.transmitByteCount & 0x00FF | UInt16(value) << 8
             case .isr?:
                 // Write 1 to clear; RST only follows the run state.
-                s.interruptStatus &= ~(value & Interrupt.sources)
+                s.interruptStatus &= ~(value & ISR.sources)
                 updateInterruptLine()
-            case .rsar0?: s.remoteAddress = s.remoteAddress & 0xFF00 | UInt16(value)
-            case .rsar1?: s.remoteAddress = s.remoteAddress & 0x00FF | UInt16(value) << 8
+            case .rsar0?: s.remoteStartAddress = s.remoteStartAddress & 0xFF00 | UInt16(value)
+            case .rsar1?: s.remoteStartAddress = s.remoteStartAddress & 0x00FF | UInt16(value) << 8
             case .rbcr0?: s.remoteByteCount = s.remoteByteCount & 0xFF00 | UInt16(value)
             case .rbcr1?: s.remoteByteCount = s.remoteByteCount & 0x00FF | UInt16(value) << 8
             case .rcr?: s.receiveConfiguration = value
@@ -101,28 +103,20 @@ extension NE2000 {
         }
     }
 
-    /// CR: run state, remote DMA command, transmit, page select.
+    /// CR: run state, remote DMA command, transmit, page select — in that order, as `CommandEffect`
+    /// defines them. RD = 000 keeps the RD bits CR reads back, like the remote DMA itself.
     private func writeCommand(_ value: UInt8) {
-        s.command = value & ~Command.transmitPacket
-        if value & Command.stop != 0 {
-            s.isRunning = false
-            raise(Interrupt.reset)
-        } else if value & Command.start != 0 {
-            s.isRunning = true
-            s.interruptStatus &= ~Interrupt.reset
+        let effect = CommandEffect(command: value, wasRunning: s.isRunning)
+        let keptRemote = effect.remote == .none ? s.command & CR.remoteMask : value & CR.remoteMask
+        s.command = value & ~(CR.transmit | CR.remoteMask) | keptRemote
+        if effect.runningAfter != s.isRunning || value & CR.stop != 0 {
+            s.isRunning = effect.runningAfter
+            if effect.runningAfter { s.interruptStatus &= ~ISR.reset } else { s.interruptStatus |= ISR.reset }
             updateInterruptLine()
         }
-        // With both STA and STP clear (Linux's interrupt handler writes 0x20) the run state is unchanged.
-
-        let remoteCommand = value & Command.remoteDMAMask
-        if (remoteCommand == Command.remoteRead || remoteCommand == Command.remoteWrite)
-            && s.remoteByteCount == 0 {
-            // A zero-length remote DMA completes at once.
-            raise(Interrupt.remoteDMAComplete)
-        }
-        if value & Command.transmitPacket != 0 && s.isRunning {
-            transmit()
-        }
+        if effect.endsRemote { s.remoteDMA = nil }
+        if let kind = effect.startsRemote { startRemoteDMA(kind) }
+        if effect.startsTransmit { transmit() }
     }
 
     /// Reads a tally counter and clears it.
@@ -137,6 +131,6 @@ extension NE2000 {
     func tallyMissedPacket() {
         let value = s.tallyCounters[2]
         if value < UInt8.max { s.tallyCounters[2] = value + 1 }
-        if s.tallyCounters[2] & 0x80 != 0 { raise(Interrupt.counterOverflow) }
+        if s.tallyCounters[2] & 0x80 != 0 { raise(ISR.counterOverflow) }
     }
 }

@@ -1,75 +1,89 @@
 import DeviceBus
+import DP8390
 
 // The NE2000 ASIC's data port: the host's only way into buffer memory, through the DP8390 remote DMA
-// channel (CRDA advances, RBCR counts down, RDC fires when it reaches zero).
+// channel. As the datasheet has it, a remote DMA moves data only between a Remote Read/Write command
+// and its byte count reaching zero (then RDC), an abort, a new command or a reset. Outside one — no
+// command, count exhausted, or the other direction — a data-port read returns `BufferMap.filler` and
+// moves nothing, and a write is dropped; both are counted. (QEMU's ne2000 moves bytes at RSAR
+// whenever the count is non-zero, whatever the command: it differs here.)
 
 extension NE2000 {
-    /// Bytes one data-port access moves. In word mode (DCR.WTS) the ASIC always fetches a 16-bit word,
-    /// so a byte access returns the low byte and still advances by two — ne2k-pci reads the PROM that
-    /// way. In byte mode a byte or word access moves one byte. A dword access (RTL8029 insl/outsl) moves 4.
-    private func bytesPerAccess(_ width: AccessWidth) -> Int {
-        if width == .dword { return 4 }
-        return s.dataConfiguration & DataConfiguration.wordTransfer != 0 ? 2 : 1
+    /// A Remote Read/Write command: latch CRDA ← RSAR, the count and the ring; a zero count completes at once.
+    func startRemoteDMA(_ kind: DMAKind) {
+        s.remoteAddress = s.remoteStartAddress
+        guard s.remoteByteCount > 0 else {
+            s.remoteDMA = nil
+            raise(ISR.remoteDMAComplete)
+            return
+        }
+        s.remoteDMA = ActiveRemoteDMA(kind: kind, remaining: s.remoteByteCount,
+                                      ringStart: s.pageStart, ringStop: s.pageStop)
     }
 
     func readDataPort(width: AccessWidth) -> UInt32 {
-        let count = bytesPerAccess(width)
+        let count = RemoteAddress.bytesPerAccess(width, dataConfiguration: s.dataConfiguration)
+        guard s.remoteDMA?.kind == .remoteRead else {
+            counters.dataPortOutsideDMA &+= 1
+            return fillerWord(bytes: count) & width.mask
+        }
         var value: UInt32 = 0
         for i in 0..<count {
-            value |= UInt32(readMemory(s.remoteAddress)) << (8 * i)
-            advanceRemoteAddress()
+            let byte = s.remoteDMA == nil ? BufferMap.filler : takeRemoteByte { readMemory($0) }
+            value |= UInt32(byte) << (8 * i)
         }
-        // Reads past the byte count still return memory (ne2k-pci reads 32 PROM "bytes" as words against
-        // a count of 32); only the completion is signalled once.
-        consumeRemoteBytes(count)
         return value & width.mask
     }
 
     func writeDataPort(width: AccessWidth, value: UInt32) {
-        // A write beyond the programmed count would land where the guest did not ask: drop it.
-        guard s.remoteByteCount > 0 else {
-            counters.remoteWritesDropped &+= 1
+        guard s.remoteDMA?.kind == .remoteWrite else {
+            counters.dataPortOutsideDMA &+= 1
             return
         }
-        let count = bytesPerAccess(width)
+        let count = RemoteAddress.bytesPerAccess(width, dataConfiguration: s.dataConfiguration)
         let data = value & width.mask
-        for i in 0..<count {
-            writeMemory(s.remoteAddress, UInt8(truncatingIfNeeded: data >> (8 * i)))
-            advanceRemoteAddress()
-        }
-        consumeRemoteBytes(count)
-    }
-
-    /// Remote DMA wraps from PSTOP to PSTART like the ring it usually reads; ne2k-pci does not split a
-    /// frame that wraps, it relies on this.
-    private func advanceRemoteAddress() {
-        s.remoteAddress &+= 1
-        if s.pageStart < s.pageStop && s.remoteAddress == UInt16(s.pageStop) << 8 {
-            s.remoteAddress = UInt16(s.pageStart) << 8
+        // Bytes of an access that straddles the end of the count are dropped.
+        for i in 0..<count where s.remoteDMA != nil {
+            let byte = UInt8(truncatingIfNeeded: data >> (8 * i))
+            _ = takeRemoteByte { writeMemory($0, byte) }
         }
     }
 
-    private func consumeRemoteBytes(_ count: Int) {
-        guard s.remoteByteCount > 0 else { return }
-        if Int(s.remoteByteCount) <= count {
-            s.remoteByteCount = 0
-            raise(Interrupt.remoteDMAComplete)
+    /// Moves one byte at CRDA through `body`, advances CRDA in the latched ring and counts it down;
+    /// raises RDC and ends the DMA at zero. Only called while a remote DMA is running.
+    private func takeRemoteByte(_ body: (UInt16) -> UInt8) -> UInt8 {
+        guard var dma = s.remoteDMA else { return BufferMap.filler }
+        let address = s.remoteAddress
+        let byte = body(address)
+        observer?.moved(dma.kind, address: address)
+        s.remoteAddress = RemoteAddress.next(after: address, ringStart: dma.ringStart, ringStop: dma.ringStop)
+        dma.remaining -= 1
+        if dma.remaining == 0 {
+            s.remoteDMA = nil
+            raise(ISR.remoteDMAComplete)
         } else {
-            s.remoteByteCount -= UInt16(count)
+            s.remoteDMA = dma
         }
+        return byte
     }
 
-    /// One byte of buffer memory: PROM, SRAM, or 0xFF where nothing is decoded.
-    private func readMemory(_ address: UInt16) -> UInt8 {
-        let a = Int(address)
-        if a < BufferMemory.promSize { return prom[a] }
-        if a >= BufferMemory.sramStart && a < BufferMemory.sramEnd { return s.sram[a - BufferMemory.sramStart] }
-        return 0xFF
+    private func fillerWord(bytes: Int) -> UInt32 {
+        (0..<bytes).reduce(0) { $0 | UInt32(BufferMap.filler) << (8 * $1) }
     }
 
-    /// Stores one byte if it falls in SRAM; the PROM is read-only and the rest is not decoded.
-    private func writeMemory(_ address: UInt16, _ value: UInt8) {
+    /// One byte of buffer memory: PROM, SRAM, or the filler where nothing is decoded.
+    func readMemory(_ address: UInt16) -> UInt8 {
         let a = Int(address)
-        if a >= BufferMemory.sramStart && a < BufferMemory.sramEnd { s.sram[a - BufferMemory.sramStart] = value }
+        if BufferMap.prom.contains(a) { return prom[a] }
+        if BufferMap.sram.contains(a) { return s.sram[a - BufferMap.sram.lowerBound] }
+        return BufferMap.filler
+    }
+
+    /// Stores one byte if it falls in SRAM; the PROM is read-only and the rest is not decoded. Returns
+    /// the byte for the observer.
+    private func writeMemory(_ address: UInt16, _ value: UInt8) -> UInt8 {
+        let a = Int(address)
+        if BufferMap.sram.contains(a) { s.sram[a - BufferMap.sram.lowerBound] = value }
+        return value
     }
 }

@@ -30,7 +30,10 @@ public struct PortAccess: Sendable, Hashable {
     }
 
     /// Which NE2000 block the access hits, decoded as the device decodes it.
-    public var port: NE2000Port { NE2000Port(offset: offset, width: width) }
+    public var port: BAR0.Block { BAR0.decode(offset: UInt64(offset), width: width) }
+
+    /// The BAR0 ports the access covers (what an I/O permission bitmap checks).
+    public var ports: Range<UInt64> { BAR0.ports(offset: UInt64(offset), width: width) }
 }
 
 /// One event of a guest's device stream: what the models are driven by.
@@ -43,28 +46,4 @@ public enum DeviceEvent: Sendable, Hashable {
     case interrupt(asserted: Bool)
     /// PCI function reset (the VMM's doing): the same hardware reset as a read of the reset port.
     case reset
-}
-
-/// How the NE2000 ASIC decodes BAR0 (32 bytes of I/O).
-public enum NE2000Port: Sendable, Hashable {
-    /// 0x00–0x0F, byte-wide: a DP8390 register of the currently selected page.
-    case register(UInt8)
-    /// 0x10–0x17: the remote-DMA data port.
-    case dataPort
-    /// 0x18–0x1F: reading resets the NIC; writing does nothing.
-    case resetPort
-    /// A register access wider than a byte, or beyond BAR0: the device drops it.
-    case ignored
-
-    public init(offset: UInt8, width: AccessWidth) {
-        if offset < 0x10 {
-            self = width == .byte ? .register(offset) : .ignored
-        } else if offset < 0x18 {
-            self = .dataPort
-        } else if Int(offset) + width.rawValue <= 0x20 {
-            self = .resetPort
-        } else {
-            self = .ignored
-        }
-    }
 }

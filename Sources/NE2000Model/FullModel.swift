@@ -12,9 +12,8 @@
 /// it until the driver ends it — acknowledges RDC in ISR, aborts it (CR.RD2, which Linux sets in every
 /// command it writes between DMAs), starts another, or resets the NIC. That is when the transaction is
 /// over for the driver, and it is visible without the data port. The data port only advances `moved`
-/// (progress) and feeds the stray-access check, both of which need a monitor that traps it.
-/// For the same reason a remote DMA must be programmed afresh (RSAR0/1, RBCR0/1) before it starts: after
-/// data-port traffic the device's address and count have moved on where this model does not follow them.
+/// (progress, in a monitor that traps it). The range is exact without it too: the device latches RSAR,
+/// RBCR and the ring at the command and moves data only until that count is used up.
 public struct FullModel: Sendable {
     /// Remote DMA progress.
     public struct RemoteDMA: Sendable, Hashable {
@@ -33,8 +32,6 @@ public struct FullModel: Sendable {
         public var started = false
         public var rsar: UInt16 = 0
         public var rbcr: UInt16 = 0
-        /// RSAR0, RSAR1, RBCR0, RBCR1 written since the last remote DMA start (bits 0–3).
-        public var programmed: UInt8 = 0
         public var tpsr: UInt8 = 0
         public var tbcr: UInt16 = 0
         public var pstart: UInt8 = 0
@@ -54,8 +51,6 @@ public struct FullModel: Sendable {
     }
 
     public private(set) var state = State()
-    /// Denials the checking functions gave outside DMA starts (stray data-port accesses).
-    public private(set) var strayDataPortAccesses = 0
     public let grant: BufferGrant
 
     public init(grant: BufferGrant = .wholeDevice) {
@@ -67,124 +62,99 @@ public struct FullModel: Sendable {
         state.remote == nil && !state.transmitInFlight && !state.interruptPending
     }
 
-    /// Applies one event. Returns the decision when the event starts a DMA.
+    /// Applies one event. Returns the decisions when the event starts DMAs.
     @discardableResult
-    public mutating func apply(_ event: DeviceEvent) -> DMADecision? {
+    public mutating func apply(_ event: DeviceEvent) -> DMAStarts {
         switch event {
         case .access(let access): return apply(access)
         case .interrupt(let asserted): state.interruptPending = asserted
         case .reset: hardwareReset()
         }
-        return nil
+        return DMAStarts()
     }
 
-    /// Applies one access. Returns the decision when the access starts a DMA.
+    /// Applies one access. Returns the decisions when the access starts DMAs.
     @discardableResult
-    public mutating func apply(_ access: PortAccess) -> DMADecision? {
+    public mutating func apply(_ access: PortAccess) -> DMAStarts {
         switch access.port {
-        case .register(let index):
+        case .register(let index) where access.direction == .write:
             let value = UInt8(truncatingIfNeeded: access.value)
-            guard access.direction == .write else { return nil }
             if index == CR.offset { return command(value) }
-            if state.page == 0 { writePage0(index, value) } else if state.page == 1 && index == Page1.curr { state.curr = value }
-            return nil
+            if state.page == 0 {
+                writePage0(index, value)
+            } else if state.page == 1 && index == Page1.curr.rawValue {
+                state.curr = value
+            }
         case .dataPort:
             dataPort(access)
-            return nil
-        case .resetPort:
-            if access.direction == .read { hardwareReset() }
-            return nil
-        case .ignored:
-            return nil
+        case .resetPort where access.direction == .read:
+            hardwareReset()
+        case .register, .resetPort, .ignored:
+            break
         }
+        return DMAStarts()
     }
 
     private mutating func writePage0(_ index: UInt8, _ value: UInt8) {
-        switch index {
-        case Page0Write.pstart: state.pstart = value
-        case Page0Write.pstop: state.pstop = value
-        case Page0Write.bnry: state.bnry = value
-        case Page0Write.tpsr: state.tpsr = value
-        case Page0Write.tbcr0: state.tbcr = state.tbcr & 0xFF00 | UInt16(value)
-        case Page0Write.tbcr1: state.tbcr = state.tbcr & 0x00FF | UInt16(value) << 8
-        case Page0Write.isr:
+        switch Page0Write(rawValue: index) {
+        case .pstart?: state.pstart = value
+        case .pstop?: state.pstop = value
+        case .bnry?: state.bnry = value
+        case .tpsr?: state.tpsr = value
+        case .tbcr0?: state.tbcr = state.tbcr & 0xFF00 | UInt16(value)
+        case .tbcr1?: state.tbcr = state.tbcr & 0x00FF | UInt16(value) << 8
+        case .isr?:
             // Writing 1 clears: the driver's acknowledgement ends what it acknowledges.
             if value & ISR.remoteDMAComplete != 0 { state.remote = nil }
             if value & (ISR.packetTransmitted | ISR.transmitError) != 0 { state.transmitInFlight = false }
-        case Page0Write.rsar0:
-            state.rsar = state.rsar & 0xFF00 | UInt16(value)
-            state.programmed |= 0x1
-        case Page0Write.rsar1:
-            state.rsar = state.rsar & 0x00FF | UInt16(value) << 8
-            state.programmed |= 0x2
-        case Page0Write.rbcr0:
-            state.rbcr = state.rbcr & 0xFF00 | UInt16(value)
-            state.programmed |= 0x4
-        case Page0Write.rbcr1:
-            state.rbcr = state.rbcr & 0x00FF | UInt16(value) << 8
-            state.programmed |= 0x8
-        case Page0Write.rcr: state.rcr = value
-        case Page0Write.tcr: state.tcr = value
-        case Page0Write.dcr: state.dcr = value
-        case Page0Write.imr: state.imr = value
-        default: break
+        case .rsar0?: state.rsar = state.rsar & 0xFF00 | UInt16(value)
+        case .rsar1?: state.rsar = state.rsar & 0x00FF | UInt16(value) << 8
+        case .rbcr0?: state.rbcr = state.rbcr & 0xFF00 | UInt16(value)
+        case .rbcr1?: state.rbcr = state.rbcr & 0x00FF | UInt16(value) << 8
+        case .rcr?: state.rcr = value
+        case .tcr?: state.tcr = value
+        case .dcr?: state.dcr = value
+        case .imr?: state.imr = value
+        case .cr?, nil: break
         }
     }
 
-    /// CR: run state first (the device starts before it transmits), then remote DMA, then transmit.
-    private mutating func command(_ value: UInt8) -> DMADecision? {
-        state.page = value >> CR.pageShift
-        if value & CR.stop != 0 {
-            state.started = false
-        } else if value & CR.start != 0 {
-            state.started = true
-        }
-        var decision: DMADecision?
-        if value & CR.abort != 0 {
-            state.remote = nil
-        } else if let kind = CR.remoteKind(value) {
-            decision = startRemote(kind)
-        }
-        // A CR write cannot start both (RD and TXP in one write): Linux never does, and the transmit,
-        // being the later decision, is the one reported.
-        if value & CR.transmit != 0 && state.started {
-            decision = startTransmit()
-        }
-        return decision
+    /// CR, as `CommandEffect` defines it: run state, then remote DMA, then transmit — both judged when
+    /// one write asks for both.
+    private mutating func command(_ value: UInt8) -> DMAStarts {
+        let effect = CommandEffect(command: value, wasRunning: state.started)
+        state.page = effect.page
+        state.started = effect.runningAfter
+        var starts = DMAStarts()
+        if effect.endsRemote { state.remote = nil }
+        if let kind = effect.startsRemote { starts.remote = startRemote(kind) }
+        if effect.startsTransmit { starts.transmit = startTransmit() }
+        return starts
     }
 
-    /// Checking function for a remote DMA start.
+    /// Checking function for a remote DMA start: exactly RBCR bytes from RSAR in the ring latched now.
     private mutating func startRemote(_ kind: DMAKind) -> DMADecision {
-        let verdict: Verdict
-        if state.programmed != 0xF {
-            verdict = .denied(.notProgrammed)
-        } else {
-            let span = RemoteSpan(start: state.rsar, count: state.rbcr, pstart: state.pstart, pstop: state.pstop)
-            verdict = grant.permits(kind, span) ? .allowed : .denied(.outsideGrant)
-        }
-        state.programmed = 0
-        state.remote = RemoteDMA(kind: kind, start: state.rsar, count: state.rbcr, moved: 0)
-        return DMADecision(kind: kind, start: state.rsar, count: state.rbcr, verdict: verdict)
+        let span = RemoteSpan(start: state.rsar, count: state.rbcr, pstart: state.pstart, pstop: state.pstop)
+        state.remote = state.rbcr > 0 ? RemoteDMA(kind: kind, start: state.rsar, count: state.rbcr, moved: 0) : nil
+        return DMADecision(kind: kind, start: state.rsar, count: state.rbcr, verdict: grant.verdict(span))
     }
 
-    /// Checking function for a transmit: TBCR bytes from TPSR × 256, which do not wrap.
+    /// Checking function for a transmit: TBCR bytes from TPSR × 256 (none when the NE2000 will abort it),
+    /// and in loopback the receive ring the frame comes back into.
     private mutating func startTransmit() -> DMADecision {
-        let span = RemoteSpan(transmitPage: state.tpsr, count: Int(state.tbcr))
-        let verdict: Verdict = grant.permits(.transmit, span) ? .allowed : .denied(.outsideGrant)
+        var verdict = grant.verdict(RemoteSpan(transmitPage: state.tpsr, count: Int(state.tbcr)))
+        if state.tcr & TCR.loopbackMask != 0, verdict.isAllowed {
+            verdict = grant.verdict(RemoteSpan(ringStart: state.pstart, ringStop: state.pstop))
+        }
         state.transmitInFlight = true
         return DMADecision(kind: .transmit, start: UInt16(state.tpsr) << 8, count: state.tbcr, verdict: verdict)
     }
 
-    /// Progress of the remote DMA, and the stray-access check (a data-port access in the wrong direction,
-    /// or with none in progress).
+    /// Progress of the remote DMA (a data-port access of its direction).
     private mutating func dataPort(_ access: PortAccess) {
         let wanted: DMAKind = access.direction == .read ? .remoteRead : .remoteWrite
-        guard state.remote?.kind == wanted else {
-            strayDataPortAccesses += 1
-            return
-        }
-        let wordMode = state.dcr & DCR.wordTransfer != 0
-        state.remote?.moved += access.width == .dword ? 4 : wordMode ? 2 : 1
+        guard state.remote?.kind == wanted else { return }
+        state.remote?.moved += RemoteAddress.bytesPerAccess(access.width, dataConfiguration: state.dcr)
     }
 
     /// The reset port or a function reset: the DP8390's power-on state (registers zero, stopped, page 0).

@@ -1,78 +1,97 @@
-/// The values of the DP8390 registers a host can read back (see `ReadbackRegister`): what the reduced
-/// model may use besides the trapped command.
+/// What a host reads from the device's own readable registers at a trapped DMA-starting CR write: the
+/// reduced model's only inputs besides the command. RBCR and TBCR cannot be read on the DP8390.
 public struct ReadbackValues: Sendable, Hashable {
-    /// CRDA (page 0, 0x08–0x09): where the remote DMA will start.
-    public var crda: UInt16 = 0
-    /// PSTART and PSTOP (page 2, 0x01–0x02): the ring the remote address wraps in.
-    public var pstart: UInt8 = 0
-    public var pstop: UInt8 = 0
+    /// CRDA (page 0, 0x08–0x09) right after the command reached the device: a remote command loads it from
+    /// RSAR, so this is where the remote DMA starts. (The host reads it before returning to the guest,
+    /// so no data-port access can have moved it.)
+    public var crda: UInt16
+    /// PSTART and PSTOP (page 2, 0x01–0x02): the ring the remote DMA latched and the receive ring.
+    public var pstart: UInt8
+    public var pstop: UInt8
     /// TPSR (page 2, 0x04): the transmit start page.
-    public var tpsr: UInt8 = 0
+    public var tpsr: UInt8
+    /// TCR (page 2, 0x0D): in loopback a transmit is also a receive into the ring.
+    public var tcr: UInt8
+    /// Whether the NIC was running before the command (ISR.RST, page 0, 0x07, clear).
+    public var running: Bool
 
-    public init(crda: UInt16 = 0, pstart: UInt8 = 0, pstop: UInt8 = 0, tpsr: UInt8 = 0) {
+    public init(crda: UInt16 = 0, pstart: UInt8 = 0, pstop: UInt8 = 0, tpsr: UInt8 = 0, tcr: UInt8 = 0, running: Bool = false) {
         self.crda = crda
         self.pstart = pstart
         self.pstop = pstop
         self.tpsr = tpsr
+        self.tcr = tcr
+        self.running = running
     }
 }
 
 /// The cooperative host's reduced model: it sees only DMA-starting commands, reads back CRDA, PSTART,
-/// PSTOP and TPSR, and decides whether the DMA stays inside the guest's grant.
+/// PSTOP, TPSR, TCR and the run state, and decides whether the DMA stays inside the guest's grant.
 ///
-/// RBCR and TBCR are write-only on the DP8390, so the count is unknown. The model therefore checks the
-/// DMA's *envelope*, every address it could reach with any count — which also covers the data port
-/// reading past RBCR (the NE2000 keeps advancing):
-/// - remote write: the envelope must lie in `grant.owned`. A start inside the ring, or below it with
-///   PSTOP at the top of the owned range, wraps back to PSTART before it can leave, whatever the count.
-/// - remote read: the envelope must not reach SRAM the guest does not own; the PROM and undecoded
-///   addresses (read as 0xFF) expose nothing. Stricter is impossible without the count: `ne2k-pci`'s
-///   probe reads the PROM with the ring not yet set, so its envelope is the whole address space.
-/// - transmit: TPSR × 256 up to `maximumTransmitLength` bytes must lie in `grant.owned`. A guest that
-///   programs a longer TBCR is not caught here: closing that needs the count from the guest agent or a
-///   hook on TBCR writes.
+/// RBCR and TBCR are write-only, so the count is unknown: the model checks the DMA's *envelope*, every
+/// address it could reach with any count. What steers the DMA afterwards cannot change it: the device
+/// latches CRDA, the count and the ring at the command, and a transmit runs within the command.
+/// - remote read or write: from CRDA, wrapping in the latched ring. A start inside the ring, or below it
+///   with PSTOP at the top of SRAM, wraps back before it can leave it, whatever the count.
+/// - transmit: from TPSR × 256 to the end of SRAM (a longer TBCR makes the NE2000 abort the frame); in
+///   loopback also the receive ring.
 public struct ReducedModel: Sendable {
     public let grant: BufferGrant
-    /// The transmit length assumed in place of TBCR: a maximal Ethernet frame rounded up to whole pages.
-    public let maximumTransmitLength: Int
 
-    public init(grant: BufferGrant = .wholeDevice, maximumTransmitLength: Int = 1536) {
+    public init(grant: BufferGrant = .wholeDevice) {
         self.grant = grant
-        self.maximumTransmitLength = maximumTransmitLength
     }
 
-    /// Whether a CR value starts a DMA: the accesses the cooperative hook set traps.
-    public static func startsDMA(command value: UInt8) -> Bool {
-        (value & CR.abort == 0 && CR.remoteKind(value) != nil) || value & CR.transmit != 0
+    /// Whether a CR value might start a DMA, whatever the run state: the trapped writes the host acts on.
+    public static func mayStartDMA(command value: UInt8) -> Bool {
+        CommandEffect(command: value, wasRunning: true).startsDMA
     }
 
-    /// Judges a DMA-starting command; nil when `command` starts none.
-    public func decide(command: UInt8, readback: ReadbackValues) -> DMADecision? {
-        if command & CR.transmit != 0 {
-            let span = RemoteSpan(transmitPage: readback.tpsr, count: maximumTransmitLength)
-            let verdict: Verdict = grant.permits(.transmit, span) ? .allowed : .denied(.outsideGrant)
-            return DMADecision(kind: .transmit, start: UInt16(readback.tpsr) << 8, count: nil, verdict: verdict)
+    /// Judges a trapped CR write.
+    public func decide(command: UInt8, readback: ReadbackValues) -> DMAStarts {
+        let effect = CommandEffect(command: command, wasRunning: readback.running)
+        var starts = DMAStarts()
+        if let kind = effect.startsRemote {
+            let envelope = RemoteSpan(start: readback.crda, count: nil, pstart: readback.pstart, pstop: readback.pstop)
+            starts.remote = DMADecision(kind: kind, start: readback.crda, count: nil, verdict: grant.verdict(envelope))
         }
-        guard command & CR.abort == 0, let kind = CR.remoteKind(command) else { return nil }
-        let envelope = RemoteSpan(start: readback.crda, count: nil, pstart: readback.pstart, pstop: readback.pstop)
-        let allowed = kind == .remoteWrite ? grant.permits(.remoteWrite, envelope) : !grant.exposesForeignSRAM(envelope)
-        return DMADecision(kind: kind, start: readback.crda, count: nil, verdict: allowed ? .allowed : .denied(.outsideGrant))
+        if effect.startsTransmit {
+            var verdict = grant.verdict(RemoteSpan(transmitPage: readback.tpsr, count: nil))
+            if readback.tcr & TCR.loopbackMask != 0, verdict.isAllowed {
+                verdict = grant.verdict(RemoteSpan(ringStart: readback.pstart, ringStop: readback.pstop))
+            }
+            starts.transmit = DMADecision(kind: .transmit, start: UInt16(readback.tpsr) << 8, count: nil, verdict: verdict)
+        }
+        return starts
+    }
+
+    /// Judges storing a received frame: the device stores into the ring PSTART..<PSTOP at CURR.
+    public func decideReceive(pstart: UInt8, pstop: UInt8, curr: UInt8) -> DMADecision {
+        DMADecision(kind: .receive, start: UInt16(curr) << 8, count: nil,
+                    verdict: grant.verdict(RemoteSpan(ringStart: pstart, ringStop: pstop)))
     }
 }
 
-/// What the readable registers of the device hold, followed from the complete access stream.
-///
-/// A host reads these from the device when it traps a DMA start (switching to page 2 and back while the
-/// guest is stalled). This testbed follows them from the stream instead, because a replayed trace has no
-/// device: they are plain latches except CRDA, which advances here exactly as the NE2000 advances it
-/// (which needs the remaining byte count too: the device drops data-port writes once it is zero).
+/// What the readable registers of the device show at each CR write, followed from the complete access
+/// stream — for offline replay of a trace, which has no device to read. A live host reads them from the
+/// device instead (vpio-host's gate). It follows the NE2000 exactly: RSAR is loaded into CRDA by a
+/// remote command, and the data port advances CRDA only while that DMA runs, in its latched ring.
 public struct DeviceReadback: Sendable {
-    public private(set) var values = ReadbackValues()
+    private var registers = ReadbackValues()
     private var page: UInt8 = 0
-    private var wordMode = false
-    private var remaining: UInt16 = 0
+    private var dcr: UInt8 = 0
+    private var rsar: UInt16 = 0
+    private var rbcr: UInt16 = 0
+    private var remote: (kind: DMAKind, remaining: UInt16, ringStart: UInt8, ringStop: UInt8)?
 
     public init() {}
+
+    /// The values a host reads when it traps the CR write `command` (CRDA as that command leaves it).
+    public func values(atCommand command: UInt8) -> ReadbackValues {
+        var values = registers
+        if CommandEffect(command: command, wasRunning: registers.running).startsRemote != nil { values.crda = rsar }
+        return values
+    }
 
     public mutating func apply(_ event: DeviceEvent) {
         switch event {
@@ -84,44 +103,51 @@ public struct DeviceReadback: Sendable {
 
     public mutating func apply(_ access: PortAccess) {
         switch access.port {
-        case .register(let index):
-            guard access.direction == .write else { return }
-            let value = UInt8(truncatingIfNeeded: access.value)
-            if index == CR.offset {
-                page = value >> CR.pageShift
-                return
-            }
-            guard page == 0 else { return }
-            switch index {
-            case Page0Write.pstart: values.pstart = value
-            case Page0Write.pstop: values.pstop = value
-            case Page0Write.tpsr: values.tpsr = value
-            case Page0Write.rsar0: values.crda = values.crda & 0xFF00 | UInt16(value)
-            case Page0Write.rsar1: values.crda = values.crda & 0x00FF | UInt16(value) << 8
-            case Page0Write.rbcr0: remaining = remaining & 0xFF00 | UInt16(value)
-            case Page0Write.rbcr1: remaining = remaining & 0x00FF | UInt16(value) << 8
-            case Page0Write.dcr: wordMode = value & DCR.wordTransfer != 0
-            default: break
-            }
+        case .register(let index) where access.direction == .write:
+            write(index, UInt8(truncatingIfNeeded: access.value))
         case .dataPort:
-            // A write with no bytes left is dropped by the device and does not advance; a read always does.
-            if access.direction == .write && remaining == 0 { return }
-            let bytes = access.width == .dword ? 4 : wordMode ? 2 : 1
-            remaining = Int(remaining) <= bytes ? 0 : remaining - UInt16(bytes)
-            advance(by: bytes)
-        case .resetPort:
-            if access.direction == .read { self = DeviceReadback() }
-        case .ignored:
+            dataPort(access)
+        case .resetPort where access.direction == .read:
+            self = DeviceReadback()
+        case .register, .resetPort, .ignored:
             break
         }
     }
 
-    private mutating func advance(by bytes: Int) {
-        for _ in 0..<bytes {
-            values.crda &+= 1
-            if values.pstart < values.pstop && values.crda == UInt16(values.pstop) << 8 {
-                values.crda = UInt16(values.pstart) << 8
-            }
+    private mutating func write(_ index: UInt8, _ value: UInt8) {
+        if index == CR.offset { return command(value) }
+        guard page == 0 else { return }
+        switch Page0Write(rawValue: index) {
+        case .pstart?: registers.pstart = value
+        case .pstop?: registers.pstop = value
+        case .tpsr?: registers.tpsr = value
+        case .rsar0?: rsar = rsar & 0xFF00 | UInt16(value)
+        case .rsar1?: rsar = rsar & 0x00FF | UInt16(value) << 8
+        case .rbcr0?: rbcr = rbcr & 0xFF00 | UInt16(value)
+        case .rbcr1?: rbcr = rbcr & 0x00FF | UInt16(value) << 8
+        case .tcr?: registers.tcr = value
+        case .dcr?: dcr = value
+        default: break
         }
+    }
+
+    private mutating func command(_ value: UInt8) {
+        let effect = CommandEffect(command: value, wasRunning: registers.running)
+        page = effect.page
+        registers.running = effect.runningAfter
+        if effect.endsRemote { remote = nil }
+        if let kind = effect.startsRemote {
+            registers.crda = rsar
+            remote = rbcr > 0 ? (kind, rbcr, registers.pstart, registers.pstop) : nil
+        }
+    }
+
+    private mutating func dataPort(_ access: PortAccess) {
+        guard var dma = remote, (dma.kind == .remoteRead) == (access.direction == .read) else { return }
+        for _ in 0..<RemoteAddress.bytesPerAccess(access.width, dataConfiguration: dcr) where dma.remaining > 0 {
+            registers.crda = RemoteAddress.next(after: registers.crda, ringStart: dma.ringStart, ringStop: dma.ringStop)
+            dma.remaining -= 1
+        }
+        remote = dma.remaining > 0 ? dma : nil
     }
 }

@@ -104,10 +104,17 @@ public struct HookSet: Sendable {
         Int(direction.rawValue) << 7 | Int(page & 3) << 5 | Int(offset & 0x1F)
     }
 
-    /// Port-level decision, with the register page the monitor's own model holds.
+    /// Port-level decision, with the register page the monitor's own model holds: an I/O bitmap traps
+    /// an access when any port it covers is trapped (an `inl` at 0x16 covers the reset port at 0x18).
     @inline(__always)
     public func bitmapTraps(_ access: PortAccess, page: UInt8) -> Bool {
-        bitmap[Self.index(access.direction, page, access.offset)]
+        let ports = access.ports
+        var port = ports.lowerBound
+        while port < ports.upperBound {
+            if bitmap[Self.index(access.direction, page, UInt8(port))] { return true }
+            port += 1
+        }
+        return false
     }
 
     /// The mode's decision: the bitmap, refined by a write's value where the mode uses values.
@@ -115,7 +122,7 @@ public struct HookSet: Sendable {
     public func traps(_ access: PortAccess, page: UInt8) -> Bool {
         guard bitmapTraps(access, page: page) else { return false }
         guard filtersDMAStarts else { return true }
-        return access.direction == .write && access.offset == CR.offset && access.width == .byte
-            && ReducedModel.startsDMA(command: UInt8(truncatingIfNeeded: access.value))
+        return access.direction == .write && access.port == .register(CR.offset)
+            && ReducedModel.mayStartDMA(command: UInt8(truncatingIfNeeded: access.value))
     }
 }

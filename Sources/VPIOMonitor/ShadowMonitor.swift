@@ -36,39 +36,36 @@ public struct ShadowMonitor: Sendable {
     /// `reusable` of the full model; nil in modes that do not run it.
     public var reusable: Bool? { full?.reusable }
 
-    /// Feeds one event. `readback` is what the device's readable registers hold before the event (used
-    /// by the reduced model only). Returns the decision when a trapped access started a DMA.
+    /// Feeds one event. `readback` follows what the device's readable registers show (used by the
+    /// reduced model only). Returns the decisions when a trapped access started DMAs.
     @inline(__always)
-    public mutating func observe(_ event: DeviceEvent, readback: ReadbackValues) -> DMADecision? {
+    public mutating func observe(_ event: DeviceEvent, readback: DeviceReadback) -> DMAStarts {
         guard case .access(let access) = event else {
             if full != nil {
                 full!.apply(event)
                 counters.modelUpdates += 1
             }
-            return nil
+            return DMAStarts()
         }
         let page = full?.state.page ?? 0
         if hooks.bitmapTraps(access, page: page) { counters.bitmapExits += 1 }
-        guard hooks.traps(access, page: page) else { return nil }
+        guard hooks.traps(access, page: page) else { return DMAStarts() }
         counters.exits += 1
         counters.exitsByPort[Int(access.direction.rawValue) << 5 | Int(access.offset & 0x1F)] += 1
-        let decision: DMADecision?
+        let starts: DMAStarts
         if full != nil {
-            let stray = full!.strayDataPortAccesses
-            decision = full!.apply(access)
-            counters.denials += full!.strayDataPortAccesses - stray
+            starts = full!.apply(access)
             counters.modelUpdates += 1
         } else if let reduced {
-            decision = reduced.decide(command: UInt8(truncatingIfNeeded: access.value), readback: readback)
+            let command = UInt8(truncatingIfNeeded: access.value)
+            starts = reduced.decide(command: command, readback: readback.values(atCommand: command))
             counters.modelUpdates += 1
         } else {
-            decision = nil
+            starts = DMAStarts()
         }
-        if let decision {
-            counters.dmaIntents += 1
-            if !decision.verdict.isAllowed { counters.denials += 1 }
-        }
-        return decision
+        counters.dmaIntents += starts.count
+        counters.denials += starts.denials
+        return starts
     }
 }
 
@@ -78,13 +75,13 @@ public struct ModeCounters: Sendable, Equatable {
     public var exits = 0
     /// Accesses an I/O bitmap alone would trap (no write-value refinement; differs only for cooperative).
     public var bitmapExits = 0
-    /// Exits by direction (bit 5) and BAR0 offset (bits 4–0).
+    /// Exits by direction (bit 5) and BAR0 offset (bits 4–0): an access is attributed to its first port.
     public var exitsByPort = [Int](repeating: 0, count: 64)
     /// Events the mode's model processed.
     public var modelUpdates = 0
     /// DMA starts the model judged.
     public var dmaIntents = 0
-    /// Denied DMA starts, plus stray data-port accesses the full model saw.
+    /// Denied DMA starts.
     public var denials = 0
 }
 
@@ -111,10 +108,9 @@ public struct GuestMonitors: Sendable {
         case .interrupt: interruptEdges += 1
         case .reset: resets += 1
         }
-        let values = readback.values
         var decisions = ModeDecisions()
         for i in monitors.indices {
-            if let decision = monitors[i].observe(event, readback: values) { decisions[monitors[i].mode] = decision }
+            decisions[monitors[i].mode] = monitors[i].observe(event, readback: readback)
         }
         readback.apply(event)
         return decisions
@@ -137,21 +133,21 @@ public struct GuestMonitors: Sendable {
     }
 }
 
-/// Each mode's decision on one event, without allocating.
+/// Each mode's decisions on one event, without allocating.
 public struct ModeDecisions: Sendable, Equatable {
-    public var emulated: DMADecision?
-    public var vmmModel: DMADecision?
-    public var cooperative: DMADecision?
+    public var emulated = DMAStarts()
+    public var vmmModel = DMAStarts()
+    public var cooperative = DMAStarts()
 
     public init() {}
 
-    public subscript(mode: Mode) -> DMADecision? {
+    public subscript(mode: Mode) -> DMAStarts {
         get {
             switch mode {
             case .emulated: emulated
             case .vmmModel: vmmModel
             case .cooperative: cooperative
-            case .passthrough: nil
+            case .passthrough: DMAStarts()
             }
         }
         set {
@@ -164,5 +160,6 @@ public struct ModeDecisions: Sendable, Equatable {
         }
     }
 
-    public var isEmpty: Bool { emulated == nil && vmmModel == nil && cooperative == nil }
+    /// The emulated monitor sees every access, so its decisions mark the DMA starts.
+    public var isEmpty: Bool { emulated.isEmpty }
 }

@@ -61,10 +61,10 @@ import Testing
         #expect(b.inb(Reg.isr) & Reg.isrRDC == 0)
         _ = b.inw(Reg.dataPort)  // 1 byte left, a word moves: saturates at 0
         #expect(b.inb(Reg.isr) & Reg.isrRDC != 0)
-        #expect(b.nic.state.remoteByteCount == 0)
+        #expect(b.nic.state.remoteDMA == nil)
         b.outb(Reg.isrRDC, Reg.isr)
-        _ = b.inw(Reg.dataPort)  // reading on does not complete again
-        #expect(b.inb(Reg.isr) & Reg.isrRDC == 0)
+        #expect(b.inw(Reg.dataPort) == 0xFFFF, "reading on gives the filler")
+        #expect(b.inb(Reg.isr) & Reg.isrRDC == 0, "and does not complete again")
     }
 
     @Test func zeroLengthRemoteDMACompletesImmediately() {
@@ -79,7 +79,7 @@ import Testing
         program(b, address: 0x4000, count: 2, command: Reg.rwrite)
         b.outw(0x1234, Reg.dataPort)
         b.outw(0x5678, Reg.dataPort)
-        #expect(b.nic.counters.remoteWritesDropped == 1)
+        #expect(b.nic.counters.dataPortOutsideDMA == 1)
         #expect(Array(b.nic.state.sram[0..<4]) == [0x34, 0x12, 0, 0])
     }
 
@@ -116,5 +116,83 @@ import Testing
         // 0xFFFF wraps to 0x0000 (the PROM) rather than running off the end.
         program(b, address: 0xFFFF, count: 2, command: Reg.rread)
         #expect(b.inw(Reg.dataPort) == UInt16(Bench.mac[0]) << 8 | 0xFF)
+    }
+
+    // The datasheet's remote DMA: data moves only between a Remote Read/Write command and its count
+    // reaching zero (QEMU's ne2000 moves bytes at RSAR whenever RBCR is non-zero).
+
+    @Test func withoutACommandTheDataPortMovesNothing() {
+        let b = Bench()
+        b.outb(0x49, Reg.dcr)
+        b.outb(4, Reg.rbcr0)
+        b.outb(0, Reg.rbcr1)
+        b.outb(0x00, Reg.rsar0)
+        b.outb(0x41, Reg.rsar1)
+        b.outl(0x5A5A_5A5A, Reg.dataPort)
+        #expect(b.inl(Reg.dataPort) == 0xFFFF_FFFF)
+        #expect(Array(b.nic.state.sram[0x100..<0x104]) == [0, 0, 0, 0])
+        #expect(b.nic.counters.dataPortOutsideDMA == 2)
+        #expect(b.inb(Reg.isr) & Reg.isrRDC == 0)
+    }
+
+    @Test func theDirectionIsTheCommands() {
+        let b = Bench()
+        b.outb(0x49, Reg.dcr)
+        program(b, address: 0x4100, count: 4, command: Reg.rread)
+        b.outl(0x5A5A_5A5A, Reg.dataPort)
+        #expect(Array(b.nic.state.sram[0x100..<0x104]) == [0, 0, 0, 0], "a write during a remote read is dropped")
+        #expect(b.nic.state.remoteDMA?.remaining == 4)
+    }
+
+    @Test func registersRewrittenDuringADMADoNotSteerIt() {
+        let b = Bench()
+        b.outb(0x49, Reg.dcr)
+        b.outb(0x46, Reg.pstart)
+        b.outb(0x80, Reg.pstop)
+        program(b, address: 0x7FFC, count: 8, command: Reg.rwrite)
+        b.outl(0x0403_0201, Reg.dataPort)
+        b.outb(0x00, Reg.rsar0)
+        b.outb(0x00, Reg.rsar1)
+        b.outb(0xFF, Reg.rbcr0)
+        b.outb(0xFF, Reg.rbcr1)
+        b.outb(0x40, Reg.pstart)
+        b.outb(0x50, Reg.pstop)
+        b.outl(0x0807_0605, Reg.dataPort)
+        #expect(Array(b.nic.state.sram[0x3FFC..<0x4000]) == [1, 2, 3, 4])
+        #expect(Array(b.nic.state.sram[0x0600..<0x0604]) == [5, 6, 7, 8], "wrapped to the latched PSTART")
+        #expect(b.inb(Reg.isr) & Reg.isrRDC != 0, "ended after the latched count")
+        b.outl(0xAAAA_AAAA, Reg.dataPort)
+        #expect(b.nic.counters.dataPortOutsideDMA == 1)
+    }
+
+    @Test func aCommandWithRD000LeavesTheRemoteDMARunning() {
+        let b = Bench()
+        b.outb(0x49, Reg.dcr)
+        program(b, address: 0x4100, count: 8, command: Reg.rwrite)
+        b.outl(0x0403_0201, Reg.dataPort)
+        b.outb(0x82, Reg.cr)  // page 2, started, RD = 000
+        #expect(b.inb(Reg.cr) & 0x38 == Reg.rwrite, "CR still reads back the remote write")
+        b.outb(0x02, Reg.cr)
+        b.outl(0x0807_0605, Reg.dataPort)
+        #expect(Array(b.nic.state.sram[0x100..<0x108]) == [1, 2, 3, 4, 5, 6, 7, 8])
+        b.outb(0x22, Reg.cr)
+        #expect(b.nic.state.remoteDMA == nil)
+    }
+
+    @Test func bytesOfAnAccessPastTheCountAreFillerOrDropped() {
+        let b = Bench()
+        b.outb(0x49, Reg.dcr)
+        program(b, address: 0x4100, count: 3, command: Reg.rwrite)
+        b.outl(0x0403_0201, Reg.dataPort)
+        #expect(Array(b.nic.state.sram[0x100..<0x104]) == [1, 2, 3, 0])
+        program(b, address: 0x4100, count: 3, command: Reg.rread)
+        #expect(b.inl(Reg.dataPort) == 0xFF03_0201)
+    }
+
+    @Test func resetEndsTheRemoteDMA() {
+        let b = Bench()
+        program(b, address: 0x4100, count: 8, command: Reg.rwrite)
+        _ = b.inb(0x1F)
+        #expect(b.nic.state.remoteDMA == nil)
     }
 }

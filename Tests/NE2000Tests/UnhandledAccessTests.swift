@@ -49,8 +49,11 @@ import Testing
     @Test func dataPortDecodesEightOffsets() {
         let b = Bench()
         b.outb(0x48, Reg.dcr)
+        b.outb(8, Reg.rbcr0)
+        b.outb(0, Reg.rbcr1)
         b.outb(0, Reg.rsar0)
         b.outb(0, Reg.rsar1)
+        b.outb(Reg.rread | Reg.start, Reg.cr)
         for (i, port) in (UInt64(0x10)...0x17).enumerated() {
             #expect(b.inb(port) == Bench.mac[i / 2])
         }

@@ -7,13 +7,13 @@ import VPIOMonitor
 /// The first place where a monitor fed only its trapped accesses disagrees with the reference (the full
 /// model fed the complete stream), or nil. Compared: every DMA decision (kind, start, count, verdict) at
 /// the event that starts it, and `reusable` after every event — a VMM may be asked at any moment.
-func firstDivergence(_ events: [DeviceEvent], hooks: HookSet) -> String? {
-    var reference = ShadowMonitor(mode: .emulated)
-    var candidate = ShadowMonitor(hooks: hooks)
+func firstDivergence(_ events: [DeviceEvent], hooks: HookSet, grant: BufferGrant = .wholeDevice) -> String? {
+    var reference = ShadowMonitor(mode: .emulated, grant: grant)
+    var candidate = ShadowMonitor(hooks: hooks, grant: grant)
     var readback = DeviceReadback()
     for (index, event) in events.enumerated() {
-        let expected = reference.observe(event, readback: readback.values)
-        let got = candidate.observe(event, readback: readback.values)
+        let expected = reference.observe(event, readback: readback)
+        let got = candidate.observe(event, readback: readback)
         readback.apply(event)
         if expected != got { return "event \(index) \(event): decision \(String(describing: got)), reference \(String(describing: expected))" }
         if reference.reusable != candidate.reusable {
@@ -56,13 +56,28 @@ enum Fixtures {
         #expect(firstDivergence(events, hooks: HookSet(mode: .vmmModel)) == nil)
     }
 
-    /// Minimality: without any one hook point the vmm-model monitor goes wrong somewhere.
+    /// Minimality: without any one hook point the vmm-model monitor goes wrong somewhere — judged with
+    /// SRAM split between two guests, where the ring a DMA wraps in decides its verdict (with one guest
+    /// owning all of SRAM every DMA is allowed, and PSTART/PSTOP would not matter).
     @Test(arguments: HookPoint.vmmModel) func everyHookPointIsNeeded(point: HookPoint) throws {
         let hooks = HookSet(vmmModelPoints: HookPoint.vmmModel.filter { $0 != point })
-        var streams = try Fixtures.allEvents()
-        streams += Self.seeds.map { DriverSequence.random(seed: $0, steps: 120) }
-        let divergence = streams.lazy.compactMap { firstDivergence($0, hooks: hooks) }.first
+        let split = BufferGrant(owned: 0x4000..<0x6000)
+        var streams = try Fixtures.allEvents().map { ($0, split) }
+        streams += Self.seeds.map { (DriverSequence.random(seed: $0, steps: 120), split) }
+        // A read across PSTOP = 0x60: where it wraps to (PSTART) decides whether it stays in the grant.
+        streams.append((Self.readAcrossRingEnd(), split))
+        streams.append((Self.readAcrossRingEnd(), BufferGrant(owned: 0x5000..<0x6000)))
+        let divergence = streams.lazy.compactMap { firstDivergence($0.0, hooks: hooks, grant: $0.1) }.first
         #expect(divergence != nil, "dropping \(point) changed nothing")
+    }
+
+    static func readAcrossRingEnd() -> [DeviceEvent] {
+        var sequence = DriverSequence(seed: 9)
+        sequence.initialize()
+        sequence.out(0x01, 0x46)
+        sequence.out(0x02, 0x60)
+        sequence.remote(count: 0x200, address: 0x5F00, command: 0x0A)
+        return sequence.events
     }
 
     @Test func vmmModelTrapsFarFewerAccessesThanEmulation() {
@@ -93,20 +108,21 @@ enum Fixtures {
         #expect(ledger[.emulated]!.denials == 0)
     }
 
-    @Test func bogusWriteLeavingSRAMIsDenied() {
+    /// With SRAM split (a guest owning 0x4000–0x5FFF), a write that leaves the ring at the top is denied.
+    @Test func bogusWriteLeavingTheGrantIsDenied() {
         var sequence = DriverSequence(seed: 1)
         sequence.initialize()
-        sequence.out(0x02, 0x60) // PSTOP below the start: no wrap
-        sequence.remote(count: 0x2000, address: 0x7000, command: 0x12)
-        var monitor = ShadowMonitor(mode: .cooperative)
+        sequence.out(0x02, 0x50) // PSTOP below the start: no wrap
+        sequence.remote(count: 0x2000, address: 0x5000, command: 0x12)
+        var monitor = ShadowMonitor(mode: .cooperative, grant: BufferGrant(owned: 0x4000..<0x6000))
         var readback = DeviceReadback()
         var decisions: [DMADecision] = []
         for event in sequence.events {
-            if let decision = monitor.observe(event, readback: readback.values) { decisions.append(decision) }
+            if let decision = monitor.observe(event, readback: readback).remote { decisions.append(decision) }
             readback.apply(event)
         }
         #expect(decisions.map(\.verdict) == [.denied(.outsideGrant)])
-        #expect(decisions.first?.start == 0x7000)
+        #expect(decisions.first?.start == 0x5000)
     }
 }
 

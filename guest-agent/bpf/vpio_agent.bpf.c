@@ -16,6 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include "vpio_ring.h"
 #include "vpio_agent.h"
+#include "dp8390.h" /* generated from Sources/DP8390: registers and the CR rule */
 
 /* x86-64 struct pt_regs (arch/x86/include/asm/ptrace.h): no vmlinux.h, no CO-RE needed. */
 struct pt_regs {
@@ -23,26 +24,8 @@ struct pt_regs {
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 };
 
-/* Set by the agent before load: the NIC's BAR0 I/O port range. */
+/* Set by the agent before load: the NIC's BAR0 I/O port base. */
 const volatile __u16 bar0_base = 0;
-const volatile __u16 bar0_size = 0x20;
-
-/* DP8390 command register bits and page-0 write-only registers (datasheet names). */
-#define CR_STP   0x01
-#define CR_STA   0x02
-#define CR_TXP   0x04
-#define CR_RD_SHIFT 3
-#define CR_RD_MASK  0x07
-#define CR_RD_READ  1
-#define CR_RD_WRITE 2
-#define CR_PS_SHIFT 6
-#define P0_TPSR  0x04
-#define P0_TBCR0 0x05
-#define P0_TBCR1 0x06
-#define P0_RSAR0 0x08
-#define P0_RSAR1 0x09
-#define P0_RBCR0 0x0a
-#define P0_RBCR1 0x0b
 
 #define barrier() asm volatile("" ::: "memory")
 
@@ -116,37 +99,40 @@ static __always_inline __u32 on_register_write(struct vpio_ring *r, __u32 site, 
 
 	if (!sh)
 		return 0;
-	if (reg == 0) {
-		__u8 rd = (value >> CR_RD_SHIFT) & CR_RD_MASK;
+	if (reg == DP8390_CR) {
+		/* What the write does, by the one CR rule (run state before it, then remote DMA and transmit). */
+		__u8 effect = dp8390_cr_effect[((__u32)(sh->running & 1) << 8 | value) & 511];
+		__u8 rd = effect & DP8390_EFFECT_REMOTE_MASK;
 		__u32 remote_start = sh->rsar0 | ((__u32)sh->rsar1 << 8);
 		__u32 remote_count = sh->rbcr0 | ((__u32)sh->rbcr1 << 8);
 
-		if (rd == CR_RD_READ) {
+		if (rd == DP8390_REMOTE_READ) {
 			write_intent(r, site, VPIO_DMA_REMOTE_READ, value, remote_start, remote_count, access_index, now);
 			written++;
-		} else if (rd == CR_RD_WRITE) {
+		} else if (rd == DP8390_REMOTE_WRITE) {
 			write_intent(r, site, VPIO_DMA_REMOTE_WRITE, value, remote_start, remote_count, access_index, now);
 			written++;
 		}
-		if ((value & (CR_TXP | CR_STA | CR_STP)) == (CR_TXP | CR_STA)) {
+		if (effect & DP8390_EFFECT_STARTS_TRANSMIT) {
 			write_intent(r, site, VPIO_DMA_TRANSMIT, value, (__u32)sh->tpsr << 8,
 				     sh->tbcr0 | ((__u32)sh->tbcr1 << 8), access_index, now);
 			written++;
 		}
-		sh->page = value >> CR_PS_SHIFT;
+		sh->running = (effect & DP8390_EFFECT_RUNNING_AFTER) ? 1 : 0;
+		sh->page = value >> DP8390_CR_PAGE_SHIFT;
 		sh->last_cr = value;
 		return written;
 	}
 	if (sh->page != 0)
 		return 0;
 	switch (reg) {
-	case P0_TPSR:  sh->tpsr = value; break;
-	case P0_TBCR0: sh->tbcr0 = value; break;
-	case P0_TBCR1: sh->tbcr1 = value; break;
-	case P0_RSAR0: sh->rsar0 = value; break;
-	case P0_RSAR1: sh->rsar1 = value; break;
-	case P0_RBCR0: sh->rbcr0 = value; break;
-	case P0_RBCR1: sh->rbcr1 = value; break;
+	case DP8390_P0_TPSR:  sh->tpsr = value; break;
+	case DP8390_P0_TBCR0: sh->tbcr0 = value; break;
+	case DP8390_P0_TBCR1: sh->tbcr1 = value; break;
+	case DP8390_P0_RSAR0: sh->rsar0 = value; break;
+	case DP8390_P0_RSAR1: sh->rsar1 = value; break;
+	case DP8390_P0_RBCR0: sh->rbcr0 = value; break;
+	case DP8390_P0_RBCR1: sh->rbcr1 = value; break;
 	}
 	return 0;
 }
@@ -185,7 +171,7 @@ int vpio_site(struct pt_regs *ctx)
 	else
 		before = r->header.accesses_seen;
 
-	if (s->kind == VPIO_SITE_OUT && s->width == 1 && port >= bar0_base && port < bar0_base + 0x10) {
+	if (s->kind == VPIO_SITE_OUT && s->width == 1 && port >= bar0_base && port < bar0_base + DP8390_REGISTER_PORTS) {
 		__u32 n = on_register_write(r, id, port - bar0_base, (__u8)value, before, now);
 		if (n)
 			__sync_fetch_and_add(&st->intents, n);

@@ -56,7 +56,8 @@ struct vpio_shadow {
 	__u8  tpsr;                /* transmit page start */
 	__u8  tbcr0, tbcr1;        /* transmit byte count */
 	__u8  last_cr;
-	__u8  reserved[7];
+	__u8  running;             /* the NIC runs (the CR rule's run state after the last CR write) */
+	__u8  reserved[6];
 };
 
 #endif /* VPIO_AGENT_H */

@@ -3,6 +3,7 @@ import Enforcement
 import ArgumentParser
 import DeviceBus
 import Foundation
+import HostMonitor
 import Logging
 import NE2000
 import PacketBackend
@@ -73,11 +74,13 @@ struct VPIOHost: ParsableCommand {
         }
         var peer: TapPeer?
         let nic = NE2000(mac: MACAddress(mac)!.bytes, interrupt: line) { frame in peer?.transmit(frame) }
+        let enforcer = Enforcer(mode: mode)
+        let receiveGate = ReceiveGate(nic: nic, enforcer: enforcer)
         if let netns {
             let tap = try TapDevice.create(name: tapName)
             try NetworkNamespace(name: netns).adopt(link: tap.name, address: peerAddress)
             peer = TapPeer(tap: tap, logger: logger)
-            peer?.device = nic
+            peer?.device = receiveGate
             logger.info("TAP placed", metadata: ["tap": "\(tap.name)", "netns": "\(netns)", "address": "\(peerAddress)"])
         }
         let endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)
@@ -88,7 +91,6 @@ struct VPIOHost: ParsableCommand {
         endpoint.configWritten = { [unowned server] offset, count in
             agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
         }
-        let enforcer = Enforcer(mode: mode)
         let gate = DMAGate(ledger: guest, agent: agent, enforcer: enforcer, device: nic, logger: logger)
         endpoint.accessHook = { gate.filter($0) }
         endpoint.resetObserver = { guest.reset() }

@@ -41,13 +41,12 @@ public final class AgentBPFObject {
         return (Int(bpf_map__value_size(map)), Int(bpf_map__max_entries(map)), bpf_map__map_flags(map))
     }
 
-    /// Sets the BAR0 port range in .rodata; before `load`.
-    public func configure(bar0Base: UInt16, bar0Size: UInt16) throws {
-        for (name, value) in [("bar0_base", bar0Base), ("bar0_size", bar0Size)] {
-            var v = value
-            let rc = vpio_set_rodata(object, name, &v, 2)
-            guard rc == 0 else { throw AgentError("cannot set \(name) in \(path): \(errnoText(rc))") }
-        }
+    /// Sets the BAR0 port base in .rodata; before `load`. (The register block's size is the DP8390's,
+    /// compiled into the program from the generated dp8390.h.)
+    public func configure(bar0Base: UInt16) throws {
+        var v = bar0Base
+        let rc = vpio_set_rodata(object, "bar0_base", &v, 2)
+        guard rc == 0 else { throw AgentError("cannot set bar0_base in \(path): \(errnoText(rc))") }
     }
 
     /// Loads the object into the kernel.

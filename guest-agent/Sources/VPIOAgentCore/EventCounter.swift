@@ -51,7 +51,7 @@ public final class EventCounter {
             let access = PortAccess(isWrite ? .write : .read, offset: UInt8(offset), width: width,
                                     value: isWrite ? UInt32(truncatingIfNeeded: event.value) & width.mask : 0)
             for _ in 0..<event.count {
-                if model.apply(access) != nil { modelDMAStarts += 1 }
+                modelDMAStarts += UInt64(model.apply(access).count)
             }
         }
         if offset == 0, event.kind == UInt8(VPIO_SITE_OUT), event.width == 1 {

@@ -138,7 +138,7 @@ struct Agent {
             bpf.close()
             if links > 0 { print("VPIO-AGENT detached links=\(links) secs=\(format(monotonicSeconds() - start))") }
         }
-        try bpf.configure(bar0Base: device.ioBase, bar0Size: device.ioSize)
+        try bpf.configure(bar0Base: device.ioBase)
         try bpf.load()
         try bpf.fillSites(sites)
         guard let ringMap = bpf.map("ring"), let eventsMap = bpf.map("events") else { throw AgentError("BPF object without ring/events maps") }

@@ -39,7 +39,7 @@ let toolchainClang: String? = {
         let events = try #require(object.mapShape("events"))
         #expect(events.maxEntries == Int(VPIO_AGENT_EVENTS_BYTES))
         // The rodata the agent sets before load exists with the right size.
-        try object.configure(bar0Base: 0xc040, bar0Size: 0x20)
+        try object.configure(bar0Base: 0xc040)
     }
 
     @Test func eventLayout() {

@@ -6,13 +6,13 @@ import VPIOMonitor
 
 /// The guest's shadow monitors (one per mode), the optional trace recorder, and the live console line.
 /// Everything runs on the server's poll thread, in the order the device saw the events.
-final class GuestLedger {
-    private(set) var monitors: GuestMonitors
+public final class GuestLedger {
+    public private(set) var monitors: GuestMonitors
     private var recorder: TraceRecorder?
     private let live: Bool
     private var lastLive = Date()
 
-    init(enforced: Mode, recordPath: String?, live: Bool) throws {
+    public init(enforced: Mode, recordPath: String?, live: Bool) throws {
         monitors = GuestMonitors(enforced: enforced)
         recorder = try recordPath.map(TraceRecorder.init(path:))
         self.live = live
@@ -21,17 +21,17 @@ final class GuestLedger {
     /// A BAR access as PCIEndpoint reports it; only BAR0 (the NE2000's I/O ports) is the device.
     /// Returns each mode's decision when the access starts a DMA.
     @discardableResult
-    func observe(_ access: BusAccess) -> ModeDecisions {
+    public func observe(_ access: BusAccess) -> ModeDecisions {
         guard access.region == 0, access.offset < 0x20 else { return ModeDecisions() }
         return feed(.access(PortAccess(access.direction, offset: UInt8(access.offset), width: access.width, value: access.value)))
     }
 
-    func interrupt(_ asserted: Bool) { feed(.interrupt(asserted: asserted)) }
+    public func interrupt(_ asserted: Bool) { feed(.interrupt(asserted: asserted)) }
 
-    func reset() { feed(.reset) }
+    public func reset() { feed(.reset) }
 
     /// Device accesses seen so far.
-    var accesses: Int { monitors.accesses }
+    public var accesses: Int { monitors.accesses }
 
     @discardableResult
     private func feed(_ event: DeviceEvent) -> ModeDecisions {
@@ -40,14 +40,14 @@ final class GuestLedger {
     }
 
     /// Called between poll rounds: about once a second, the one-line summary.
-    func tick() {
+    public func tick() {
         guard live, Date().timeIntervalSince(lastLive) >= 1 else { return }
         lastLive = Date()
         FileHandle.standardError.write(Data("vpio-host: live \(monitors.ledger.summaryLine)\n".utf8))
     }
 
     /// Flushes the trace, prints the ledger table and writes it as JSON.
-    func finish(jsonPath: String?) throws {
+    public func finish(jsonPath: String?) throws {
         try recorder?.close()
         let ledger = monitors.ledger
         let text = ledger.table.map { "vpio-host: ledger \($0)" }.joined(separator: "\n")

@@ -1,0 +1,37 @@
+import DeviceBus
+import Enforcement
+import NE2000Model
+
+/// Stands between the wire and the NIC: each frame is judged before the device stores it into its ring
+/// (the receive DMA), from PSTART and PSTOP as the device's readable registers show them at that moment.
+/// A refused frame is not delivered; the peer's back-pressure is the NIC's own.
+public final class ReceiveGate: NetworkBusDevice {
+    let nic: NetworkBusDevice
+    let enforcer: Enforcer
+    let reduced: ReducedModel
+    private let window: RegisterWindow
+
+    public init(nic: NetworkBusDevice, enforcer: Enforcer, grant: BufferGrant = .wholeDevice) {
+        self.nic = nic
+        self.enforcer = enforcer
+        self.reduced = ReducedModel(grant: grant)
+        self.window = RegisterWindow(device: nic)
+    }
+
+    public var regionSizes: [UInt32: UInt32] { nic.regionSizes }
+    public func read(region: UInt32, offset: UInt64, width: AccessWidth) -> UInt32 { nic.read(region: region, offset: offset, width: width) }
+    public func write(region: UInt32, offset: UInt64, width: AccessWidth, value: UInt32) {
+        nic.write(region: region, offset: offset, width: width, value: value)
+    }
+    public func reset() { nic.reset() }
+    public var canReceiveFrame: Bool { nic.canReceiveFrame }
+
+    @discardableResult
+    public func receive(frame: [UInt8]) -> Bool {
+        let ring = window.receiveRing()
+        guard enforcer.judgeReceive(reduced.decideReceive(pstart: ring.pstart, pstop: ring.pstop, curr: ring.curr)) else {
+            return false
+        }
+        return nic.receive(frame: frame)
+    }
+}
