@@ -91,7 +91,7 @@ public struct RunResult: Sendable, Codable, Equatable {
     /// `vpio-rogue MODE` (raw port I/O as root in the guest), run by the `rogue-MODE` workloads.
     public static let rogueModes: [String] = []
     /// `vpio-tamper MODE` (a misbehaving agent ring), run by the `tamper-MODE` workloads.
-    public static let tamperModes = ["outside", "garbage", "flood", "lie"]
+    public static let tamperModes = ["outside", "garbage", "flood", "lie", "overflow", "forge", "reregister"]
 
     /// One enforcement workload's line: its fields as printed, and whether it said `ok`.
     public struct Check: Sendable, Codable, Equatable {

@@ -114,15 +114,16 @@ static inline int vpio_cap_write32(const struct vpio_nic *nic, int field, uint32
 	return pwrite(nic->config_fd, &value, 4, nic->cap + field) == 4 ? 0 : -1;
 }
 
-/* status, violations and last_error as one console fragment. */
+/* status, violations, last_error and anomalies as one console fragment. */
 static inline void vpio_print_capability(const struct vpio_nic *nic, const char *prefix)
 {
 	uint32_t status = vpio_cap_read32(nic, __builtin_offsetof(struct vpio_capability, status));
-	printf("%sstatus=0x%x registered=%u rejected=%u fallback=%u mode=%u violations=%u last_error=%u",
+	printf("%sstatus=0x%x registered=%u rejected=%u fallback=%u mode=%u violations=%u last_error=%u anomalies=%u",
 	       prefix, status, status & VPIO_STATUS_REGISTERED ? 1 : 0, status & VPIO_STATUS_REJECTED ? 1 : 0,
 	       status & VPIO_STATUS_FALLBACK ? 1 : 0, (status >> VPIO_STATUS_MODE_SHIFT) & 0xF,
 	       vpio_cap_read32(nic, __builtin_offsetof(struct vpio_capability, violations)),
-	       vpio_cap_read32(nic, __builtin_offsetof(struct vpio_capability, last_error)));
+	       vpio_cap_read32(nic, __builtin_offsetof(struct vpio_capability, last_error)),
+	       vpio_cap_read32(nic, __builtin_offsetof(struct vpio_capability, anomalies)));
 }
 
 #endif /* VPIO_GUEST_H */
