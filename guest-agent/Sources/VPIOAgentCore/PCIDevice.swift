@@ -20,10 +20,14 @@ public enum PCICapabilities {
         return found
     }
 
-    /// The VPIO vendor capability: ID 0x09 with the VPIO length byte.
+    /// Lengths of the VPIO capability: version 2's, and version 1's, which ended where `anomalies`
+    /// begins. The agent reads nothing past `last_error`, so a host of either version serves it.
+    static let vpioLengths: Set<Int> = [VPIOCapability.length, VPIOCapability.Field.anomalies]
+
+    /// The VPIO vendor capability: ID 0x09 with a VPIO length byte.
     public static func vpioCapability(in config: [UInt8]) -> Int? {
         offsets(of: UInt8(VPIO_CAP_ID), in: config).first { offset in
-            offset + 2 < config.count && Int(config[offset + 2]) == VPIOCapability.length
+            offset + 2 < config.count && vpioLengths.contains(Int(config[offset + 2]))
         }
     }
 }
