@@ -23,13 +23,13 @@ public final class DMAGate {
     let reduced: ReducedModel
     private var deniedLog = LogThrottle()
 
-    public init(ledger: GuestLedger, agent: AgentMonitor, enforcer: Enforcer, device: BusDevice,
-                grant: BufferGrant = .wholeDevice, logger: Logger) {
+    /// The grant is the ledger's: the reduced model here and the ledger's full models judge against one.
+    public init(ledger: GuestLedger, agent: AgentMonitor, enforcer: Enforcer, device: BusDevice, logger: Logger) {
         self.ledger = ledger
         self.agent = agent
         self.enforcer = enforcer
         self.window = RegisterWindow(device: device)
-        self.reduced = ReducedModel(grant: grant)
+        self.reduced = ReducedModel(grant: ledger.grant)
         self.logger = logger
         agent.capability.setEnforcedMode(Self.statusCode(enforcer.current))
     }
@@ -90,7 +90,7 @@ public final class DMAGate {
         let intent = check(start.reference.kind, start: intentStart)
         let switches = enforcer.report.switches.count
         let allowed = enforcer.judge(access: ledger.accesses, start: start, intent: intent,
-                                     ringGeneration: agent.channel.counters.registrations)
+                                     ringGeneration: agent.channel.ringGeneration)
         if enforcer.report.switches.count != switches, let change = enforcer.report.switches.last {
             logger.warning("enforced mode changed", metadata: [
                 "from": "\(change.from.rawValue)", "to": "\(change.to.rawValue)", "reason": "\(change.reason)",

@@ -12,8 +12,12 @@ public final class GuestLedger {
     private let live: Bool
     private var lastLive = Date()
 
-    public init(enforced: Mode, recordPath: String?, live: Bool) throws {
-        monitors = GuestMonitors(enforced: enforced)
+    /// The buffer memory the guest may reach by DMA: every model of this guest judges against it.
+    public let grant: BufferGrant
+
+    public init(enforced: Mode, grant: BufferGrant = .wholeDevice, recordPath: String?, live: Bool) throws {
+        self.grant = grant
+        monitors = GuestMonitors(enforced: enforced, grant: grant)
         recorder = try recordPath.map(TraceRecorder.init(path:))
         self.live = live
     }
