@@ -1,7 +1,8 @@
 /// The C view of this module for the guest agent's BPF program: `guest-agent/bpf/dp8390.h` is this
 /// text, written by `vpio dp8390-header` and checked against it by a test, so the BPF side has no
-/// second copy of a register or a command rule. The CR rule travels as a table computed from
-/// `CommandEffect`, indexed by (was running << 8 | value).
+/// second copy of a register or a command rule. The CR rule itself travels as data: the agent fills the
+/// program's `cr_effect` map with `entry(command:wasRunning:)` for all 512 (run state, value) pairs
+/// before it attaches, and the program looks the effect up.
 public enum DP8390CHeader {
     /// Entry bits of `dp8390_cr_effect`.
     public enum EntryBit {
@@ -9,6 +10,14 @@ public enum DP8390CHeader {
         public static let remoteMask: UInt8 = 0x07
         public static let startsTransmit: UInt8 = 0x08
         public static let runningAfter: UInt8 = 0x10
+    }
+
+    /// Entries of the table: both run states × every CR value.
+    public static let entryCount = 512
+
+    /// The entry at `index` = (was running << 8) | value.
+    public static func entry(index: Int) -> UInt8 {
+        entry(command: UInt8(truncatingIfNeeded: index), wasRunning: index & 0x100 != 0)
     }
 
     /// The table entry for one CR write.
@@ -45,16 +54,10 @@ public enum DP8390CHeader {
             "#define DP8390_EFFECT_STARTS_TRANSMIT 0x\(hex(EntryBit.startsTransmit))",
             "#define DP8390_EFFECT_RUNNING_AFTER 0x\(hex(EntryBit.runningAfter))",
             "",
-            "/* What a CR write does: index (was_running << 8) | value. */",
-            "static const unsigned char dp8390_cr_effect[512] = {",
+            "/* The cr_effect map: entries (was_running << 8) | value, filled by the agent from CommandEffect. */",
+            "#define DP8390_CR_EFFECT_ENTRIES \(entryCount)",
         ]
-        for row in stride(from: 0, to: 512, by: 16) {
-            let cells = (row..<row + 16).map { index in
-                "0x" + hex(entry(command: UInt8(index & 0xFF), wasRunning: index >= 256))
-            }
-            lines.append("\t" + cells.joined(separator: ", ") + ",")
-        }
-        lines += ["};", "", "#endif /* DP8390_H */", ""]
+        lines += ["", "#endif /* DP8390_H */", ""]
         return lines.joined(separator: "\n")
     }
 

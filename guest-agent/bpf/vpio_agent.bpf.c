@@ -56,6 +56,14 @@ struct {
 	__type(value, struct vpio_shadow);
 } shadow SEC(".maps");
 
+/* What a CR write does (the DP8390 module's CommandEffect), filled by the agent before attaching. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DP8390_CR_EFFECT_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u8);
+} cr_effect SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -101,7 +109,9 @@ static __always_inline __u32 on_register_write(struct vpio_ring *r, __u32 site, 
 		return 0;
 	if (reg == DP8390_CR) {
 		/* What the write does, by the one CR rule (run state before it, then remote DMA and transmit). */
-		__u8 effect = dp8390_cr_effect[((__u32)(sh->running & 1) << 8 | value) & 511];
+		__u32 index = (__u32)(sh->running & 1) << 8 | value;
+		__u8 *entry = bpf_map_lookup_elem(&cr_effect, &index);
+		__u8 effect = entry ? *entry : 0;
 		__u8 rd = effect & DP8390_EFFECT_REMOTE_MASK;
 		__u32 remote_start = sh->rsar0 | ((__u32)sh->rsar1 << 8);
 		__u32 remote_count = sh->rbcr0 | ((__u32)sh->rbcr1 << 8);

@@ -1,6 +1,7 @@
 import CLibBPF
 import CVPIOAgentShim
 import Glibc
+import NE2000Model
 
 /// An error from the BPF side, with what the user can do about it.
 public struct AgentError: Error, CustomStringConvertible {
@@ -76,6 +77,19 @@ public final class AgentBPFObject {
                                   reserved: 0, pair: UInt32(truncatingIfNeeded: site.pair ?? -1))
             let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
             guard rc == 0 else { throw AgentError("cannot fill site \(site.id): \(errnoText(errno))") }
+        }
+    }
+
+    /// Writes the CR rule (`cr_effect` map) from the DP8390 module, the one definition of what a CR
+    /// write does; before any probe is attached.
+    public func fillCommandEffects() throws {
+        guard let map = map("cr_effect") else { throw AgentError("no cr_effect map") }
+        let fd = bpf_map__fd(map)
+        for index in 0..<DP8390CHeader.entryCount {
+            var key = UInt32(index)
+            var value = DP8390CHeader.entry(index: index)
+            let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
+            guard rc == 0 else { throw AgentError("cannot fill cr_effect[\(index)]: \(errnoText(errno))") }
         }
     }
 

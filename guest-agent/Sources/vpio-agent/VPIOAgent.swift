@@ -141,6 +141,7 @@ struct Agent {
         try bpf.configure(bar0Base: device.ioBase)
         try bpf.load()
         try bpf.fillSites(sites)
+        try bpf.fillCommandEffects()
         guard let ringMap = bpf.map("ring"), let eventsMap = bpf.map("events") else { throw AgentError("BPF object without ring/events maps") }
 
         // 4. The ring, before any probe fires, so intents land in a mapped ring from the first access.
