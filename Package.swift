@@ -32,7 +32,7 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         // The agent–host ABI (ring + capability), mirrored from protocol/include/vpio_ring.h.
-        .target(name: "VPIOProtocol", path: "protocol/swift"),
+        .target(name: "VPIOProtocol", dependencies: ["DP8390"], path: "protocol/swift"),
         // vfio-user wire format: pure encode/decode, no I/O.
         .target(name: "VFIOUserWire"),
         // The bus-level black-box device interface every backend implements.

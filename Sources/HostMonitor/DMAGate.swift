@@ -76,7 +76,7 @@ public final class DMAGate {
                  intentStart: UInt16(before.tpsr) << 8) {
             window.write(CR.offset, transmitCommand)
         } else {
-            DenialActions.abortTransmit(command: transmitCommand, window)
+            DenialActions.abortTransmit(command: transmitCommand, transmitPage: before.tpsr, window)
         }
     }
 
@@ -114,9 +114,9 @@ public final class DMAGate {
 
     /// The intent check against the start the device's readable registers show, then the agent's own
     /// counters against what the host served.
-    private func check(_ kind: NE2000Model.DMAKind, start: UInt16) -> IntentCheck {
-        guard agent.channel.isRegistered, let wire = Self.wireKind(kind) else { return .agentAbsent }
-        switch agent.verify(kind: wire, start: UInt32(start)) {
+    private func check(_ kind: DMAKind, start: UInt16) -> IntentCheck {
+        guard agent.channel.isRegistered else { return .agentAbsent }
+        switch agent.verify(kind: kind, start: UInt32(start)) {
         case .hit?:
             if let problem = agent.inconsistency() { return .inconsistent(problem) }
             return .verified
@@ -124,15 +124,6 @@ public final class DMAGate {
         case let .mismatch(expected, found, at, count)?:
             return .mismatch("expected \(expected) at 0x\(String(start, radix: 16)), "
                              + "ring says \(found) at 0x\(String(at, radix: 16)) count \(count)")
-        }
-    }
-
-    static func wireKind(_ kind: NE2000Model.DMAKind) -> VPIOProtocol.DMAKind? {
-        switch kind {
-        case .remoteRead: .remoteRead
-        case .remoteWrite: .remoteWrite
-        case .transmit: .transmit
-        case .receive: nil
         }
     }
 

@@ -6,8 +6,10 @@ import NE2000Model
 /// - remote DMA: the running DMA is aborted, RBCR zeroed, and a zero-length command of the same kind
 ///   issued — the DP8390 completes it at once with RDC. The driver's data-port reads then return the
 ///   filler and its writes are dropped (no remote DMA runs); CR reads back the command it wrote.
-/// - transmit: TBCR is zeroed and the transmit issued; the NE2000 aborts a zero-length frame with TXE
-///   and TSR.ABT, which the driver handles as a failed transmit.
+/// - transmit: TPSR is pointed outside SRAM for the transmit, which the NE2000 aborts (TXE, TSR.ABT: the
+///   driver handles a failed transmit), then put back. TBCR is left alone: a count the host changed
+///   would stay changed under the models' shadows — and a shorter TBCR is not a safer one (a frame that
+///   would run past SRAM is aborted; a shorter one is sent). The property test found exactly that.
 enum DenialActions {
     static func endRemote(kind: DMAKind, command: UInt8, _ window: RegisterWindow) {
         let run = command & (CR.start | CR.stop)
@@ -19,9 +21,9 @@ enum DenialActions {
         window.write(CR.offset, command & ~(CR.remoteMask | CR.transmit))
     }
 
-    static func abortTransmit(command: UInt8, _ window: RegisterWindow) {
-        window.writePage0(.tbcr0, 0)
-        window.writePage0(.tbcr1, 0)
+    static func abortTransmit(command: UInt8, transmitPage: UInt8, _ window: RegisterWindow) {
+        window.writePage0(.tpsr, 0)
         window.write(CR.offset, command)
+        window.writePage0(.tpsr, transmitPage)
     }
 }

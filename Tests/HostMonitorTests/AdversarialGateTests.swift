@@ -20,7 +20,7 @@ final class MovedBytes: BufferAccessObserver {
 
     init(owned: Range<Int>) { self.owned = owned }
 
-    func moved(_ kind: NE2000Model.DMAKind, address: UInt16) {
+    func moved(_ kind: DMAKind, address: UInt16) {
         moved += 1
         let a = Int(address)
         if BufferMap.sram.contains(a) && !owned.contains(a) && violations.count < 8 {
@@ -168,7 +168,7 @@ struct HostileGuest {
         }
     }
 
-    mutating func intent(_ kind: VPIOProtocol.DMAKind, _ start: UInt32, _ command: UInt8) {
+    mutating func intent(_ kind: DMAKind, _ start: UInt32, _ command: UInt8) {
         memory.produce(.dmaIntent(kind: kind, command: command, start: start, count: 0, intentIndex: intents, accessIndex: 0))
         intents &+= 1
         memory.header.intentsWritten = intents

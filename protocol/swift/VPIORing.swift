@@ -1,3 +1,6 @@
+// The kinds of DMA are the DP8390 module's; the ABI only fixes their codes.
+@_exported import DP8390
+
 /// Swift mirror of `protocol/include/vpio_ring.h`: the same constants and byte layouts, decoded
 /// and encoded field by field (no struct punning), so the host never trusts guest bytes to be
 /// well-formed. Offsets are checked against the C header by the golden-vector tests.
@@ -91,11 +94,27 @@ public struct RingHeader: Equatable, Sendable {
     }
 }
 
-/// The kinds of DMA a DP8390 command starts.
-public enum DMAKind: UInt8, Sendable, Codable {
-    case remoteRead = 1
-    case remoteWrite = 2
-    case transmit = 3
+/// A DMA intent's kind on the wire (VPIO_DMA_*): the DP8390 module's `DMAKind`, the one definition, with
+/// the codes the agent writes. A receive is started by the wire, not by a command: it has no intent.
+extension DMAKind {
+    public init?(wireCode: UInt8) {
+        switch wireCode {
+        case 1: self = .remoteRead
+        case 2: self = .remoteWrite
+        case 3: self = .transmit
+        default: return nil
+        }
+    }
+
+    /// The intent code; 0 (no such intent) for a receive.
+    public var wireCode: UInt8 {
+        switch self {
+        case .remoteRead: 1
+        case .remoteWrite: 2
+        case .transmit: 3
+        case .receive: 0
+        }
+    }
 }
 
 /// One decoded 64-byte ring record.
@@ -149,7 +168,7 @@ public struct RingRecord: Equatable, Sendable {
         guard let type = RecordType(rawValue: rawType) else { throw .unknownType(rawType) }
         switch type {
         case .dmaIntent:
-            guard let kind = DMAKind(rawValue: b.u8(24)) else { throw .unknownDMAKind(b.u8(24)) }
+            guard let kind = DMAKind(wireCode: b.u8(24)) else { throw .unknownDMAKind(b.u8(24)) }
             body = .dmaIntent(kind: kind, command: b.u8(25), start: b.u32(28), count: b.u32(32),
                               intentIndex: b.u64(40), accessIndex: b.u64(48))
         case .state:
@@ -172,7 +191,7 @@ public struct RingRecord: Equatable, Sendable {
         switch body {
         case let .dmaIntent(kind, command, start, count, intentIndex, accessIndex):
             b.put16(8, RecordType.dmaIntent.rawValue)
-            b.put8(24, kind.rawValue)
+            b.put8(24, kind.wireCode)
             b.put8(25, command)
             b.put32(28, start)
             b.put32(32, count)
