@@ -80,6 +80,16 @@ public final class MessageChannel {
         return ReceivedMessage(header: header, payload: payload, descriptors: refused ? [] : mine, descriptorsRefused: refused)
     }
 
+    /// Whether a whole message (by its header's size) is already buffered: the socket will not poll
+    /// readable for it, so the server must serve it before it waits again. An unusable header counts as
+    /// whole, so that `receive` reports it at once.
+    public var hasBufferedMessage: Bool {
+        guard buffer.count >= MessageHeader.size else { return false }
+        guard let header = try? MessageHeader(decoding: buffer[0..<MessageHeader.size], maxMessageSize: maxMessageSize)
+        else { return true }
+        return buffer.count >= Int(header.size)
+    }
+
     /// Reads until `count` bytes are buffered; false at a clean end of stream with nothing buffered.
     private func fill(_ count: Int) throws -> Bool {
         while buffer.count < count {

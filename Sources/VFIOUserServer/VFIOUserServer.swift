@@ -101,9 +101,17 @@ public final class VFIOUserServer {
         _ = attach(stream: try listener.accept())
     }
 
+    /// Serves the message the socket announced and every whole one read ahead with it: QEMU sends
+    /// DMA_MAP/UNMAP batches without waiting and then waits for the last reply, which must not wait
+    /// for bytes that will never come (its 5 s `x-msg-timeout`, three times per boot).
     private func serve(_ session: Session) {
         do {
-            if try !session.serveOne() { end(session, reason: "client closed the connection") }
+            repeat {
+                if try !session.serveOne() {
+                    end(session, reason: "client closed the connection")
+                    return
+                }
+            } while session.channel.hasBufferedMessage
         } catch {
             end(session, reason: "\(error)")
         }
