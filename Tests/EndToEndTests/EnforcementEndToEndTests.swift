@@ -4,11 +4,12 @@ import VPIOLaunch
 import VPIOProvision
 
 /// Issue 6 with real guests: cooperative mode enforced by vpio-host — only DMA starts hooked and
-/// verified against the agent's intents, denied when wrong, with fallback. Three guest boots: a large
-/// download with the agent; the agent killed mid-download; one boot of attacks (a lying, a garbage, a
-/// flooding and an out-of-RAM ring from vpio-tamper, then vpio-rogue's raw remote write outside the
-/// grant) between two downloads. vpio-host serves one guest per process, so "other guests on the same
-/// host process" do not arise here; what the attacks must not break is this guest's own traffic.
+/// verified against the agent's intents, with fallback when they are missing or wrong. Three guest
+/// boots: a large download with the agent; the agent killed mid-download; one boot of attacks (a lying,
+/// a garbage, a flooding and an out-of-RAM ring from vpio-tamper, then vpio-rogue's raw remote writes
+/// into the PROM and outside SRAM) between two downloads. vpio-host serves one guest per process and
+/// grants it all of SRAM (host-monitor/SECURITY.md), so "other guests on the same host process" do not
+/// arise here; what the attacks must not break is this guest's own traffic and the host itself.
 @Suite("End to end: cooperative mode enforced (issue 6)", .serialized)
 struct EnforcementEndToEndTests {
     /// One `vpio run` with its result JSON, vpio-host's statistics and the exit ledger.
@@ -19,7 +20,8 @@ struct EnforcementEndToEndTests {
         var stats: Stats
         var ledger: [String: Int]
 
-        /// The parts of vpio-host's `--stats-json` these tests read.
+        /// The parts of vpio-host's `--stats-json` these tests and TamperEndToEndTests read, by name:
+        /// keys not listed here are ignored, so a counter the host drops breaks only a test that reads it.
         struct Stats: Decodable, Sendable {
             struct Switch: Decodable, Sendable { var access: Int; var from: String; var to: String; var reason: String }
             struct Violation: Decodable, Sendable { var access: Int; var mode: String; var kind: String; var start: Int; var reason: String }
@@ -30,24 +32,27 @@ struct EnforcementEndToEndTests {
                 var denied: Int
                 var switches: [Switch]
                 var violations: [Violation]
+                var returnsToCooperative: Int
+                /// Allowed DMAs outside SRAM that touch nothing a guest owns (PROM writes, memory probes).
+                var anomalies: Int
             }
             struct Agent: Decodable, Sendable {
                 var registrations: Int
                 var rejections: Int
+                var unregistrations: Int
                 var recordsLost: Int
                 var recordsMalformed: Int
+                var sequenceWraps: Int
             }
             struct Intents: Decodable, Sendable { var hits: Int; var misses: Int; var mismatches: Int }
             struct Checks: Decodable, Sendable { var intents: Intents }
-            struct NIC: Decodable, Sendable { var remoteWritesDropped: Int }
             var enforcement: Enforcement
             var agent: Agent
             var agentChecks: Checks
-            var nic: NIC
         }
 
-        /// The switch back to cooperative after the agent registered (the host starts in vmm-model:
-        /// no agent at boot).
+        /// The switch back to cooperative after the agent registered (the host leaves cooperative at the
+        /// boot's first DMA start: no agent is registered yet).
         var returnToCooperative: Stats.Switch? {
             stats.enforcement.switches.first { $0.from == "vmm-model" && $0.to == "cooperative" }
         }
@@ -114,16 +119,22 @@ struct EnforcementEndToEndTests {
                                     "no fallback after the kill: \(enforcement.switches)")
         print("issue 6: agent killed; returned to cooperative at access \(back.access), fell back at \(fallback.access): \(fallback.reason)")
         #expect(fallback.to == "vmm-model")
-        #expect(fallback.reason.contains("intent missing") || fallback.reason.contains("intent mismatch"))
+        // The kernel drops a killed agent's ~210 kprobe links one by one as its descriptors close, so for a
+        // moment some sites still probe and others no longer do: the CR write's probe can still write the
+        // intent while an access at a site already gone went uncounted. The host then finds the intent but
+        // the agent's access count short of its own (AgentMonitor.inconsistency()), which SECURITY.md makes
+        // a fallback reason like a missing or wrong intent.
+        #expect(fallback.reason.contains("intent missing") || fallback.reason.contains("intent mismatch")
+                || fallback.reason.contains("agent counters inconsistent"), "\(fallback.reason)")
         #expect(enforcement.current == "vmm-model")
         #expect(enforcement.denied == 0 && enforcement.violations.isEmpty, "\(enforcement.violations)")
     }
 
     /// The attack boot, shared by the rogue and tamper tests: a download (the host reaches cooperative),
-    /// the four tampered rings, the rogue remote write, and a download after them all.
+    /// the four tampered rings, the rogue's writes into the PROM, and a download after them all.
     static let attacks: Result<Run, RunFailed> = {
         do {
-            return .success(try run(["--workloads", "download,tamper-lie,tamper-garbage,tamper-flood,tamper-outside,rogue,download",
+            return .success(try run(["--workloads", "download,tamper-lie,tamper-garbage,tamper-flood,tamper-outside,rogue-probe-memory,download",
                                      "--size", "1M"]))
         } catch {
             return .failure(RunFailed(description: "\(error)"))
@@ -132,29 +143,43 @@ struct EnforcementEndToEndTests {
 
     struct RunFailed: Error, CustomStringConvertible { var description: String }
 
-    @Test("rogue raw-port remote write to the PROM: denied as outside-grant, seen in the capability, NIC keeps serving",
+    /// vpio-host grants the guest all of SRAM, so a remote write into the read-only PROM touches nothing
+    /// the guest does not own: SECURITY.md has it allowed and counted as an anomaly, not denied. The plain
+    /// `rogue` workload cannot show that: it observes nothing of the PROM, and its ok means "violations
+    /// rose", which must now not happen (it would say failed and fail the whole boot, hiding the other
+    /// tests' results in its status). `rogue-probe-memory` writes a pattern into the PROM (and at
+    /// undecoded 0x2000) with raw port I/O, past the driver, and reads it back: its line shows whether
+    /// anything landed. Its fields are checked here directly, not only its ok.
+    @Test("rogue raw-port remote writes into the PROM and outside SRAM: allowed, harmless, counted as anomalies; NIC keeps serving",
           enabled, .timeLimit(.minutes(5)))
     func rogueRemoteWrite() throws {
         let run = try Self.attacks.get()
-        let rogue = try #require(run.result.checks["rogue"], "no rogue result")
-        #expect(rogue.ok)
-        #expect(Int(rogue.fields["violations"] ?? "") ?? 0 >= 1, "the capability shows no violation: \(rogue.fields)")
+        let rogue = try #require(run.result.checks["rogue-probe-memory"], "no rogue-probe-memory result")
+        let fields = rogue.fields
+        print("issue 6: rogue-probe-memory " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        #expect(rogue.ok, "\(fields)")
+        // Each read, write and read back completed (RDC), and the PROM reads back as it was, not as the pattern.
+        #expect(fields["completed_0000"] == "3/3" && fields["completed_2000"] == "3/3", "\(fields)")
+        #expect(fields["prom_before"] != nil && fields["prom_after"] == fields["prom_before"]
+                && fields["prom_after"] != fields["pattern"], "the PROM changed: \(fields)")
+        // Allowed, not denied: the capability's violations did not move, its anomalies did.
+        #expect(fields["violations"] != nil && fields["violations"] == fields["violations_before"], "\(fields)")
+        let anomaliesBefore = try #require(fields["anomalies_before"].flatMap { Int($0) })
+        let anomaliesAfter = try #require(fields["anomalies_after"].flatMap { Int($0) })
+        #expect(anomaliesAfter > anomaliesBefore, "\(fields)")
         let enforcement = run.stats.enforcement
-        #expect(enforcement.denied >= 1)
-        // Every denial is the rogue's: a remote write at its target, outside the grant; the driver's DMAs all pass.
-        for violation in enforcement.violations {
-            #expect(violation.reason == "outside-grant" && violation.kind == "remote-write"
-                    && violation.start == Int(rogue.fields["target"].flatMap { UInt16($0.dropFirst(2), radix: 16) } ?? 0xFFFF))
-        }
-        // The bytes it pushed through the data port went nowhere: the host disarmed RSAR/RBCR at the denial.
-        #expect(run.stats.nic.remoteWritesDropped >= 1)
-        print("issue 6: rogue denied \(enforcement.denied)x: \(enforcement.violations.map { "\($0.kind) at \($0.start) in \($0.mode): \($0.reason)" }); "
-              + "data-port writes dropped \(run.stats.nic.remoteWritesDropped); switches \(enforcement.switches.map { "\($0.from)→\($0.to) (\($0.reason))" })")
-        // The download after the rogue (the last download line) completed intact.
-        let rogueLine = try #require(run.output.range(of: "VPIO-RESULT rogue "))
-        let lastDownload = try #require(run.output.range(of: "VPIO-RESULT download ", options: .backwards))
-        #expect(rogueLine.upperBound < lastDownload.lowerBound)
-        #expect(run.result.download?.checksumOK == true)
+        #expect(enforcement.denied == 0 && enforcement.violations.isEmpty,
+                "denied: \(enforcement.violations.map { "\($0.kind) at \($0.start) in \($0.mode): \($0.reason)" })")
+        #expect(enforcement.anomalies > 0)
+        print("issue 6: rogue allowed; anomalies \(enforcement.anomalies), denied \(enforcement.denied); "
+              + "switches \(enforcement.switches.map { "\($0.from)→\($0.to) (\($0.reason))" })")
+        // The downloads before and after the rogue both completed intact.
+        let lines = run.output.split(separator: "\n").compactMap { ResultLine.parse(String($0)) }
+        let rogueLine = try #require(lines.firstIndex { $0.kind == "rogue-probe-memory" })
+        let downloads = lines.indices.filter { lines[$0].kind == "download" }
+        #expect(downloads.count == 2 && downloads.allSatisfy { lines[$0].status == "ok" }, "\(downloads.map { lines[$0] })")
+        #expect(downloads.first.map { $0 < rogueLine } == true && downloads.last.map { $0 > rogueLine } == true,
+                "the rogue did not run between the two downloads")
     }
 
     @Test("tampered agent rings: each rejected with its own reason; vpio-host keeps serving and exits cleanly",
