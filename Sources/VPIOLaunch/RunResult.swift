@@ -86,7 +86,7 @@ public struct RunResult: Sendable, Codable, Equatable {
     /// The workloads that attack the host's enforcement (guest-agent/tools); each prints one result
     /// line of its own kind, kept in `checks`.
     public static var enforcementWorkloads: [String] {
-        ["rogue"] + rogueModes.map { "rogue-\($0)" } + tamperModes.map { "tamper-\($0)" } + ["kill-agent"]
+        rogueModes.map { "rogue-\($0)" } + tamperModes.map { "tamper-\($0)" } + ["kill-agent"]
     }
     /// `vpio-rogue MODE` (raw port I/O as root in the guest), run by the `rogue-MODE` workloads.
     public static let rogueModes = ["stealth", "steer", "both", "wide", "probe-memory", "receive"]

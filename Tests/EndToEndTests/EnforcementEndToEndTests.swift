@@ -144,12 +144,10 @@ struct EnforcementEndToEndTests {
     struct RunFailed: Error, CustomStringConvertible { var description: String }
 
     /// vpio-host grants the guest all of SRAM, so a remote write into the read-only PROM touches nothing
-    /// the guest does not own: SECURITY.md has it allowed and counted as an anomaly, not denied. The plain
-    /// `rogue` workload cannot show that: it observes nothing of the PROM, and its ok means "violations
-    /// rose", which must now not happen (it would say failed and fail the whole boot, hiding the other
-    /// tests' results in its status). `rogue-probe-memory` writes a pattern into the PROM (and at
-    /// undecoded 0x2000) with raw port I/O, past the driver, and reads it back: its line shows whether
-    /// anything landed. Its fields are checked here directly, not only its ok.
+    /// the guest does not own: SECURITY.md has it allowed and counted as an anomaly, not denied.
+    /// `rogue-probe-memory` writes a pattern into the PROM (and at undecoded 0x2000) with raw port I/O,
+    /// past the driver, and reads it back: its line shows whether anything landed. Its fields are checked
+    /// here directly, not only its ok.
     @Test("rogue raw-port remote writes into the PROM and outside SRAM: allowed, harmless, counted as anomalies; NIC keeps serving",
           enabled, .timeLimit(.minutes(5)))
     func rogueRemoteWrite() throws {

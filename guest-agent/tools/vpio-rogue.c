@@ -1,10 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vpio-rogue [TARGET]: a root program that bypasses the driver and programs the NIC itself with raw
- * port I/O — RSAR/RBCR, then a remote *write* at TARGET (default 0x0000, the read-only PROM) — and
- * pushes a few bytes through the data port. Repeated (at most 5 times) until the capability's
- * `violations` counter shows the host denied it.
- *
  * vpio-rogue MODE PEER: one attack per class of hole in what the host judges (issue 10). Each prints
  * one line, VPIO-RESULT rogue-MODE <observations, hex> starts=N <capability fields> ok|failed, where
  * ok means the observations match faithful remote DMA with the host judging every start:
@@ -608,39 +603,6 @@ static int run_mode(struct rogue *r, const struct mode *mode)
 	return ok ? 0 : 1;
 }
 
-/* ---- vpio-rogue [TARGET]: the remote write outside the grant ---- */
-
-/* The driver keeps running: its interrupt handler may run between our port writes and reprogram
- * RSAR/RBCR. So each attempt is a handful of `out`s, done while the network is idle, and repeated until
- * `violations` rises. Afterwards CR is left as the driver expects it: page 0, no DMA, started. */
-static int remote_write_outside(struct rogue *r, unsigned target)
-{
-	const unsigned count = 4;
-	const int violations = __builtin_offsetof(struct vpio_capability, violations);
-	uint32_t before = vpio_cap_read32(&r->nic, violations);
-	uint32_t after = before;
-	int attempts = 0;
-	while (after == before && attempts < 5) {
-		attempts++;
-		out8(r, CR, CR_IDLE);
-		program_remote(r, (uint16_t)target, count);
-		out8(r, CR, CR_REMOTE_WRITE | CR_START);
-		outl(0x5a5a5a5a, r->io + DATA); /* 4 bytes: one dword, as ne2k-pci moves them on the RTL8029 */
-		out8(r, CR, CR_IDLE);
-		out8(r, ISR, ISR_RDC); /* acknowledge a completion, should the device have done the transfer */
-		after = vpio_cap_read32(&r->nic, violations);
-		if (after == before) {
-			struct timespec pause = {0, 200 * 1000 * 1000};
-			nanosleep(&pause, NULL);
-		}
-	}
-	printf("VPIO-RESULT rogue nic=%s io=0x%x target=0x%04x count=%u kind=remote-write attempts=%d violations_before=%u ",
-	       r->nic.bdf, r->io, target, count, attempts, before);
-	vpio_print_capability(&r->nic, "");
-	printf(" %s\n", after > before ? "ok" : "failed");
-	return after > before ? 0 : 1;
-}
-
 static const struct mode *find_mode(const char *name)
 {
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
@@ -651,16 +613,14 @@ static const struct mode *find_mode(const char *name)
 
 int main(int argc, char **argv)
 {
-	const char *name = argc > 1 ? argv[1] : NULL;
-	const struct mode *mode = name ? find_mode(name) : NULL;
-	char *end = NULL;
-	unsigned long target = name && !mode ? strtoul(name, &end, 0) : 0;
-	if (name && !mode && (end == name || *end)) {
+	const char *name = argc > 1 ? argv[1] : "";
+	const struct mode *mode = find_mode(name);
+	if (!mode) {
 		printf("VPIO-RESULT rogue-%s error=[unknown mode] failed\n", name);
 		return 2;
 	}
 	char label[32];
-	snprintf(label, sizeof(label), "rogue%s%s", mode ? "-" : "", mode ? mode->name : "");
+	snprintf(label, sizeof(label), "rogue-%s", mode->name);
 	struct rogue r = {.peer = argc > 2 ? argv[2] : NULL};
 	vpio_find_nic(&r.nic);
 	r.io = r.nic.io_base;
@@ -673,8 +633,6 @@ int main(int argc, char **argv)
 		printf("VPIO-RESULT %s nic=%s error=[iopl: %s] failed\n", label, r.nic.bdf, strerror(errno));
 		return 1;
 	}
-	if (!mode)
-		return remote_write_outside(&r, (unsigned)target & 0xFFFF);
 	if (!find_interface(&r)) {
 		printf("VPIO-RESULT %s nic=%s error=[no network interface] failed\n", label, r.nic.bdf);
 		return 1;
