@@ -1,17 +1,17 @@
 import VFIOUserWire
 import VPIOSystem
 
-/// The guest memory the client has mapped for DMA, each range backed by an mmap of the fd it sent.
-/// Every lookup is bounds-checked: guest addresses come from the guest.
+/// The guest memory the client has mapped for DMA, each range reached through the fd it sent with
+/// pread/pwrite (`FileRange`): a range longer than its file is refused, and a file shrunk later makes
+/// reads fail instead of killing the host with SIGBUS. Every lookup is bounds-checked: guest addresses
+/// come from the guest.
 public final class DMAMapTable {
     public struct Entry {
         public let address: UInt64
         public let size: UInt64
         public let flags: DMAMapRequest.Flags
         /// Nil when the client mapped without an fd (DMA by message, which this server does not do).
-        let memory: MappedRegion?
-        /// Where the range starts inside `memory` (the fd offset rounded down to a page).
-        let bias: Int
+        let memory: FileRange?
 
         var end: UInt64 { address + size }
     }
@@ -36,27 +36,22 @@ public final class DMAMapTable {
 
     public init(maxEntries: Int) { self.maxEntries = maxEntries }
 
-    public var totalBytes: UInt64 { entries.reduce(0) { $0 + $1.size } }
-
     /// Adds a range; `descriptor` (if any) is mapped and may be closed by the caller afterwards.
     public func map(_ request: DMAMapRequest, descriptor: FileDescriptor?) throws {
         guard entries.count < maxEntries else { throw MapError.tooMany }
         let end = request.address + request.size  // overflow rejected by the decoder
         guard !entries.contains(where: { $0.address < end && request.address < $0.end }) else { throw MapError.overlaps }
-        var memory: MappedRegion?
-        var bias = 0
+        var memory: FileRange?
         if let descriptor {
-            let pageOffset = request.fileOffset & ~(Self.pageSize - 1)
-            bias = Int(request.fileOffset - pageOffset)
-            guard request.size <= UInt64(Int.max - bias) else { throw MapError.unaligned }
+            guard request.size <= UInt64(Int.max) else { throw MapError.unaligned }
             do {
-                memory = try MappedRegion(descriptor: descriptor, offset: pageOffset, length: bias + Int(request.size),
-                                          writable: request.flags.contains(.writable))
+                memory = try FileRange(descriptor: descriptor, offset: request.fileOffset, length: Int(request.size),
+                                       writable: request.flags.contains(.writable))
             } catch {
                 throw MapError.mapFailed("\(error)")
             }
         }
-        entries.append(Entry(address: request.address, size: request.size, flags: request.flags, memory: memory, bias: bias))
+        entries.append(Entry(address: request.address, size: request.size, flags: request.flags, memory: memory))
         entries.sort { $0.address < $1.address }
     }
 
@@ -75,7 +70,7 @@ public final class DMAMapTable {
     public func read(guestAddress: UInt64, count: Int) -> [UInt8]? {
         guard let (entry, offset) = locate(guestAddress, count), entry.flags.contains(.readable),
               let memory = entry.memory else { return nil }
-        return try? memory.read(at: entry.bias + offset, count: count)
+        return try? memory.read(at: offset, count: count)
     }
 
     /// Whether `count` bytes at `guestAddress` lie inside one mapped range.

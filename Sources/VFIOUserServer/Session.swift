@@ -55,8 +55,8 @@ public final class Session {
         counters.messages += 1
         let header = message.header
         if header.isReply {
-            // This server sends no commands, so no reply is expected.
-            reject(header, errno: Errno.EINVAL, reason: "unexpected reply message", send: false)
+            // This server sends no commands, so no reply is expected: say so rather than stay silent.
+            reject(header, errno: Errno.EINVAL, reason: "unexpected reply message", send: true)
             return true
         }
         switch handle(message) {

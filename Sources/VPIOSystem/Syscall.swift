@@ -147,6 +147,28 @@ enum Syscall {
         }
     }
 
+    static func fstat(_ fd: FileDescriptor) throws(SystemCallError) -> stat {
+        var status = stat()
+        // SAFETY: `status` lives for the duration of the call.
+        _ = try retryingEINTR("fstat") { unsafe Glibc.fstat(fd.rawValue, &status) }
+        return status
+    }
+
+    /// A new descriptor for the same open file, close-on-exec.
+    static func duplicate(_ fd: FileDescriptor) throws(SystemCallError) -> FileDescriptor {
+        FileDescriptor(rawValue: try retryingEINTR("fcntl(F_DUPFD_CLOEXEC)") { Glibc.fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 0) })
+    }
+
+    static func pread(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
+        // SAFETY: the caller's buffer is valid for `buffer.count` writable bytes.
+        try retryingEINTR("pread") { unsafe Glibc.pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
+    static func pwrite(_ fd: FileDescriptor, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(SystemCallError) -> Int {
+        // SAFETY: the caller's buffer is valid for `buffer.count` readable bytes.
+        try retryingEINTR("pwrite") { unsafe Glibc.pwrite(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
     static func ftruncate(_ fd: FileDescriptor, length: Int64) throws(SystemCallError) {
         _ = try retryingEINTR("ftruncate") { Glibc.ftruncate(fd.rawValue, off_t(length)) }
     }

@@ -66,4 +66,20 @@ import VPIOSystem
         h.session.close()
         #expect(h.session.dma.entries.isEmpty)
     }
+
+    /// A client that maps more than its file holds, or shrinks the file afterwards, cannot make a host
+    /// read of guest memory fault (issue 11: SIGBUS killed vpio-host).
+    @Test func aRangeBeyondItsFileIsRefusedAndAShrunkFileReadsAsUnmapped() throws {
+        var h = try Harness()
+        let fd = try guestMemory(size: 0x2000, marker: [1, 2, 3, 4], at: 0x1000)
+        defer { try? fd.close() }
+        let tooLong = DMAMapRequest(flags: [.readable], fileOffset: 0x1000, address: 0x10_0000, size: 0x2000)
+        #expect(try h.send(.dmaMap, tooLong.encode(), descriptors: [OwnedDescriptor(try fd.duplicate())]).0.error == Errno.EFAULT)
+        #expect(h.session.dma.entries.isEmpty)
+        let fits = DMAMapRequest(flags: [.readable], fileOffset: 0x1000, address: 0x10_0000, size: 0x1000)
+        #expect(try h.send(.dmaMap, fits.encode(), descriptors: [OwnedDescriptor(try fd.duplicate())]).0.error == 0)
+        #expect(h.session.dma.read(guestAddress: 0x10_0000, count: 4) == [1, 2, 3, 4])
+        #expect(ftruncate(fd.rawValue, 0x800) == 0)
+        #expect(h.session.dma.read(guestAddress: 0x10_0000, count: 4) == nil, "past the shrunk file's end: no bytes, no SIGBUS")
+    }
 }

@@ -156,10 +156,14 @@ import VPIOSystem
         #expect(try h.session.serveOne() == false)
     }
 
-    @Test func repliesFromTheClientAreIgnored() throws {
+    /// The server sends no commands, so a reply is unexpected: it gets an EINVAL error reply, never
+    /// silence (issue 11), and the session goes on.
+    @Test func anUnexpectedReplyFromTheClientIsAnsweredWithAnError() throws {
         var h = try Harness()
         try h.sendRaw(MessageHeader.message(id: 3, command: 9, flags: .reply, payload: []))
-        #expect(h.stream.outbound.isEmpty)
+        let header = try MessageHeader(decoding: h.stream.outbound[0..<MessageHeader.size], maxMessageSize: 1 << 20)
+        #expect(header.messageID == 3 && header.flags.contains(.error) && header.error == Errno.EINVAL)
+        #expect(h.session.counters.rejected == 1)
     }
 
     @Test func descriptorsWithTheWrongCommandAreRefusedAndClosed() throws {
