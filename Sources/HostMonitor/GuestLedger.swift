@@ -27,12 +27,18 @@ public final class GuestLedger {
     @discardableResult
     public func observe(_ access: BusAccess) -> ModeDecisions {
         guard access.region == 0, access.offset < 0x20 else { return ModeDecisions() }
+        if access.width != .byte, BAR0.decode(offset: access.offset, width: access.width) == .ignored { wideAccessesIgnored += 1 }
         return feed(.access(PortAccess(access.direction, offset: UInt8(access.offset), width: access.width, value: access.value)))
     }
 
     public func interrupt(_ asserted: Bool) { feed(.interrupt(asserted: asserted)) }
 
     public func reset() { feed(.reset) }
+
+    /// Accesses wider than the block they hit takes (a word or dword over the byte-wide registers, or
+    /// one running off BAR0): the device drops them; every mode whose bitmap covers a port they touch
+    /// counts them as exits.
+    public private(set) var wideAccessesIgnored = 0
 
     /// Device accesses seen so far.
     public var accesses: Int { monitors.accesses }

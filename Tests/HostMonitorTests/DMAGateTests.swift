@@ -129,5 +129,8 @@ final class GateRig {
         _ = try rig.inp(0x16, .dword)
         _ = try rig.inp(0x14, .dword)
         #expect(rig.ledger.monitors.monitor(.vmmModel).counters.exits == 1)
+        try rig.out(0x00, 0x0A, .word)
+        #expect(rig.ledger.wideAccessesIgnored == 1, "a word over CR is dropped by the device, and counted")
+        #expect(rig.ledger.monitors.monitor(.cooperative).counters.bitmapExits == 1)
     }
 }

@@ -17,8 +17,12 @@ struct HostStatistics: Codable {
     var agent: AgentChannel.Counters
     var agentChecks: AgentMonitor.Counters
     var enforcement: Enforcer.Report
+    /// Register accesses wider than a byte (and accesses off BAR0), which the NE2000 drops.
+    var wideAccessesIgnored: Int
 
-    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?, agent: AgentMonitor, enforcement: Enforcer.Report) {
+    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?, agent: AgentMonitor, enforcement: Enforcer.Report,
+         wideAccessesIgnored: Int) {
+        self.wideAccessesIgnored = wideAccessesIgnored
         connections = server.connections
         accesses = server.endpoint.counters
         messages = server.sessionCounters

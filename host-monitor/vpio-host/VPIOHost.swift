@@ -103,7 +103,8 @@ struct VPIOHost: ParsableCommand {
             return StopSignal.requested()
         }
 
-        let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent, enforcement: enforcer.report)
+        let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent, enforcement: enforcer.report,
+                                   wideAccessesIgnored: guest.wideAccessesIgnored)
         FileHandle.standardError.write(Data("vpio-host: \(stats.summary)\n".utf8))
         if let statsJson { try stats.write(to: statsJson) }
         try guest.finish(jsonPath: ledgerJson)
