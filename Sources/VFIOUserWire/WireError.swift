@@ -6,40 +6,27 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case badMessageSize(UInt32)
     /// A field holds a value the protocol does not allow.
     case invalidField(String)
-    /// A command number the server does not know.
-    case unknownCommand(UInt16)
 
     public var description: String {
         switch self {
         case let .truncated(needed, available): "truncated: need \(needed) bytes, have \(available)"
         case let .badMessageSize(size): "bad message size \(size)"
         case let .invalidField(what): "invalid field: \(what)"
-        case let .unknownCommand(raw): "unknown command \(raw)"
         }
     }
 
     /// The errno a reply carries for this rejection.
-    public var errno: UInt32 {
-        switch self {
-        case .truncated, .badMessageSize, .invalidField: Errno.EINVAL
-        case .unknownCommand: Errno.ENOSYS
-        }
-    }
+    public var errno: UInt32 { Errno.EINVAL }
 }
 
 /// The few errno values the protocol's error replies use (Linux numbering, as on the wire).
 public enum Errno {
-    public static let EPERM: UInt32 = 1
     public static let ENOENT: UInt32 = 2
     public static let EIO: UInt32 = 5
-    public static let EBADF: UInt32 = 9
-    public static let ENOMEM: UInt32 = 12
     public static let EFAULT: UInt32 = 14
-    public static let EBUSY: UInt32 = 16
     public static let EEXIST: UInt32 = 17
     public static let EINVAL: UInt32 = 22
     public static let ENOSPC: UInt32 = 28
-    public static let ERANGE: UInt32 = 34
     public static let ENOSYS: UInt32 = 38
     public static let ENOTSUP: UInt32 = 95
 }

@@ -5,13 +5,12 @@ import VPIOProvision
 public enum GuestNIC: Sendable, Equatable {
     /// The device lives in vpio-host, reached over vfio-user on a UNIX socket.
     case vfioUser(socket: String)
-    /// QEMU's own in-process `ne2k_pci` on a TAP. With `.ifname` QEMU must run inside the namespace that
-    /// holds the (persistent) TAP; `.fd` passes an open TAP descriptor the QEMU process inherits.
+    /// QEMU's own in-process `ne2k_pci` on a TAP, by name: QEMU runs inside the namespace that holds the
+    /// (persistent) TAP.
     case qemuNE2K(tap: TapAttachment, mac: String)
 
     public enum TapAttachment: Sendable, Equatable {
         case ifname(String)
-        case fd(Int32)
     }
 
     /// The QEMU options for this NIC.
@@ -22,8 +21,6 @@ public enum GuestNIC: Sendable, Equatable {
             return ["-device", json]
         case let .qemuNE2K(.ifname(name), mac):
             return ["-netdev", "tap,id=n0,ifname=\(name),script=no,downscript=no", "-device", "ne2k_pci,netdev=n0,mac=\(mac)"]
-        case let .qemuNE2K(.fd(fd), mac):
-            return ["-netdev", "tap,id=n0,fd=\(fd)", "-device", "ne2k_pci,netdev=n0,mac=\(mac)"]
         }
     }
 

@@ -185,8 +185,9 @@ struct LauncherPieceTests {
     }
 
     @Test func qemuLineForInProcessNE2K() {
-        let nic = GuestNIC.qemuNE2K(tap: .fd(5), mac: "52:54:00:12:34:56")
-        #expect(nic.qemuArguments == ["-netdev", "tap,id=n0,fd=5", "-device", "ne2k_pci,netdev=n0,mac=52:54:00:12:34:56"])
+        let nic = GuestNIC.qemuNE2K(tap: .ifname("vpiotap0"), mac: "52:54:00:12:34:56")
+        #expect(nic.qemuArguments == ["-netdev", "tap,id=n0,ifname=vpiotap0,script=no,downscript=no",
+                                      "-device", "ne2k_pci,netdev=n0,mac=52:54:00:12:34:56"])
     }
 }
 

@@ -96,7 +96,7 @@ import VPIOProtocol
 /// layouts and vectors: a layout change without a version bump (no new ring-layout-vN.txt or
 /// capability-layout-vN.txt) fails here.
 @Suite struct CHeaderTests {
-    func compiler() -> String? {
+    static func compiler() -> String? {
         ["/opt/swift/usr/bin/clang", "/usr/bin/clang", "/usr/bin/cc", "/usr/bin/gcc"].first {
             FileManager.default.isExecutableFile(atPath: $0)
         }
@@ -115,11 +115,9 @@ import VPIOProtocol
         return (process.terminationStatus, output)
     }
 
-    @Test func cHeaderReproducesLayoutAndVectors() throws {
-        guard let cc = compiler() else {
-            print("skipped: no C compiler on this machine (looked for clang, cc, gcc)")
-            return
-        }
+    @Test(.enabled(if: compiler() != nil, "no C compiler on this machine (looked for clang, cc, gcc)"))
+    func cHeaderReproducesLayoutAndVectors() throws {
+        let cc = try #require(Self.compiler())
         let dir = GoldenVectorTests.protocolDirectory
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-golden-\(getpid())")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
