@@ -26,8 +26,16 @@ public final class EventFD: Sendable {
         Syscall.close(descriptor)
     }
 
+    /// The counter cannot take the value now: a blocking eventfd adopted from a peer would block.
+    public struct WouldBlock: Error, Equatable { public init() {} }
+
     /// Adds `value` to the counter (an 8-byte write), waking anyone polling the eventfd.
+    ///
+    /// Polls for writability first, so that a blocking eventfd a peer filled near its maximum cannot
+    /// stall the caller: it throws `WouldBlock` instead.
     public func signal(_ value: UInt64 = 1) throws {
+        let ready = try Poll.wait([(descriptor, .writable)], timeoutMilliseconds: 0)
+        guard ready[0].contains(.writable) else { throw WouldBlock() }
         // SAFETY: the raw view of `value` is copied out before the closure returns; the write's
         // buffer is the array's own 8 bytes for the duration of the call. An eventfd write
         // either takes all 8 bytes or fails, so the count need not be checked.

@@ -59,4 +59,18 @@ import VPIOSystem
         try event.signal(2)
         #expect(try adopted.drain() == 2)
     }
+
+    /// A peer can fill its blocking eventfd to the maximum: a signal then fails instead of blocking the
+    /// host's single loop (issue 11).
+    @Test func aFullBlockingAdoptedEventFDDoesNotBlockSignal() throws {
+        let event = try EventFD()
+        let copy = try event.descriptor.duplicate()
+        let adopted = EventFD(adopting: OwnedDescriptor(copy))
+        try clearNonBlocking(copy)
+        try event.signal(UInt64.max - 1)
+        #expect(throws: EventFD.WouldBlock()) { try adopted.signal() }
+        #expect(try adopted.drain() == UInt64.max - 1)
+        try adopted.signal()
+        #expect(try adopted.drain() == 1)
+    }
 }
