@@ -98,7 +98,9 @@ public final class VFIOUserServer {
     }
 
     private func accept(_ listener: UnixSocket) throws {
-        _ = attach(stream: try listener.accept())
+        let socket = try listener.accept()
+        try socket.limitWaits(milliseconds: limits.messageWaitMilliseconds)
+        _ = attach(stream: socket)
     }
 
     /// Serves the message the socket announced and every whole one read ahead with it: QEMU sends

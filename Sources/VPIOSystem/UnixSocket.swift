@@ -106,6 +106,13 @@ public final class UnixSocket {
         UnixSocket(try Syscall.accept(descriptor))
     }
 
+    /// Bounds every blocking receive and send: one that waits longer than `milliseconds` throws
+    /// (EAGAIN), so a peer that stops mid-message or stops reading cannot stall the caller for good.
+    public func limitWaits(milliseconds: Int) throws {
+        try Syscall.setTimeout(descriptor, option: SO_RCVTIMEO, milliseconds: milliseconds)
+        try Syscall.setTimeout(descriptor, option: SO_SNDTIMEO, milliseconds: milliseconds)
+    }
+
     /// The socket's descriptor. Precondition: not closed.
     public var descriptor: FileDescriptor { owned.descriptor }
 

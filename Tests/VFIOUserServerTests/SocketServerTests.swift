@@ -123,4 +123,19 @@ struct UncheckedBox<T>: @unchecked Sendable {
             _ = try socket.receiveExactly(Int(decoded.size) - MessageHeader.size, maxDescriptors: 0)
         }
     }
+
+    /// A client that sends half a message and stops loses its connection after the bounded wait; the
+    /// server's loop goes on and the next client is served (issue 11: accepted sockets blocked for good).
+    @Test func aPartialMessageClosesOnlyItsConnectionAfterTheBoundedWait() throws {
+        let server = try ServerThread()
+        defer { server.shutdown() }
+        let stalled = try UnixSocket.connect(to: FilePath(server.path))
+        try stalled.send(Array(MessageHeader.message(id: 1, command: Command.version.rawValue, flags: [], payload: [0, 1, 0, 0]).prefix(10)))
+        let ready = try Poll.wait([(stalled.descriptor, .readable)], timeoutMilliseconds: 3000)
+        #expect(ready.first?.isEmpty == false, "the server never gave up on the partial message")
+        #expect(try stalled.receiveAvailable(maxBytes: 16, maxDescriptors: 0) == nil, "closed, without a reply")
+        let next = try VFIOUserClient(connectingTo: FilePath(server.path))
+        try next.negotiate()
+        #expect(try next.read(region: 7, offset: 0, count: 2) == [0xEC, 0x10])
+    }
 }
