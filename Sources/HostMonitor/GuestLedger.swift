@@ -1,6 +1,7 @@
 import AccessTrace
 import DeviceBus
 import Foundation
+import Logging
 import NE2000Model
 import VPIOMonitor
 
@@ -12,11 +13,14 @@ public final class GuestLedger {
     private let live: Bool
     private var lastLive = Date()
 
+    private let logger: Logger
     /// The buffer memory the guest may reach by DMA: every model of this guest judges against it.
     public let grant: BufferGrant
 
-    public init(enforced: Mode, grant: BufferGrant = .wholeDevice, recordPath: String?, live: Bool) throws {
+    public init(enforced: Mode, grant: BufferGrant = .wholeDevice, recordPath: String?, live: Bool,
+                logger: Logger = Logger(label: "vpio-host")) throws {
         self.grant = grant
+        self.logger = logger
         monitors = GuestMonitors(enforced: enforced, grant: grant)
         recorder = try recordPath.map(TraceRecorder.init(path:))
         self.live = live
@@ -53,15 +57,14 @@ public final class GuestLedger {
     public func tick() {
         guard live, Date().timeIntervalSince(lastLive) >= 1 else { return }
         lastLive = Date()
-        FileHandle.standardError.write(Data("vpio-host: live \(monitors.ledger.summaryLine)\n".utf8))
+        logger.notice("live \(monitors.ledger.summaryLine)")
     }
 
     /// Flushes the trace, prints the ledger table and writes it as JSON.
     public func finish(jsonPath: String?) throws {
         try recorder?.close()
         let ledger = monitors.ledger
-        let text = ledger.table.map { "vpio-host: ledger \($0)" }.joined(separator: "\n")
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        for line in ledger.table { logger.notice("ledger \(line)") }
         guard let jsonPath else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

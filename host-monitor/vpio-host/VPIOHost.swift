@@ -67,7 +67,7 @@ struct VPIOHost: ParsableCommand {
         StopSignal.install()
 
         let intx = INTxRouter()
-        let guest = try GuestLedger(enforced: mode, recordPath: record, live: live || isatty(STDERR_FILENO) != 0)
+        let guest = try GuestLedger(enforced: mode, recordPath: record, live: live || isatty(STDERR_FILENO) != 0, logger: logger)
         let line = InterruptLine {
             intx.lineChanged($0)
             guest.interrupt($0)
@@ -96,7 +96,7 @@ struct VPIOHost: ParsableCommand {
         endpoint.resetObserver = { guest.reset() }
         let listener = try UnixSocket.listen(at: FilePath(socket))
         defer { try? FileManager.default.removeItem(atPath: socket) }
-        FileHandle.standardError.write(Data("vpio-host: listening on \(socket)\n".utf8))
+        logger.notice("listening", metadata: ["socket": "\(socket)"])
 
         try server.run(listener: listener, sources: peer.map { [$0] } ?? []) {
             guest.tick()
@@ -105,7 +105,7 @@ struct VPIOHost: ParsableCommand {
 
         let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent, enforcement: enforcer.report,
                                    wideAccessesIgnored: guest.wideAccessesIgnored)
-        FileHandle.standardError.write(Data("vpio-host: \(stats.summary)\n".utf8))
+        logger.notice("served: \(stats.summary)")
         if let statsJson { try stats.write(to: statsJson) }
         try guest.finish(jsonPath: ledgerJson)
     }
