@@ -52,6 +52,8 @@ let package = Package(
         .target(name: "VPIOMonitor", dependencies: ["NE2000Model"]),
         // `vpio compare`'s report: scenarios, pooled exits per mode, cost estimate; table, CSV, JSON, SVG (pure).
         .target(name: "VPIOCompare", dependencies: ["VPIOMonitor"]),
+        // The seeded generator of every property and fuzz test (test support; no production code uses it).
+        .target(name: "SeededRandom"),
         // rdtsc for the model benchmark.
         .target(name: "CCycleCounter"),
         // vfio-user server: transport, session, DMA map table, dispatch to a BusDevice.
@@ -116,17 +118,17 @@ let package = Package(
         .testTarget(name: "EnforcementTests", dependencies: ["Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus"]),
         .testTarget(name: "HostMonitorTests", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus", "VPIOProtocol",
-            "VFIOUserServer", "PCIFunction",
+            "VFIOUserServer", "PCIFunction", "SeededRandom",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "DP8390Tests", dependencies: ["DP8390", "DeviceBus"]),
         .testTarget(name: "AgentLinkTests", dependencies: ["AgentLink", "VPIOProtocol", "VFIOUserServer", "DeviceBus", "PCIFunction"]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
-        .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus"]),
+        .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
         .testTarget(name: "NE2000ModelTests", dependencies: ["NE2000Model", "DeviceBus"]),
         .testTarget(name: "AccessTraceTests", dependencies: ["AccessTrace", "NE2000Model", "DeviceBus"]),
-        .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus"],
+        .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus", "SeededRandom"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "VPIOCompareTests", dependencies: ["VPIOCompare", "VPIOMonitor"]),
         .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch", "VPIOCompare", "VPIOMonitor"]),

@@ -1,3 +1,4 @@
+import SeededRandom
 import AgentLink
 import DeviceBus
 import Enforcement
@@ -60,7 +61,7 @@ final class RingMemory: GuestMemory {
 /// random accesses at every offset and width, biased toward what steers DMAs, with an honest agent's
 /// intents and forged ring records interleaved, frames arriving from the wire.
 struct HostileGuest {
-    var rng: SplitMix
+    var rng: SplitMix64
     let nic: NE2000
     let endpoint: PCIEndpoint
     let receive: ReceiveGate
@@ -74,7 +75,7 @@ struct HostileGuest {
     var forging = true
 
     init(seed: UInt64, mode: Mode, owned: Range<Int>, oracle: MovedBytes) throws {
-        rng = SplitMix(seed: seed)
+        rng = SplitMix64(seed: seed)
         let line = InterruptLine()
         nic = NE2000(mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56], interrupt: line, transmit: { _ in }, observer: oracle)
         endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: INTxRouter())
@@ -200,18 +201,6 @@ struct HostileGuest {
     }
 }
 
-/// A small seeded generator (SplitMix64): the same seed gives the same program.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct AdversarialGateTests {
     /// Programs per mode: a fixed budget in CI; `VPIO_PROPERTY_PROGRAMS=N` for the long campaign.

@@ -1,3 +1,4 @@
+import SeededRandom
 import DeviceBus
 import NE2000
 import Testing
@@ -60,7 +61,7 @@ import Testing
 
     @Test(arguments: [UInt64(1), 2, 3, 4, 5])
     func randomAccessesAndFrames(seed: UInt64) throws {
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed: seed)
         let b = Bench()
         var driver = LinuxDriver(b)
         driver.macAddress = Self.mac
@@ -106,7 +107,7 @@ import Testing
     /// one, and the driver reads every frame back intact and in order, whatever the sizes.
     @Test(arguments: [UInt64(11), 12, 13])
     func backPressureNeverLosesFrames(seed: UInt64) {
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed: seed)
         let b = Bench()
         var driver = LinuxDriver(b)
         _ = driver.probe()

@@ -1,3 +1,4 @@
+import SeededRandom
 import DeviceBus
 import NE2000
 
@@ -266,14 +267,3 @@ func makeFrame(to destination: [UInt8], length: Int, seed: UInt8 = 0) -> [UInt8]
     return Array(frame.prefix(length))
 }
 
-/// Deterministic generator so a failing fuzz run can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,17 +1,7 @@
+import SeededRandom
 import DeviceBus
 import NE2000Model
 
-/// A deterministic generator (SplitMix64), so failures reproduce from the seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Access sequences shaped like `ne2k-pci` + `lib8390`'s paths — probe, NS8390_init, start_xmit with
 /// block_output and trigger_send, the interrupt handler with receive (get_8390_hdr, block_input),
@@ -19,13 +9,13 @@ struct SeededGenerator: RandomNumberGenerator {
 /// transmit buffers and ring geometry. Register reads return plausible values; data-port values are random.
 struct DriverSequence {
     var events: [DeviceEvent] = []
-    var rng: SeededGenerator
+    var rng: SplitMix64
     var pstart: UInt8 = 0x4C
     var pstop: UInt8 = 0x80
     var nextTransmitBuffer: UInt8 = 0x40
 
     init(seed: UInt64) {
-        rng = SeededGenerator(state: seed)
+        rng = SplitMix64(seed: seed)
     }
 
     mutating func out(_ offset: UInt8, _ value: UInt8) { events.append(.access(.write(offset, UInt32(value)))) }
