@@ -391,12 +391,19 @@ static int tamper_forge(const struct vpio_nic *nic, const char *peer)
 	if (ring == MAP_FAILED)
 		return finish(nic, "forge", 0, 0, "error=[cannot mmap the ring map]");
 	int registered_ring = is_registered_ring(nic, ring);
+	/* The attack needs the host in cooperative mode (the return after registration takes 64 verified
+	 * intents in a row): wait for it, bounded, with traffic; how long it took is reported. */
+	int waited = 0;
+	while (enforced_mode(nic) != MODE_COOPERATIVE && waited < 60) {
+		poke(peer, 20);
+		waited++;
+	}
 	uint32_t mode_before = enforced_mode(nic);
 	int forged = forge_intents(ring);
 	poke(peer, 4);
 	int fallback = (vpio_cap_read32(nic, FIELD(status)) & VPIO_STATUS_FALLBACK) != 0;
-	snprintf(details, sizeof(details), "map_id=%u agent_pid=%u registered_ring=%d forged=%d mode_before=%u", map_id,
-		 ring->header.agent_pid, registered_ring, forged, mode_before);
+	snprintf(details, sizeof(details), "map_id=%u agent_pid=%u registered_ring=%d waited_s=%d forged=%d mode_before=%u",
+		 map_id, ring->header.agent_pid, registered_ring, waited, forged, mode_before);
 	return finish(nic, "forge", 0, registered_ring && mode_before == MODE_COOPERATIVE && fallback, details);
 }
 
