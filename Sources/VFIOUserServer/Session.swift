@@ -31,6 +31,8 @@ public final class Session {
     public private(set) var negotiated: VersionMessage?
     /// The client's resample eventfd (KVM irqfd): readable when the guest EOIs the INTx.
     public private(set) var unmaskEvent: EventFD?
+    /// The client's error-notification eventfd (VFIO_PCI_ERR_IRQ_INDEX): kept, never signalled.
+    public private(set) var errorEvent: EventFD?
     public private(set) var counters = Counters()
 
     public init(stream: ByteStream, endpoint: PCIEndpoint, limits: ServerLimits, logger: Logger) {
@@ -45,6 +47,7 @@ public final class Session {
     public func close() {
         endpoint.intx.setTrigger(nil)
         unmaskEvent = nil
+        errorEvent = nil
         dma.unmapAll()
     }
 
@@ -109,9 +112,13 @@ public final class Session {
             case .deviceGetIRQInfo:
                 let index = try IRQInfo.requestedIndex(payload)
                 guard let kind = IRQIndex(rawValue: index) else { return .failure(errno: Errno.EINVAL, reason: "no IRQ index \(index)") }
-                let info = kind == .intx
-                    ? IRQInfo(flags: [.eventfd, .maskable, .automasked], index: index, count: 1)
-                    : IRQInfo(flags: [.eventfd], index: index, count: 0)
+                let info: IRQInfo = switch kind {
+                case .intx: IRQInfo(flags: [.eventfd, .maskable, .automasked], index: index, count: 1)
+                // One error-notification vector, so QEMU enables error recovery (its log warned at every
+                // boot otherwise); this device has no error to report and never signals it.
+                case .err: IRQInfo(flags: [.eventfd], index: index, count: 1)
+                case .msi, .msix, .req: IRQInfo(flags: [.eventfd], index: index, count: 0)
+                }
                 return .reply(info.encode())
             case .deviceSetIRQs: return try setIRQs(payload, message.descriptors)
             case .regionRead:
@@ -186,6 +193,10 @@ public final class Session {
         }
         if request.data != .eventfd, !fds.isEmpty {
             return .failure(errno: Errno.EINVAL, reason: "SET_IRQS descriptors without DATA_EVENTFD")
+        }
+        if request.index == IRQIndex.err.rawValue, request.action == .trigger, request.start == 0, request.count <= 1 {
+            errorEvent = fds.first.map { EventFD(adopting: $0) }
+            return .reply([])
         }
         guard request.index == IRQIndex.intx.rawValue else {
             // MSI/MSI-X have no vectors here: only "disable all" (count 0) is meaningful.

@@ -55,6 +55,21 @@ import VPIOSystem
         #expect(try IRQInfo(decoding: msi[...]).count == 0)
         #expect(try h.send(.deviceGetIRQInfo, IRQInfo(flags: [], index: 5, count: 0).encode()).0.error == Errno.EINVAL)
     }
+
+    /// One error-notification vector, so that QEMU enables error recovery instead of warning at boot;
+    /// its eventfd is kept and dropped with the connection.
+    @Test func theErrorIRQTakesOneEventFD() throws {
+        var h = try Harness()
+        let (_, p) = try h.send(.deviceGetIRQInfo, IRQInfo(flags: [], index: IRQIndex.err.rawValue, count: 0).encode())
+        #expect(try IRQInfo(decoding: p[...]).count == 1)
+        let fd = try EventFD()
+        let set = SetIRQsRequest(index: IRQIndex.err.rawValue, start: 0, count: 1, data: .eventfd, action: .trigger)
+        let (reply, _) = try h.send(.deviceSetIRQs, set.encode(), descriptors: [OwnedDescriptor(try fd.descriptor.duplicate())])
+        #expect(!reply.flags.contains(.error))
+        #expect(h.session.errorEvent != nil)
+        h.session.close()
+        #expect(h.session.errorEvent == nil)
+    }
 }
 
 @Suite struct RegionCommandTests {
