@@ -92,8 +92,10 @@ public final class DMAGate {
         let allowed = enforcer.judge(access: ledger.accesses, start: start, intent: intent,
                                      ringGeneration: agent.channel.ringGeneration)
         if enforcer.report.switches.count != switches, let change = enforcer.report.switches.last {
-            // Every boot leaves cooperative until the agent registers: expected, so not a warning.
-            logger.log(level: intent == .agentAbsent ? .notice : .warning, "enforced mode changed", metadata: [
+            // Every boot leaves cooperative until the agent registers, and returns once it has: expected,
+            // so not warnings. A fallback for any other reason is.
+            let expected = intent == .agentAbsent || change.to == enforcer.report.configured
+            logger.log(level: expected ? .notice : .warning, "enforced mode changed", metadata: [
                 "from": "\(change.from.rawValue)", "to": "\(change.to.rawValue)", "reason": "\(change.reason)",
                 "access": "\(change.access)"])
             agent.capability.setEnforcedMode(Self.statusCode(change.to))
