@@ -16,11 +16,10 @@ struct RegisterWindow {
         select(page: 0, from: saved)
         let isr = read(Page0Read.isr.rawValue)
         select(page: 2, from: saved)
-        var values = ReadbackValues(pstart: read(Page2Read.pstart.rawValue), pstop: read(Page2Read.pstop.rawValue),
+        let values = ReadbackValues(pstart: read(Page2Read.pstart.rawValue), pstop: read(Page2Read.pstop.rawValue),
                                     tpsr: read(Page2Read.tpsr.rawValue), tcr: read(Page2Read.tcr.rawValue),
                                     running: isr & ISR.reset == 0)
         restore(saved)
-        values.crda = 0
         return values
     }
 
