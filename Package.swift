@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 // Layers, bottom up: pure codecs and models (no Glibc) → syscall wrappers → server and
@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "KVMProbe", dependencies: [
             "CKVM",
             .product(name: "SystemPackage", package: "swift-system"),
-        ]),
+        ], swiftSettings: [.strictMemorySafety()]),
         // The agent–host ABI (ring + capability), mirrored from protocol/include/vpio_ring.h.
         .target(name: "VPIOProtocol", dependencies: ["DP8390"], path: "protocol/swift"),
         // vfio-user wire format: pure encode/decode, no I/O.
@@ -104,7 +104,8 @@ let package = Package(
         // and the executable. Built for the guest with --static-swift-stdlib (see guest-agent/README.md).
         .systemLibrary(name: "CLibBPF", path: "guest-agent/Sources/CLibBPF"),
         .target(name: "CVPIOAgentShim", dependencies: ["CLibBPF"], path: "guest-agent/Sources/CVPIOAgentShim"),
-        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF", "NE2000Model", "DeviceBus", "VPIOProtocol"], path: "guest-agent/Sources/VPIOAgentCore"),
+        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF", "NE2000Model", "DeviceBus", "VPIOProtocol"], path: "guest-agent/Sources/VPIOAgentCore",
+                swiftSettings: [.strictMemorySafety()]),
         .executableTarget(name: "vpio-agent", dependencies: [
             "VPIOAgentCore", "CVPIOAgentShim", "CLibBPF",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
