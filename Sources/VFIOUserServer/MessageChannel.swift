@@ -1,13 +1,14 @@
 import VFIOUserWire
 import VPIOSystem
 
-/// A reliable byte stream that can carry descriptors: a UNIX socket in production, an in-memory
-/// pipe in dispatcher tests.
+/// A reliable byte stream that can carry descriptors, used without ever waiting: a UNIX socket in
+/// production, an in-memory pipe in dispatcher tests.
 public protocol ByteStream: AnyObject {
-    /// Whatever is available now, at most `maxBytes` (blocking for at least one byte); nil at the
-    /// end of stream. Descriptors come with the chunk that ends with the data they were sent with.
+    /// Whatever is available now, at most `maxBytes`, without waiting: empty when nothing is, nil at
+    /// the end of stream. Descriptors come with the chunk that ends with the data they were sent with.
     func receiveAvailable(maxBytes: Int, maxDescriptors: Int) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])?
-    func send(_ bytes: [UInt8], descriptors: [FileDescriptor]) throws
+    /// Sends as much of `bytes` as the stream takes now, without waiting; returns how many it took.
+    func sendAvailable(_ bytes: ArraySlice<UInt8>) throws -> Int
 }
 
 extension UnixSocket: ByteStream {}
@@ -35,9 +36,16 @@ public enum ChannelError: Error, CustomStringConvertible {
     }
 }
 
-/// Frames vfio-user messages on a byte stream, reading ahead so one message usually costs one
-/// receive call. A header whose size cannot be trusted ends the connection (there is no way to
-/// find the next message); everything after that is the dispatcher's.
+/// Frames vfio-user messages on a byte stream without ever waiting on it: each `readAvailable` takes
+/// what the stream has, `nextMessage` frames whole messages from what was taken, and replies queue
+/// until the stream accepts them. A header whose size cannot be trusted ends the connection (there
+/// is no way to find the next message); everything after that is the dispatcher's.
+///
+/// Bounded by construction: input is read only while no reply is queued and each read stops at the
+/// end of the message under way (or `readAhead` bytes), so buffered input stays below
+/// `maxMessageSize + readAhead`; messages are framed only while no reply is queued, so the queue
+/// holds at most one reply beyond what the stream took. `waitingSince` says how long the channel has
+/// been stuck mid-message or with a queued reply, so the server can close a stalled client.
 public final class MessageChannel {
     public let stream: ByteStream
     /// Upper bound on a whole message; bounds every allocation a client can cause.
@@ -51,6 +59,11 @@ public final class MessageChannel {
     private var descriptors: [(end: Int, descriptor: OwnedDescriptor)] = []
     /// Stream offsets below this belong to a message whose descriptors were refused.
     private var refusedThrough = -1
+    /// Reply bytes the stream has not taken yet.
+    private var outbound: [UInt8] = []
+    /// When the message under way began arriving, or the first queued reply was queued.
+    private var incompleteSince: ContinuousClock.Instant?
+    private var queuedSince: ContinuousClock.Instant?
     static let readAhead = 512
 
     public init(stream: ByteStream, maxMessageSize: UInt32, maxDescriptors: Int) {
@@ -59,17 +72,45 @@ public final class MessageChannel {
         self.maxDescriptors = maxDescriptors
     }
 
-    /// The next message, or nil when the client closed the connection between messages.
-    public func receive() throws -> ReceivedMessage? {
-        guard try fill(MessageHeader.size) else { return nil }
-        let header: MessageHeader
-        do {
-            header = try MessageHeader(decoding: buffer[0..<MessageHeader.size], maxMessageSize: maxMessageSize)
-        } catch let e as WireError {
-            throw ChannelError.badHeader(e)
+    /// Whether the channel takes input now: not while a reply waits for the stream to take it.
+    public var acceptsInput: Bool { outbound.isEmpty }
+    /// Whether replies wait for the stream to take them (poll for writability).
+    public var hasQueuedReplies: Bool { !outbound.isEmpty }
+    /// Since when the channel has been stuck — mid-message or with a reply the stream did not take —
+    /// or nil when it is not.
+    public var waitingSince: ContinuousClock.Instant? {
+        switch (incompleteSince, queuedSince) {
+        case let (a?, b?): min(a, b)
+        case let (a, b): a ?? b
         }
+    }
+
+    /// One receive of what the stream has now. Returns false at the end of stream between messages;
+    /// throws at an end of stream mid-message.
+    public func readAvailable() throws -> Bool {
+        let chunk: (bytes: [UInt8], descriptors: [OwnedDescriptor])?
+        do {
+            chunk = try stream.receiveAvailable(maxBytes: wanted, maxDescriptors: maxDescriptors)
+        } catch let UnixSocket.ReceiveError.tooManyDescriptors(bytes, _, _) {
+            // The socket closed them; the bytes are intact, so the message is rejected, not the stream.
+            take(bytes, refusing: true)
+            return true
+        }
+        guard let chunk else {
+            if buffer.isEmpty { return false }
+            throw ChannelError.truncatedMessage(expected: max(announcedSize, MessageHeader.size))
+        }
+        take(chunk.bytes, refusing: false)
+        let end = consumed + buffer.count - 1
+        descriptors += chunk.descriptors.map { (end, $0) }
+        refuseExcessDescriptors()
+        return true
+    }
+
+    /// The next whole message already received, or nil if none is.
+    public func nextMessage() throws -> ReceivedMessage? {
+        guard let header = try header(), buffer.count >= Int(header.size) else { return nil }
         let size = Int(header.size)
-        guard try fill(size) else { throw ChannelError.truncatedMessage(expected: size) }
         let payload = Array(buffer[MessageHeader.size..<size])
         let end = consumed + size
         let mine = descriptors.filter { $0.end < end }.map(\.descriptor)
@@ -77,52 +118,68 @@ public final class MessageChannel {
         let refused = refusedThrough >= consumed && refusedThrough < end
         buffer.removeSubrange(0..<size)
         consumed = end
+        incompleteSince = buffer.isEmpty ? nil : .now
         return ReceivedMessage(header: header, payload: payload, descriptors: refused ? [] : mine, descriptorsRefused: refused)
     }
 
-    /// Whether a whole message (by its header's size) is already buffered: the socket will not poll
-    /// readable for it, so the server must serve it before it waits again. An unusable header counts as
-    /// whole, so that `receive` reports it at once.
-    public var hasBufferedMessage: Bool {
-        guard buffer.count >= MessageHeader.size else { return false }
-        guard let header = try? MessageHeader(decoding: buffer[0..<MessageHeader.size], maxMessageSize: maxMessageSize)
-        else { return true }
-        return buffer.count >= Int(header.size)
-    }
-
-    /// Reads until `count` bytes are buffered; false at a clean end of stream with nothing buffered.
-    private func fill(_ count: Int) throws -> Bool {
-        while buffer.count < count {
-            let chunk: (bytes: [UInt8], descriptors: [OwnedDescriptor])?
-            do {
-                chunk = try stream.receiveAvailable(maxBytes: max(Self.readAhead, count - buffer.count),
-                                                    maxDescriptors: maxDescriptors)
-            } catch let UnixSocket.ReceiveError.tooManyDescriptors(bytes, _, _) {
-                // The socket closed them; the bytes are intact, so the message is rejected, not the stream.
-                refusedThrough = consumed + buffer.count + bytes.count - 1
-                buffer += bytes
-                continue
-            }
-            guard let chunk else {
-                if buffer.isEmpty { return false }
-                throw ChannelError.truncatedMessage(expected: count)
-            }
-            buffer += chunk.bytes
-            let end = consumed + buffer.count - 1
-            descriptors += chunk.descriptors.map { (end, $0) }
-        }
-        return true
-    }
-
-    /// Sends a successful reply to `request` carrying `payload`.
+    /// Queues a successful reply to `request` carrying `payload`, and sends what the stream takes.
     public func reply(to request: MessageHeader, payload: [UInt8]) throws {
-        try stream.send(MessageHeader.message(id: request.messageID, command: request.command, flags: .reply,
-                                              payload: payload), descriptors: [])
+        try queue(MessageHeader.message(id: request.messageID, command: request.command, flags: .reply, payload: payload))
     }
 
-    /// Sends an error reply carrying `errno`.
+    /// Queues an error reply carrying `errno`, and sends what the stream takes.
     public func replyError(to request: MessageHeader, errno: UInt32) throws {
-        try stream.send(MessageHeader.message(id: request.messageID, command: request.command, flags: [.reply, .error],
-                                              error: errno, payload: []), descriptors: [])
+        try queue(MessageHeader.message(id: request.messageID, command: request.command, flags: [.reply, .error],
+                                        error: errno, payload: []))
+    }
+
+    /// Sends as much of the queued replies as the stream takes now.
+    public func flush() throws {
+        var sent = 0
+        while sent < outbound.count {
+            let taken = try stream.sendAvailable(outbound[sent...])
+            if taken == 0 { break }
+            sent += taken
+        }
+        outbound.removeFirst(sent)
+        queuedSince = outbound.isEmpty ? nil : (queuedSince ?? .now)
+    }
+
+    private func queue(_ message: [UInt8]) throws {
+        outbound += message
+        try flush()
+    }
+
+    /// The buffered header, or nil if fewer than its bytes are buffered.
+    private func header() throws -> MessageHeader? {
+        guard buffer.count >= MessageHeader.size else { return nil }
+        do {
+            return try MessageHeader(decoding: buffer[0..<MessageHeader.size], maxMessageSize: maxMessageSize)
+        } catch let e as WireError {
+            throw ChannelError.badHeader(e)
+        }
+    }
+
+    /// How much to read: the rest of the message under way, at least `readAhead` (a header not yet
+    /// whole, or one that cannot be trusted, asks for `readAhead`).
+    private var wanted: Int { max(Self.readAhead, announcedSize - buffer.count) }
+
+    /// The size the buffered header announces; 0 while it is incomplete or unusable.
+    private var announcedSize: Int { ((try? header())?.size).map(Int.init) ?? 0 }
+
+    private func take(_ bytes: [UInt8], refusing: Bool) {
+        if refusing { refusedThrough = consumed + buffer.count + bytes.count - 1 }
+        if buffer.isEmpty, !bytes.isEmpty { incompleteSince = .now }
+        buffer += bytes
+    }
+
+    /// Reads happen only with no whole message buffered, so every descriptor held belongs to the
+    /// message under way: more than one may carry, over any number of chunks, are closed at once and
+    /// the message is refused, so a client cannot pile descriptors up.
+    private func refuseExcessDescriptors() {
+        guard descriptors.count > maxDescriptors else { return }
+        descriptors.forEach { $0.descriptor.close() }
+        descriptors.removeAll()
+        refusedThrough = consumed + buffer.count - 1
     }
 }

@@ -9,9 +9,9 @@ public struct ServerLimits: Sendable {
     /// Descriptors accepted with one message (advertised as max_msg_fds).
     public var maxDescriptors = 8
     public var maxDMAMaps = 1024
-    /// Longest wait for the rest of a message that has begun, or for room to send a reply: a client
-    /// that stalls longer loses its connection (one log line), not the server its loop. Well below
-    /// QEMU's own 5 s `x-msg-timeout`.
+    /// Longest a client may leave a message incomplete (from its first byte), or its replies untaken:
+    /// one that stalls longer loses its connection (one log line). The server never waits on a client,
+    /// so this bounds what a stalled client holds, not the loop. Below QEMU's 5 s `x-msg-timeout`.
     public var messageWaitMilliseconds = 1000
 
     public init() {}

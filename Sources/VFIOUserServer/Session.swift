@@ -51,33 +51,50 @@ public final class Session {
         dma.unmapAll()
     }
 
-    /// Serves one message. Returns false when the client closed the connection; throws when the
-    /// connection must be dropped.
-    public func serveOne() throws -> Bool {
-        guard let message = try channel.receive() else { return false }
+    /// Serves every whole message received, reading once from the stream when `reading` (it polled
+    /// readable) and the channel takes input. Returns false when the client closed the connection;
+    /// throws when the connection must be dropped. Messages read ahead are served before the caller
+    /// polls again: QEMU sends DMA_MAP/UNMAP batches without waiting and then waits for the last reply.
+    public func serveAvailable(reading: Bool) throws -> Bool {
+        try serveBuffered()
+        if reading, channel.acceptsInput {
+            guard try channel.readAvailable() else { return false }
+            try serveBuffered()
+        }
+        return true
+    }
+
+    /// Serves whole buffered messages while their replies can be sent.
+    private func serveBuffered() throws {
+        while channel.acceptsInput, let message = try channel.nextMessage() {
+            try serve(message)
+        }
+    }
+
+    /// Throws when a reply cannot be sent (the client is gone).
+    private func serve(_ message: ReceivedMessage) throws {
         counters.messages += 1
         let header = message.header
         if header.isReply {
             // This server sends no commands, so no reply is expected: say so rather than stay silent.
-            reject(header, errno: Errno.EINVAL, reason: "unexpected reply message", send: true)
-            return true
+            try reject(header, errno: Errno.EINVAL, reason: "unexpected reply message", send: true)
+            return
         }
         switch handle(message) {
         case let .reply(payload):
             if !header.flags.contains(.noReply) { try channel.reply(to: header, payload: payload) }
         case let .failure(errno, reason):
-            reject(header, errno: errno, reason: reason, send: !header.flags.contains(.noReply))
+            try reject(header, errno: errno, reason: reason, send: !header.flags.contains(.noReply))
         }
-        return true
     }
 
-    private func reject(_ header: MessageHeader, errno: UInt32, reason: String, send: Bool) {
+    private func reject(_ header: MessageHeader, errno: UInt32, reason: String, send: Bool) throws {
         counters.rejected += 1
         let level: Logger.Level = counters.rejected <= 100 ? .warning : .debug
         logger.log(level: level, "rejected message", metadata: [
             "id": "\(header.messageID)", "command": "\(header.command)", "errno": "\(errno)", "reason": "\(reason)",
         ])
-        if send { try? channel.replyError(to: header, errno: errno) }
+        if send { try channel.replyError(to: header, errno: errno) }
     }
 
     func handle(_ message: ReceivedMessage) -> Outcome {

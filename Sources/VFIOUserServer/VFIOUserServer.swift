@@ -53,7 +53,8 @@ public final class VFIOUserServer {
         case listener, connection(Session), resample(Session), source(PollSource)
     }
 
-    /// One poll round: waits up to `timeoutMilliseconds`, then handles what is ready. Runs once per
+    /// One poll round: waits up to `timeoutMilliseconds` (less when a stalled client's bound falls
+    /// due sooner), handles what is ready, then closes a client stuck past its bound. Runs once per
     /// guest access, so it builds two small arrays and no closures.
     public func runOnce(listener: UnixSocket, sources: [PollSource], timeoutMilliseconds: Int32) throws {
         var entries: [(FileDescriptor, Poll.Events)] = []
@@ -62,7 +63,7 @@ public final class VFIOUserServer {
         meaning.reserveCapacity(2 + sources.count)
         if let session {
             if let socket = session.channel.stream as? UnixSocket {
-                entries.append((socket.descriptor, .readable))
+                entries.append((socket.descriptor, session.channel.hasQueuedReplies ? .writable : .readable))
                 meaning.append(.connection(session))
             }
             if let unmask = session.unmaskEvent {
@@ -77,15 +78,16 @@ public final class VFIOUserServer {
             entries.append((source.descriptor, .readable))
             meaning.append(.source(source))
         }
-        let ready = try Poll.wait(entries, timeoutMilliseconds: timeoutMilliseconds)
+        let ready = try Poll.wait(entries, timeoutMilliseconds: min(timeoutMilliseconds, millisecondsToBound()))
         for (index, events) in ready.enumerated() where !events.isEmpty {
             switch meaning[index] {
             case .listener: try accept(listener)
-            case let .connection(session): serve(session)
+            case let .connection(session): serve(session, events)
             case let .resample(session): session.resampled()
             case let .source(source): source.readable()
             }
         }
+        closeStalledSession()
     }
 
     /// Serves a session on any byte stream (tests drive this directly with an in-memory stream).
@@ -98,25 +100,37 @@ public final class VFIOUserServer {
     }
 
     private func accept(_ listener: UnixSocket) throws {
-        let socket = try listener.accept()
-        try socket.limitWaits(milliseconds: limits.messageWaitMilliseconds)
-        _ = attach(stream: socket)
+        _ = attach(stream: try listener.accept())
     }
 
-    /// Serves the message the socket announced and every whole one read ahead with it: QEMU sends
-    /// DMA_MAP/UNMAP batches without waiting and then waits for the last reply, which must not wait
-    /// for bytes that will never come (its 5 s `x-msg-timeout`, three times per boot).
-    private func serve(_ session: Session) {
+    /// Sends queued replies when the socket polled writable, then serves what was received (and,
+    /// when it polled readable or hung up, what it has now).
+    private func serve(_ session: Session, _ events: Poll.Events) {
         do {
-            repeat {
-                if try !session.serveOne() {
-                    end(session, reason: "client closed the connection")
-                    return
-                }
-            } while session.channel.hasBufferedMessage
+            if events.contains(.writable) { try session.channel.flush() }
+            let reading = !events.isDisjoint(with: [.readable, .hangup, .error, .invalid])
+            if try !session.serveAvailable(reading: reading) {
+                end(session, reason: "client closed the connection")
+            }
         } catch {
             end(session, reason: "\(error)")
         }
+    }
+
+    /// Milliseconds until the connected client's wait bound falls due (a large value when it waits for nothing).
+    private func millisecondsToBound() -> Int32 {
+        guard let since = session?.channel.waitingSince else { return .max }
+        let left = Duration.milliseconds(limits.messageWaitMilliseconds) - (ContinuousClock.now - since)
+        return Int32(clamping: Int(max(0, (left / .milliseconds(1)).rounded(.up))))
+    }
+
+    /// A client stuck mid-message or not taking its replies for longer than the bound loses its
+    /// connection (one log line); the loop and the device go on.
+    private func closeStalledSession() {
+        guard let session, let since = session.channel.waitingSince,
+              ContinuousClock.now - since >= .milliseconds(limits.messageWaitMilliseconds) else { return }
+        let what = session.channel.hasQueuedReplies ? "did not take its replies" : "left a message incomplete"
+        end(session, reason: "client \(what) for \(limits.messageWaitMilliseconds) ms")
     }
 
     private func end(_ session: Session, reason: String) {

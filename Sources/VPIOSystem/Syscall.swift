@@ -59,15 +59,6 @@ enum Syscall {
         })
     }
 
-    /// SO_RCVTIMEO or SO_SNDTIMEO: a blocking receive or send that waits longer fails with EAGAIN.
-    static func setTimeout(_ fd: FileDescriptor, option: Int32, milliseconds: Int) throws(SystemCallError) {
-        var value = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
-        _ = try retryingEINTR("setsockopt") {
-            // SAFETY: `value` lives for the call and the length is its size.
-            unsafe Glibc.setsockopt(fd.rawValue, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
-        }
-    }
-
     static func connect(_ fd: FileDescriptor, _ address: SocketAddressUnix) throws(SystemCallError) {
         _ = try retryingEINTR("connect") {
             // SAFETY: as in `bind`.

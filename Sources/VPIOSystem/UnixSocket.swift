@@ -106,13 +106,6 @@ public final class UnixSocket {
         UnixSocket(try Syscall.accept(descriptor))
     }
 
-    /// Bounds every blocking receive and send: one that waits longer than `milliseconds` throws
-    /// (EAGAIN), so a peer that stops mid-message or stops reading cannot stall the caller for good.
-    public func limitWaits(milliseconds: Int) throws {
-        try Syscall.setTimeout(descriptor, option: SO_RCVTIMEO, milliseconds: milliseconds)
-        try Syscall.setTimeout(descriptor, option: SO_SNDTIMEO, milliseconds: milliseconds)
-    }
-
     /// The socket's descriptor. Precondition: not closed.
     public var descriptor: FileDescriptor { owned.descriptor }
 
@@ -145,9 +138,12 @@ public final class UnixSocket {
             // borrowed only for this call.
             let chunk = try unsafe bytes.withUnsafeMutableBytes { data in
                 try unsafe control.withUnsafeMutableBytes { controlBytes in
-                    try unsafe receiveChunk(into: UnsafeMutableRawBufferPointer(rebasing: data[received...]), control: controlBytes)
+                    try unsafe receiveChunk(into: UnsafeMutableRawBufferPointer(rebasing: data[received...]), control: controlBytes,
+                                            waiting: true)
                 }
             }
+            // Only a socket someone made non-blocking behind our back says EAGAIN to a waiting recvmsg.
+            guard let chunk else { throw SystemCallError(call: "recvmsg", errno: .wouldBlock) }
             descriptors += chunk.descriptors
             droppedByKernel = droppedByKernel || chunk.controlTruncated
             if chunk.byteCount == 0 {
@@ -164,11 +160,11 @@ public final class UnixSocket {
         return (bytes, descriptors)
     }
 
-    /// One recvmsg of at most `maxBytes`: whatever the stream has now (blocking until at least a
-    /// byte or the end of stream), with the descriptors that came with it. Returns nil at the end
-    /// of stream. For framing protocols that read ahead: on a stream socket, data that carries
-    /// descriptors is never merged with the data after it, so descriptors stay with their message.
-    /// Throws `ReceiveError.tooManyDescriptors` (after closing them all) above `maxDescriptors`.
+    /// One recvmsg of at most `maxBytes`, without waiting (MSG_DONTWAIT): whatever the stream has
+    /// now, with the descriptors that came with it — empty when nothing is there, nil at the end of
+    /// stream. For framing protocols that read ahead from a poll loop: on a stream socket, data that
+    /// carries descriptors is never merged with the data after it, so descriptors stay with their
+    /// message. Throws `ReceiveError.tooManyDescriptors` (after closing them all) above `maxDescriptors`.
     public func receiveAvailable(
         maxBytes: Int, maxDescriptors: Int
     ) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])? {
@@ -179,9 +175,10 @@ public final class UnixSocket {
         // SAFETY: both buffers are owned arrays borrowed only for this call.
         let chunk = try unsafe bytes.withUnsafeMutableBytes { data in
             try unsafe control.withUnsafeMutableBytes { controlBytes in
-                try unsafe receiveChunk(into: data, control: controlBytes)
+                try unsafe receiveChunk(into: data, control: controlBytes, waiting: false)
             }
         }
+        guard let chunk else { return ([], []) }
         if chunk.byteCount == 0 {
             chunk.descriptors.forEach { $0.close() }
             return nil
@@ -195,25 +192,32 @@ public final class UnixSocket {
         return (bytes, chunk.descriptors)
     }
 
-    /// One recvmsg into `data`, returning the byte count and the descriptors it carried.
+    /// One recvmsg into `data`, returning the byte count and the descriptors it carried; when not
+    /// `waiting` (MSG_DONTWAIT), nil if nothing is there to receive.
     ///
     /// SAFETY (caller): `data` and `control` must be valid, writable, and not otherwise accessed
     /// for the duration of the call; `control` must be aligned for cmsghdr.
     private func receiveChunk(
-        into data: UnsafeMutableRawBufferPointer, control: UnsafeMutableRawBufferPointer
-    ) throws(SystemCallError) -> (byteCount: Int, descriptors: [OwnedDescriptor], controlTruncated: Bool) {
+        into data: UnsafeMutableRawBufferPointer, control: UnsafeMutableRawBufferPointer, waiting: Bool
+    ) throws(SystemCallError) -> (byteCount: Int, descriptors: [OwnedDescriptor], controlTruncated: Bool)? {
         var vector = unsafe iovec(iov_base: data.baseAddress, iov_len: data.count)
         var message = unsafe msghdr()
         // SAFETY: `vector` outlives the recvmsg call below, which is the only use of the pointer.
-        let byteCount = try unsafe withUnsafeMutablePointer(to: &vector) { vectorPointer throws(SystemCallError) in
+        let byteCount = try unsafe withUnsafeMutablePointer(to: &vector) { vectorPointer throws(SystemCallError) -> Int? in
             unsafe message.msg_iov = vectorPointer
             unsafe message.msg_iovlen = 1
             unsafe message.msg_control = control.baseAddress
             unsafe message.msg_controllen = control.count
             // SAFETY: `message` points only at `vector` (alive here) and the caller's writable
             // `data` and `control`. MSG_CMSG_CLOEXEC: received fds must not leak into children.
-            return try unsafe Syscall.recvmsg(descriptor, &message, flags: Int32(MSG_CMSG_CLOEXEC))
+            let flags = Int32(MSG_CMSG_CLOEXEC) | (waiting ? 0 : Int32(MSG_DONTWAIT))
+            do throws(SystemCallError) {
+                return try unsafe Syscall.recvmsg(descriptor, &message, flags: flags)
+            } catch where error.errno == .wouldBlock {
+                return nil
+            }
         }
+        guard let byteCount else { return nil }
         // Each descriptor is wrapped as soon as it is seen, so every one is closed unless claimed.
         var descriptors: [OwnedDescriptor] = []
         // SAFETY: the kernel filled `message.msg_controllen` bytes of `control` with well-formed
@@ -264,12 +268,28 @@ public final class UnixSocket {
         }
     }
 
+    /// One sendmsg of as much of `bytes` as the socket takes now, without waiting (MSG_DONTWAIT),
+    /// and without descriptors; returns how many bytes it took (0 when the send buffer is full).
+    /// MSG_NOSIGNAL: a closed peer is an EPIPE error, not a SIGPIPE.
+    public func sendAvailable(_ bytes: ArraySlice<UInt8>) throws -> Int {
+        guard !bytes.isEmpty else { return 0 }
+        do {
+            // SAFETY: the slice's storage is borrowed only for this call; sendChunk reads at most its count.
+            return try unsafe bytes.withUnsafeBytes { data in
+                try unsafe sendChunk(data, control: nil, descriptors: [], flags: Int32(MSG_DONTWAIT))
+            }
+        } catch let error as SystemCallError where error.errno == .wouldBlock {
+            return 0
+        }
+    }
+
     /// One sendmsg of `data`, with `descriptors` in `control` when it is given.
     ///
     /// SAFETY (caller): `data` and `control` must be valid for the duration of the call;
     /// `control` must be aligned for cmsghdr and exactly CMSG_SPACE of the descriptors' size.
     private func sendChunk(
-        _ data: UnsafeRawBufferPointer, control: UnsafeMutableRawBufferPointer?, descriptors: [FileDescriptor]
+        _ data: UnsafeRawBufferPointer, control: UnsafeMutableRawBufferPointer?, descriptors: [FileDescriptor],
+        flags: Int32 = 0
     ) throws(SystemCallError) -> Int {
         var vector = unsafe iovec(iov_base: UnsafeMutableRawPointer(mutating: data.baseAddress), iov_len: data.count)
         var message = unsafe msghdr()
@@ -294,7 +314,7 @@ public final class UnixSocket {
             }
             // SAFETY: `message` points only at `vector` (alive here), the caller's `data` and
             // the filled `control`.
-            return try unsafe Syscall.sendmsg(descriptor, &message, flags: Int32(MSG_NOSIGNAL))
+            return try unsafe Syscall.sendmsg(descriptor, &message, flags: Int32(MSG_NOSIGNAL) | flags)
         }
     }
 }

@@ -25,7 +25,13 @@ final class MemoryStream: ByteStream {
         return (Array(take), fds)
     }
 
-    func send(_ bytes: [UInt8], descriptors: [FileDescriptor]) throws { outbound += bytes }
+    /// Whether every pushed byte has been received.
+    var isDrained: Bool { chunks.isEmpty }
+
+    func sendAvailable(_ bytes: ArraySlice<UInt8>) throws -> Int {
+        outbound += bytes
+        return bytes.count
+    }
 
     /// Removes and returns the next reply: its header and payload.
     func popReply() -> (MessageHeader, [UInt8])? {
@@ -95,6 +101,6 @@ struct Harness {
     mutating func sendRaw(_ bytes: [UInt8], descriptors: [OwnedDescriptor] = []) throws {
         nextID &+= 1
         stream.push(bytes, descriptors: descriptors)
-        _ = try session.serveOne()
+        while !stream.isDrained { _ = try session.serveAvailable(reading: true) }
     }
 }
