@@ -105,9 +105,7 @@ public enum ExitCost {
         var tsc: UInt64
 
         static func now() -> Stamp {
-            var time = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &time)
-            return Stamp(ns: UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec), tsc: ckvm_rdtsc())
+            Stamp(ns: KVMSyscall.monotonicNanoseconds(), tsc: ckvm_rdtsc())
         }
     }
 
@@ -116,7 +114,7 @@ public enum ExitCost {
     /// completed I/O exits reaches the next value in `stampsAt` (ascending, each ≤ `exits`).
     static func runLoop(vcpu: VCPU, program: GuestProgram, port: UInt16, exits: Int, stampsAt: [Int]) throws -> (counts: Counts, stamps: [Stamp]) {
         let entry = program.entry(forExits: exits)
-        vcpu.vm.memory.load(program.bytes, at: codeAddress)
+        precondition(vcpu.vm.memory.copy(program.bytes, to: codeAddress), "guest code outside guest memory")
         try vcpu.enterFlatProtectedMode()
         try vcpu.setRegisters(rip: UInt64(codeAddress + entry.offset), rax: UInt64(initialAL),
                               rcx: UInt64(entry.iterations), rdx: UInt64(port))

@@ -93,9 +93,9 @@ public struct HostFacts: Codable, Equatable, Sendable {
     public var loadAverage: Double
 
     static func read() -> HostFacts {
-        var name = utsname()
-        uname(&name)
-        let kernel = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        // /proc/sys/kernel/osrelease is uname's release, /proc/loadavg getloadavg's source: read as
+        // text, so no C buffer is involved.
+        let kernel = procText("/proc/sys/kernel/osrelease")
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let firstCPU = cpuinfo.components(separatedBy: "\n\n").first ?? ""
         var model = "", flags: [Substring] = []
@@ -108,9 +108,13 @@ public struct HostFacts: Codable, Equatable, Sendable {
         }
         let modules = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/module")) ?? [])
             .filter { $0.hasPrefix("kvm") }.sorted()
-        var load = [0.0]
-        _ = getloadavg(&load, 1)
+        let load = procText("/proc/loadavg").split(separator: " ").first.flatMap { Double($0) } ?? 0
         return HostFacts(kernel: kernel, cpuModel: model, hypervisorFlag: flags.contains("hypervisor"),
-                         kvmModules: modules, loadAverage: load[0])
+                         kvmModules: modules, loadAverage: load)
+    }
+
+    /// A /proc file's text without its trailing newline; empty if it cannot be read.
+    private static func procText(_ path: String) -> String {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

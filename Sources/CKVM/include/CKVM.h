@@ -34,14 +34,17 @@ struct ckvm_io {
     uint64_t data_offset;  // from the start of kvm_run to the data bytes
 };
 
-/// run->io.
-struct ckvm_io ckvm_run_io(const struct kvm_run *run);
-/// run->mmio.phys_addr (KVM_EXIT_MMIO): where a guest that ran off its code ended up.
-uint64_t ckvm_run_mmio_address(const struct kvm_run *run);
-/// run->fail_entry.hardware_entry_failure_reason (KVM_EXIT_FAIL_ENTRY).
-uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run);
-/// run->internal.suberror (KVM_EXIT_INTERNAL_ERROR).
-uint32_t ckvm_run_internal_suberror(const struct kvm_run *run);
+/// One exit as kvm_run describes it, copied out of its union; only the field of `reason` is set.
+struct ckvm_exit {
+    uint32_t reason;             // exit_reason (KVM_EXIT_*)
+    struct ckvm_io io;           // KVM_EXIT_IO: run->io
+    uint64_t mmio_address;       // KVM_EXIT_MMIO: run->mmio.phys_addr, where a guest that ran off its code ended up
+    uint64_t fail_entry_reason;  // KVM_EXIT_FAIL_ENTRY: run->fail_entry.hardware_entry_failure_reason
+    uint32_t internal_suberror;  // KVM_EXIT_INTERNAL_ERROR: run->internal.suberror
+};
+
+/// The exit `run` (a mapped kvm_run of at least sizeof(struct kvm_run) bytes) describes.
+struct ckvm_exit ckvm_run_exit(const struct kvm_run *run);
 
 /// The time-stamp counter (rdtsc), for cycle counts.
 uint64_t ckvm_rdtsc(void);
