@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "VPIOSystem", dependencies: [
             "CVPIOShim",
             .product(name: "SystemPackage", package: "swift-system"),
-        ]),
+        ], swiftSettings: [.strictMemorySafety()]),
         // KVM ioctl numbers, kvm_run accessors and rdtsc, which Swift cannot import.
         .target(name: "CKVM"),
         // A tiny /dev/kvm guest that times port-I/O exits (`vpio exit-cost`).
@@ -60,18 +60,18 @@ let package = Package(
         .target(name: "VFIOUserServer", dependencies: [
             "VFIOUserWire", "VPIOSystem", "DeviceBus", "PCIFunction",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: [.strictMemorySafety()]),
         // A small synchronous client, for socket tests and the round-trip benchmark.
         .target(name: "VFIOUserClient", dependencies: ["VFIOUserWire", "VPIOSystem"]),
         // The host's end of the agent ABI: the capability, ring reading, intent matching.
-        .target(name: "AgentLink", dependencies: ["VPIOProtocol", "VFIOUserServer"]),
+        .target(name: "AgentLink", dependencies: ["VPIOProtocol", "VFIOUserServer"], swiftSettings: [.strictMemorySafety()]),
         // Enforcement at DMA starts and the fallback ladder (pure).
         .target(name: "Enforcement", dependencies: ["VPIOMonitor", "NE2000Model"]),
         // Where frames come from and go to: a TAP in a network namespace.
         .target(name: "PacketBackend", dependencies: [
             "VPIOSystem", "DeviceBus", "VFIOUserServer",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: [.strictMemorySafety()]),
         // Fetches and builds what a run needs: QEMU, guest kernel, initramfs, keys, served files.
         .target(name: "VPIOProvision", dependencies: [
             .product(name: "Logging", package: "swift-log"),
@@ -86,7 +86,7 @@ let package = Package(
         .target(name: "HostMonitor", dependencies: [
             "AgentLink", "Enforcement", "DeviceBus", "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProtocol",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: [.strictMemorySafety()]),
         .executableTarget(name: "vpio-host", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
             "NE2000Model", "VPIOMonitor", "AccessTrace",

@@ -45,9 +45,9 @@ public final class FileRange {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let n = try bytes.withUnsafeMutableBytes {
-                // SAFETY: the slice starting at `done` is inside the array's `count` bytes.
-                try Syscall.pread(file.descriptor, into: UnsafeMutableRawBufferPointer(rebasing: $0[done...]), at: start + Int64(offset + done))
+            // SAFETY: the slice starting at `done` is inside the array's `count` bytes, borrowed for this call.
+            let n = try unsafe bytes.withUnsafeMutableBytes {
+                try unsafe Syscall.pread(file.descriptor, into: UnsafeMutableRawBufferPointer(rebasing: $0[done...]), at: start + Int64(offset + done))
             }
             guard n > 0 else { throw ShortAccess(offset: offset, count: count) }
             done += n
@@ -61,8 +61,9 @@ public final class FileRange {
         try checkBounds(offset, bytes.count)
         var done = 0
         while done < bytes.count {
-            let n = try bytes.withUnsafeBytes {
-                try Syscall.pwrite(file.descriptor, from: UnsafeRawBufferPointer(rebasing: $0[done...]), at: start + Int64(offset + done))
+            // SAFETY: the slice starting at `done` is inside the array's bytes, borrowed for this call.
+            let n = try unsafe bytes.withUnsafeBytes {
+                try unsafe Syscall.pwrite(file.descriptor, from: UnsafeRawBufferPointer(rebasing: $0[done...]), at: start + Int64(offset + done))
             }
             guard n > 0 else { throw ShortAccess(offset: offset, count: bytes.count) }
             done += n
