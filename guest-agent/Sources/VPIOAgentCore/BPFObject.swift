@@ -9,50 +9,65 @@ public struct AgentError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-public func errnoText(_ code: Int32) -> String { String(cString: strerror(code < 0 ? -code : code)) }
-
 /// The agent's BPF object (vpio_agent.bpf.o): open → configure → load → fill the site table → attach.
 /// `close()` destroys every link (no kprobe stays behind) and the object.
-public final class AgentBPFObject {
+///
+/// `@safe`: the libbpf handles never leave the class except `map(_:)`'s, which the executable hands
+/// back to libbpf. Every `unsafe` below relies on one invariant: `object`, `program` and each link
+/// are handles libbpf gave this object, valid until `close()` (which sets them nil and empties
+/// `links`); libbpf's accessors accept a NULL handle and fail with -EINVAL or NULL.
+@safe public final class AgentBPFObject {
     public let path: String
     private var object: OpaquePointer?
-    public private(set) var program: OpaquePointer?
-    public private(set) var links: [Int: OpaquePointer] = [:]
+    private var program: OpaquePointer?
+    private var links: [Int: OpaquePointer] = unsafe [:]
 
     /// Opens the object file without loading it (maps and programs can be inspected).
     public init(path: String) throws {
         self.path = path
-        guard access(path, R_OK) == 0 else { throw AgentError("BPF object \(path): \(errnoText(errno))") }
-        guard let object = bpf_object__open_file(path, nil) else {
+        // Fails here, with the file's own errno, rather than inside libbpf's error path.
+        do { _ = try AgentFile(path) } catch { throw AgentError("BPF object \(path): \(errnoText(error.errno))") }
+        // SAFETY: the C string lives for the call; NULL options mean libbpf's defaults.
+        guard let object = unsafe bpf_object__open_file(path, nil) else {
             throw AgentError("cannot open BPF object \(path): \(errnoText(errno))")
         }
-        self.object = object
-        program = bpf_object__find_program_by_name(object, "vpio_site")
-        guard program != nil else { throw AgentError("\(path) has no program vpio_site") }
+        unsafe self.object = object
+        // SAFETY: the handle invariant above; the C string lives for the call.
+        unsafe program = unsafe bpf_object__find_program_by_name(object, "vpio_site")
+        guard unsafe program != nil else { throw AgentError("\(path) has no program vpio_site") }
     }
 
     deinit { close() }
 
+    /// Kprobes attached now.
+    public var linkCount: Int { unsafe links.count }
+
     /// A map by name, or nil.
-    public func map(_ name: String) -> OpaquePointer? { bpf_object__find_map_by_name(object, name) }
+    public func map(_ name: String) -> OpaquePointer? {
+        // SAFETY: the handle invariant above; the C string lives for the call.
+        unsafe bpf_object__find_map_by_name(object, name)
+    }
 
     /// (value size, max entries, flags) of a map.
     public func mapShape(_ name: String) -> (valueSize: Int, maxEntries: Int, flags: UInt32)? {
-        guard let map = map(name) else { return nil }
-        return (Int(bpf_map__value_size(map)), Int(bpf_map__max_entries(map)), bpf_map__map_flags(map))
+        guard let map = unsafe map(name) else { return nil }
+        // SAFETY: `map` belongs to the live object (handle invariant).
+        return unsafe (Int(bpf_map__value_size(map)), Int(bpf_map__max_entries(map)), bpf_map__map_flags(map))
     }
 
     /// Sets the BAR0 port base in .rodata; before `load`. (The register block's size is the DP8390's,
     /// compiled into the program from the generated dp8390.h.)
     public func configure(bar0Base: UInt16) throws {
         var v = bar0Base
-        let rc = vpio_set_rodata(object, "bar0_base", &v, 2)
+        // SAFETY: the handle invariant; the shim copies exactly 2 bytes, the size of `v`, which lives for the call.
+        let rc = unsafe vpio_set_rodata(object, "bar0_base", &v, 2)
         guard rc == 0 else { throw AgentError("cannot set bar0_base in \(path): \(errnoText(rc))") }
     }
 
     /// Loads the object into the kernel.
     public func load() throws {
-        let rc = bpf_object__load(object)
+        // SAFETY: the handle invariant above.
+        let rc = unsafe bpf_object__load(object)
         guard rc == 0 else {
             let hint: String
             switch -rc {
@@ -64,33 +79,38 @@ public final class AgentBPFObject {
         }
     }
 
-    public var programFD: Int32 { bpf_program__fd(program) }
+    // SAFETY: the handle invariant above.
+    public var programFD: Int32 { unsafe bpf_program__fd(program) }
 
     /// Writes the site table (`sites` map) so the program knows each cookie's kind.
     public func fillSites(_ sites: [ProbeSite]) throws {
-        guard let map = map("sites") else { throw AgentError("no sites map") }
-        let fd = bpf_map__fd(map)
         for site in sites {
             guard site.id < Int(VPIO_AGENT_MAX_SITES) else { throw AgentError("more than \(VPIO_AGENT_MAX_SITES) sites") }
-            var key = UInt32(site.id)
-            var value = vpio_site(kind: site.kind.rawValue, width: UInt8(site.width), rep: site.rep ? 1 : 0,
+            let value = vpio_site(kind: site.kind.rawValue, width: UInt8(site.width), rep: site.rep ? 1 : 0,
                                   reserved: 0, pair: UInt32(truncatingIfNeeded: site.pair ?? -1))
-            let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
-            guard rc == 0 else { throw AgentError("cannot fill site \(site.id): \(errnoText(errno))") }
+            try update("sites", index: site.id, to: value)
         }
     }
 
     /// Writes the CR rule (`cr_effect` map) from the DP8390 module, the one definition of what a CR
     /// write does; before any probe is attached.
     public func fillCommandEffects() throws {
-        guard let map = map("cr_effect") else { throw AgentError("no cr_effect map") }
-        let fd = bpf_map__fd(map)
         for index in 0..<DP8390CHeader.entryCount {
-            var key = UInt32(index)
-            var value = DP8390CHeader.entry(index: index)
-            let rc = bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY))
-            guard rc == 0 else { throw AgentError("cannot fill cr_effect[\(index)]: \(errnoText(errno))") }
+            try update("cr_effect", index: index, to: DP8390CHeader.entry(index: index))
         }
+    }
+
+    /// Sets entry `index` of the array map `name` to `value` (whose type must be the map's value type).
+    private func update<Value: BitwiseCopyable>(_ name: String, index: Int, to value: Value) throws {
+        guard let map = unsafe map(name) else { throw AgentError("no \(name) map") }
+        // SAFETY: `map` belongs to the live object; the kernel copies the map's value size from `value`,
+        // which must be exactly its size (checked here), and the key is a u32 like the array map's.
+        guard unsafe Int(bpf_map__value_size(map)) == MemoryLayout<Value>.size else {
+            throw AgentError("the \(name) map's values are not \(MemoryLayout<Value>.size) bytes")
+        }
+        var key = UInt32(index), value = value
+        let rc = unsafe bpf_map_update_elem(bpf_map__fd(map), &key, &value, UInt64(BPF_ANY))
+        guard rc == 0 else { throw AgentError("cannot fill \(name)[\(index)]: \(errnoText(errno))") }
     }
 
     /// The outcome of attaching one site.
@@ -112,8 +132,9 @@ public final class AgentBPFObject {
         for offset in [site.offset] + site.fallbackOffsets {
             var err: Int32 = 0
             let target = "\(site.module):\(site.function)"
-            if let link = vpio_attach_kprobe(program, target, UInt64(offset), UInt64(site.id), &err) {
-                links[site.id] = link
+            // SAFETY: the handle invariant; the C string and `err` live for the call.
+            if let link = unsafe vpio_attach_kprobe(program, target, UInt64(offset), UInt64(site.id), &err) {
+                unsafe links[site.id] = link
                 outcome.attachedOffset = offset
                 outcome.error = 0
                 return outcome
@@ -127,26 +148,30 @@ public final class AgentBPFObject {
     /// Destroys every link (detaches every kprobe), from several threads so the removals share RCU
     /// grace periods.
     public func detachAll() {
-        var all: [OpaquePointer?] = links.values.map { Optional($0) }
-        if !all.isEmpty {
-            all.withUnsafeMutableBufferPointer { buffer in
-                vpio_destroy_links(buffer.baseAddress, Int32(buffer.count), 32)
+        var all: [OpaquePointer?] = unsafe links.values.map { unsafe Optional($0) }
+        if unsafe !all.isEmpty {
+            // SAFETY: the buffer holds `count` live links (handle invariant), each destroyed once; the
+            // dictionary that also held them is emptied right after.
+            unsafe all.withUnsafeMutableBufferPointer { buffer in
+                unsafe vpio_destroy_links(buffer.baseAddress, Int32(buffer.count), 32)
             }
         }
-        links.removeAll()
+        unsafe links.removeAll()
     }
 
     public func close() {
         detachAll()
-        if let object { bpf_object__close(object) }
-        object = nil
-        program = nil
+        // SAFETY: the handle invariant; the handles are cleared at once so nothing uses them again.
+        if let object = unsafe object { unsafe bpf_object__close(object) }
+        unsafe object = nil
+        unsafe program = nil
     }
 
     /// (run count, run time ns, recursion misses) from the kernel's BPF statistics.
     public func runStats() -> (runs: UInt64, nanoseconds: UInt64, misses: UInt64)? {
         var runs: UInt64 = 0, ns: UInt64 = 0, misses: UInt64 = 0
-        guard vpio_prog_run_stats(programFD, &runs, &ns, &misses) == 0 else { return nil }
+        // SAFETY: the three counters live for the call; the shim writes one u64 to each.
+        guard unsafe vpio_prog_run_stats(programFD, &runs, &ns, &misses) == 0 else { return nil }
         return (runs, ns, misses)
     }
 
@@ -154,7 +179,10 @@ public final class AgentBPFObject {
     public func stats() -> vpio_stats {
         var value = vpio_stats()
         var key: UInt32 = 0
-        if let map = map("stats") { _ = bpf_map_lookup_elem(bpf_map__fd(map), &key, &value) }
+        guard let map = unsafe map("stats"), unsafe Int(bpf_map__value_size(map)) == MemoryLayout<vpio_stats>.size else { return value }
+        // SAFETY: `map` belongs to the live object and its values are one vpio_stats (checked above);
+        // `key` and `value` live for the call.
+        _ = unsafe bpf_map_lookup_elem(bpf_map__fd(map), &key, &value)
         return value
     }
 }

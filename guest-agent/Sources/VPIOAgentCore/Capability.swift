@@ -10,32 +10,41 @@ public struct CapabilityPort {
     /// Finds the capability, or nil when the host does not offer it.
     public static func locate(device: PCIDevice) throws -> CapabilityPort? {
         let path = device.directory + "/config"
-        guard let config = readBytes(path, limit: 256), config.count >= 0x40 else {
-            throw AgentError("cannot read \(path): \(errnoText(errno))")
+        let config: [UInt8]
+        do {
+            config = try AgentFile(path).readAll(limit: 256)
+        } catch {
+            throw AgentError("cannot read \(path): \(error)")
         }
+        guard config.count >= 0x40 else { throw AgentError("\(path) has \(config.count) bytes, less than a config header") }
         guard let offset = PCICapabilities.vpioCapability(in: config) else { return nil }
         return CapabilityPort(configPath: path, offset: offset)
     }
 
     func write(_ bytes: [UInt8], at field: Int) throws {
-        let fd = open(configPath, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw AgentError("cannot open \(configPath) for writing: \(errnoText(errno))") }
-        defer { close(fd) }
-        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset + field)) }
-        guard n == bytes.count else { throw AgentError("write to \(configPath)+\(offset + field) failed: \(errnoText(errno))") }
+        let written: Int
+        do {
+            written = try AgentFile(configPath, writable: true).write(bytes, at: offset + field)
+        } catch {
+            throw AgentError("write to \(configPath)+\(offset + field) failed: \(error)")
+        }
+        guard written == bytes.count else { throw AgentError("short write to \(configPath)+\(offset + field): \(written) of \(bytes.count) bytes") }
     }
 
     func read32(at field: Int) throws -> UInt32 {
-        let fd = open(configPath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw AgentError("cannot open \(configPath): \(errnoText(errno))") }
-        defer { close(fd) }
-        var value: UInt32 = 0
-        let n = pread(fd, &value, 4, off_t(offset + field))
-        guard n == 4 else { throw AgentError("read of \(configPath)+\(offset + field) failed: \(errnoText(errno))") }
-        return UInt32(littleEndian: value)
+        let bytes: [UInt8]
+        do {
+            bytes = try AgentFile(configPath).read(count: 4, at: offset + field)
+        } catch {
+            throw AgentError("read of \(configPath)+\(offset + field) failed: \(error)")
+        }
+        guard bytes.count == 4 else { throw AgentError("short read of \(configPath)+\(offset + field): \(bytes.count) of 4 bytes") }
+        return Self.le32(bytes)
     }
 
     static func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+
+    static func le32(_ bytes: [UInt8]) -> UInt32 { bytes.reversed().reduce(0) { $0 << 8 | UInt32($1) } }
 
     /// Status and last error, as the host reports them.
     public struct Status: Sendable, CustomStringConvertible {

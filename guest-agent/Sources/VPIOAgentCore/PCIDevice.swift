@@ -1,5 +1,4 @@
 import CVPIOAgentShim
-import Glibc
 import VPIOProtocol
 
 /// Walks a PCI capability list in a copy of config space (pure; for tests and the agent).
@@ -73,36 +72,8 @@ public struct PCIDevice: Sendable, Equatable {
     }
 }
 
-/// Whole small files and directory listings, without Foundation.
+/// A whole small file as text, or nil if it cannot be read.
 public func readFile(_ path: String, limit: Int = 1 << 20) -> String? {
-    guard let bytes = readBytes(path, limit: limit) else { return nil }
+    guard let bytes = try? AgentFile(path).readAll(limit: limit) else { return nil }
     return String(decoding: bytes, as: UTF8.self)
-}
-
-public func readBytes(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var result: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while result.count < limit {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { break }
-        result += buffer[0..<n]
-    }
-    return result
-}
-
-public func listDirectory(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
 }

@@ -1,5 +1,3 @@
-import Glibc
-
 /// One 64-bit entry of /proc/<pid>/pagemap (Documentation/admin-guide/mm/pagemap.rst).
 public struct PagemapEntry: Sendable, Equatable {
     public var raw: UInt64
@@ -20,14 +18,15 @@ public struct PagemapEntry: Sendable, Equatable {
 }
 
 public enum PagemapError: Error, CustomStringConvertible {
-    case open(errno: Int32)
-    case read(address: UInt, errno: Int32)
+    case open(AgentSyscallError)
+    case read(address: UInt, AgentSyscallError?)
     case notResolved(address: UInt, entry: UInt64)
 
     public var description: String {
         switch self {
-        case let .open(e): "cannot open /proc/self/pagemap: \(String(cString: strerror(e)))"
-        case let .read(address, e): "cannot read the pagemap entry of 0x\(String(address, radix: 16)): \(String(cString: strerror(e)))"
+        case let .open(error): "cannot open /proc/self/pagemap: \(error)"
+        case let .read(address, error):
+            "cannot read the pagemap entry of 0x\(String(address, radix: 16)): \(error.map { "\($0)" } ?? "short read")"
         case let .notResolved(address, entry):
             "page 0x\(String(address, radix: 16)) has no physical address (pagemap entry 0x\(String(entry, radix: 16)); not present, or not root)"
         }
@@ -37,24 +36,36 @@ public enum PagemapError: Error, CustomStringConvertible {
 public enum VPIOPagemap {
     public static let pageSize = 4096
 
-    /// The guest-physical address of each page of [address, address + length), through /proc/self/pagemap.
-    public static func physicalAddresses(of address: UnsafeRawPointer, length: Int) throws -> [UInt64] {
-        let fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw PagemapError.open(errno: errno) }
-        defer { close(fd) }
-        let first = UInt(bitPattern: address) / UInt(pageSize)
+    /// The guest-physical address of each page of [address, address + length) of this process's
+    /// virtual memory, through /proc/self/pagemap.
+    public static func physicalAddresses(ofVirtual address: UInt, length: Int) throws -> [UInt64] {
+        let pagemap: AgentFile
+        do {
+            pagemap = try AgentFile("/proc/self/pagemap")
+        } catch {
+            throw PagemapError.open(error)
+        }
+        let first = address / UInt(pageSize)
         let count = (length + pageSize - 1) / pageSize
-        var result: [UInt64] = []
-        for page in 0..<count {
-            let virtual = (first + UInt(page)) * UInt(pageSize)
-            var raw: UInt64 = 0
-            let n = pread(fd, &raw, 8, off_t((first + UInt(page)) * 8))
-            guard n == 8 else { throw PagemapError.read(address: virtual, errno: n < 0 ? errno : EIO) }
+        return try (0..<UInt(count)).map { page in
+            let virtual = (first + page) * UInt(pageSize)
+            let raw = try entry(of: first + page, in: pagemap, virtual: virtual)
             guard let physical = PagemapEntry(raw: raw).physicalAddress else {
                 throw PagemapError.notResolved(address: virtual, entry: raw)
             }
-            result.append(physical)
+            return physical
         }
-        return result
+    }
+
+    /// The raw 64-bit little-endian entry of virtual page number `page`.
+    private static func entry(of page: UInt, in pagemap: AgentFile, virtual: UInt) throws -> UInt64 {
+        let bytes: [UInt8]
+        do {
+            bytes = try pagemap.read(count: 8, at: Int(page * 8))
+        } catch {
+            throw PagemapError.read(address: virtual, error)
+        }
+        guard bytes.count == 8 else { throw PagemapError.read(address: virtual, nil) }
+        return bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
     }
 }

@@ -1,6 +1,5 @@
 import CLibBPF
 import CVPIOAgentShim
-import Glibc
 
 /// What kind of port access a probe site is (mirrors VPIO_SITE_* in guest-agent/bpf/vpio_agent.h).
 public enum SiteKind: UInt8, Sendable, CustomStringConvertible {
@@ -55,7 +54,7 @@ public enum ScanError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .open(path, e): "cannot open \(path): \(String(cString: strerror(e)))"
+        case let .open(path, e): "cannot open \(path): \(errnoText(e))"
         case let .notELF(path, reason): "\(path) is not a readable ELF object: \(reason)"
         case let .noSymbols(path): "\(path) has no .symtab (stripped module?): cannot name functions"
         }
@@ -93,65 +92,30 @@ public enum SiteScanner {
 
     /// Scans one module file.
     public static func scan(path: String, module: String? = nil) throws -> ModuleScan {
-        _ = elf_version(UInt32(EV_CURRENT))
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ScanError.open(path: path, errno: errno) }
-        defer { close(fd) }
-        guard let elf = elf_begin(fd, ELF_C_READ, nil) else {
-            throw ScanError.notELF(path: path, reason: String(cString: elf_errmsg(-1)))
-        }
-        defer { elf_end(elf) }
-        guard elf_kind(elf) == ELF_K_ELF else { throw ScanError.notELF(path: path, reason: "not an ELF file") }
-        var stringSection = 0
-        guard elf_getshdrstrndx(elf, &stringSection) == 0 else {
-            throw ScanError.notELF(path: path, reason: String(cString: elf_errmsg(-1)))
-        }
-
-        struct Section { var index: Int; var name: String; var header: GElf_Shdr; var scn: OpaquePointer }
-        var sections: [Section] = []
-        var scn: OpaquePointer? = nil
-        while let next = elf_nextscn(elf, scn) {
-            scn = next
-            var header = GElf_Shdr()
-            guard gelf_getshdr(next, &header) != nil else { continue }
-            let name = elf_strptr(elf, stringSection, Int(header.sh_name)).map { String(cString: $0) } ?? ""
-            sections.append(Section(index: Int(elf_ndxscn(next)), name: name, header: header, scn: next))
-        }
-
+        let elf = try ELFObject(path: path)
+        guard let symbols = elf.symbols else { throw ScanError.noSymbols(path: path) }
         // Function symbols per section index: (start, size, name).
         var functions: [Int: [(start: Int, size: Int, name: String)]] = [:]
-        guard let symtab = sections.first(where: { $0.header.sh_type == SHT_SYMTAB }),
-              let symbols = elf_getdata(symtab.scn, nil), symtab.header.sh_entsize > 0
-        else { throw ScanError.noSymbols(path: path) }
-        let symbolCount = Int(symtab.header.sh_size / symtab.header.sh_entsize)
-        for i in 0..<symbolCount {
-            var symbol = GElf_Sym()
-            guard gelf_getsym(symbols, Int32(i), &symbol) != nil else { continue }
-            guard symbol.st_info & 0xf == UInt8(STT_FUNC), symbol.st_shndx != 0, symbol.st_shndx < 0xff00 else { continue }
-            let name = elf_strptr(elf, Int(symtab.header.sh_link), Int(symbol.st_name)).map { String(cString: $0) } ?? ""
-            functions[Int(symbol.st_shndx), default: []].append((Int(symbol.st_value), Int(symbol.st_size), name))
+        for symbol in symbols where symbol.info & 0xf == UInt8(STT_FUNC) && symbol.section != 0 && symbol.section < 0xff00 {
+            functions[symbol.section, default: []].append((symbol.value, symbol.size, symbol.name))
         }
 
         var result = ModuleScan(module: module ?? moduleName(forFile: path), path: path, sites: [],
                                 scannedSections: [], skippedSections: [], srcversion: nil)
-        if let modinfo = sections.first(where: { $0.name == ".modinfo" }), let data = elf_getdata(modinfo.scn, nil),
-           let buffer = data.pointee.d_buf {
-            let bytes = UnsafeRawBufferPointer(start: buffer, count: data.pointee.d_size)
-            for entry in bytes.split(separator: 0) {
+        if let modinfo = elf.sections.first(where: { $0.name == ".modinfo" }) {
+            for entry in modinfo.bytes.split(separator: 0) {
                 let text = String(decoding: entry, as: UTF8.self)
                 if text.hasPrefix("srcversion=") { result.srcversion = String(text.dropFirst("srcversion=".count)) }
             }
         }
-        for section in sections where section.header.sh_type == SHT_PROGBITS && section.header.sh_flags & UInt64(SHF_EXECINSTR) != 0 {
+        for section in elf.sections where section.header.sh_type == SHT_PROGBITS && section.header.sh_flags & UInt64(SHF_EXECINSTR) != 0 {
             if section.name.hasPrefix(".init") || section.name.hasPrefix(".exit") {
                 result.skippedSections.append(section.name)
                 continue
             }
             result.scannedSections.append(section.name)
-            guard let data = elf_getdata(section.scn, nil), let buffer = data.pointee.d_buf else { continue }
-            let bytes = Array(UnsafeRawBufferPointer(start: buffer, count: data.pointee.d_size))
             let funcs = (functions[section.index] ?? []).sorted { $0.start < $1.start }
-            result.sites += candidates(in: bytes, functions: funcs, section: section.name, module: result.module)
+            result.sites += candidates(in: section.bytes, functions: funcs, section: section.name, module: result.module)
         }
         return result
     }

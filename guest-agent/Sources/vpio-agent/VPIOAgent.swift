@@ -134,7 +134,7 @@ struct Agent {
         vpio_libbpf_set_verbose(options.verbose ? 1 : 0)
         let bpf = try AgentBPFObject(path: try bpfObjectPath())
         defer { // the one cleanup path: destroys every link, then the object
-            let links = bpf.links.count, start = monotonicSeconds()
+            let links = bpf.linkCount, start = monotonicSeconds()
             bpf.close()
             if links > 0 { print("VPIO-AGENT detached links=\(links) secs=\(format(monotonicSeconds() - start))") }
         }

@@ -76,7 +76,7 @@ let toolchainClang: String? = {
         defer { page.deallocate() }
         page.storeBytes(of: 1, as: UInt8.self)
         (page + 4096).storeBytes(of: 1, as: UInt8.self)
-        let addresses = try VPIOPagemap.physicalAddresses(of: page, length: 8192)
+        let addresses = try VPIOPagemap.physicalAddresses(ofVirtual: UInt(bitPattern: page), length: 8192)
         #expect(addresses.count == 2)
         #expect(addresses.allSatisfy { $0 % 4096 == 0 && $0 != 0 })
     }
