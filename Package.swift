@@ -123,7 +123,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "DP8390Tests", dependencies: ["DP8390", "DeviceBus"]),
-        .testTarget(name: "AgentLinkTests", dependencies: ["AgentLink", "VPIOProtocol", "VFIOUserServer", "DeviceBus", "PCIFunction"]),
+        .testTarget(name: "AgentLinkTests", dependencies: [
+            "AgentLink", "VPIOProtocol", "VFIOUserServer", "DeviceBus", "PCIFunction", "VFIOUserClient", "VFIOUserWire", "VPIOSystem",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),

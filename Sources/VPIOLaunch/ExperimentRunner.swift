@@ -48,6 +48,10 @@ public struct RunConfiguration: Sendable {
     public var sshPort = 2222
     /// How long vpio-host may take to create its socket.
     public var hostStartTimeout: TimeInterval = 30
+    /// The per-workload timeout inside the guest (seconds); nil: what the overall timeout leaves.
+    public var workloadTimeout: Int?
+    /// A fault to inject while the guest runs (issue 11's fault-injection tests).
+    public var fault: FaultInjection?
 
     public init(layout: CacheLayout, nic: NICMode) {
         self.layout = layout
@@ -132,6 +136,7 @@ public final class ExperimentRunner: @unchecked Sendable {
 
         // NIC provider.
         var host: ChildProcess?
+        var hostLaunch: HostLaunch?
         let nic: GuestNIC
         var qemuPrefix: [String] = []
         switch c.nic {
@@ -139,20 +144,14 @@ public final class ExperimentRunner: @unchecked Sendable {
             guard FileManager.default.isExecutableFile(atPath: binary.path) else {
                 throw LaunchError.failed(step: "start vpio-host", reason: "\(binary.path) is not an executable (build it, or pass --host-binary)")
             }
-            let hostLog = runDirectory.appendingPathComponent("vpio-host.log")
-            let child = try ChildProcess(
-                name: "vpio-host",
+            let launch = HostLaunch(
                 argv: [binary.path,
                        "--socket", socketPath, "--netns", namespace.name, "--tap-name", tapName,
                        "--peer-address", "\(c.peerAddress)/\(c.prefixLength)", "--mac", c.mac,
                        "--stats-json", statsPath.path] + extraArguments,
-                stdout: .file(hostLog), stderr: .file(hostLog))
-            logger.debug("starting vpio-host", metadata: ["argv": "\(child.argv.joined(separator: " "))"])
-            try child.start(step: "start vpio-host")
-            host = child
-            cleanup.push("stop vpio-host") { child.terminate(grace: 10) }
-            try waitForSocket(socketPath, host: child, log: hostLog, trap: trap)
-            progress.line("vpio-host listening on \(socketPath)")
+                socket: socketPath, directory: runDirectory)
+            host = try startHost(launch, logName: "vpio-host.log", cleanup: cleanup, trap: trap)
+            hostLaunch = launch
             nic = .vfioUser(socket: socketPath)
         case .qemuNE2K:
             try namespace.addTap(tapName)
@@ -171,50 +170,18 @@ public final class ExperimentRunner: @unchecked Sendable {
         progress.line("peer servers: http://\(c.peerAddress):\(c.httpPort)/ and ssh \(c.peerAddress):\(c.sshPort)")
 
         // QEMU.
-        var parameters = GuestParameters(file: ServedFiles.name(size: c.size), sha256: sha256, workloads: c.workloads)
-        parameters.address = "\(c.guestAddress)/\(c.prefixLength)"
-        parameters.peer = c.peerAddress
-        parameters.httpPort = c.httpPort
-        parameters.sshPort = c.sshPort
-        parameters.receiveBuffer = c.receiveBuffer
-        parameters.agent = c.agent
-        parameters.deadline = max(30, Int(c.timeout) - 10)
-        parameters.workloadTimeout = max(20, Int(c.timeout) - 30)
-        var line = QEMUCommandLine(
-            installation: qemu, kernel: c.layout.kernel, initramfs: c.layout.initramfs,
-            kernelArguments: parameters.kernelArguments, nic: nic)
-        line.accelerator = c.accelerator
-        let qemuLog = runDirectory.appendingPathComponent("qemu.log")
-        let qemuProcess = try ChildProcess(name: "qemu", argv: qemuPrefix + line.argv, stdout: .pipe, stderr: .file(qemuLog))
-        logger.debug("starting QEMU", metadata: ["argv": "\(qemuProcess.argv.joined(separator: " "))"])
-        progress.line("booting the guest (\(qemu), \(c.accelerator.rawValue), timeout \(Int(c.timeout)) s)")
-        if trap.interrupted { throw LaunchError.interrupted(step: "start QEMU") }
-        try qemuProcess.start(step: "start QEMU")
-        cleanup.push("stop QEMU") { qemuProcess.terminate(grace: 3) }
-        trap.onInterrupt { qemuProcess.signal(SIGTERM) }
-
-        let reader = startConsoleReader(qemuProcess)
-        let deadline = started.addingTimeInterval(c.timeout)
-        var timedOut = false
-        while qemuProcess.isRunning {
-            if trap.interrupted { break }
-            if Date() >= deadline { timedOut = true; break }
-            if let doneSeenAt = lock.withLock({ self.doneSeenAt }), Date().timeIntervalSince(doneSeenAt) > 15 {
-                logger.notice("guest reported done but QEMU did not exit; stopping it")
-                break
-            }
-            if let host, !host.isRunning {
-                lock.withLock { result.hostErrors.append("vpio-host exited during the run with status \(host.exitStatus ?? -1)") }
-                break
-            }
-            usleep(50_000)
-        }
-        let qemuStatus = qemuProcess.terminate(grace: 3)
-        reader.wait(timeout: 5)
+        let boot = GuestBoot(installation: qemu, nic: nic, prefix: qemuPrefix, sha256: sha256, directory: runDirectory,
+                             deadline: started.addingTimeInterval(c.timeout))
+        let guest = try bootGuest(boot, workloads: c.workloads, index: 1, cleanup: cleanup, trap: trap)
+        let parts = RunParts(guest: guest, host: host, hostLaunch: hostLaunch, servers: servers, tapName: tapName)
+        let injector = c.fault.map(FaultInjector.init)
+        let timedOut = try supervise(parts, injector: injector, boot: boot, started: started, cleanup: cleanup, trap: trap)
+        let qemuStatus = parts.guest.process.terminate(grace: 3)
+        parts.guest.reader.wait(timeout: 5)
 
         // vpio-host: SIGTERM, then its statistics.
         var hostErrors: [String] = []
-        if let host {
+        if let host = parts.host {
             let status = host.terminate(grace: 15)
             if let data = try? Data(contentsOf: statsPath) {
                 lock.withLock { result.hostStatisticsJSON = String(decoding: data, as: UTF8.self) }
@@ -222,7 +189,7 @@ public final class ExperimentRunner: @unchecked Sendable {
                 hostErrors.append("vpio-host wrote no statistics to \(statsPath.path)")
             }
             if let status, status != 0 {
-                let log = (try? String(contentsOf: runDirectory.appendingPathComponent("vpio-host.log"), encoding: .utf8)) ?? ""
+                let log = (try? String(contentsOf: parts.hostLog, encoding: .utf8)) ?? ""
                 hostErrors.append("vpio-host exited with status \(status)")
                 progress.line("vpio-host log (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
             }
@@ -235,14 +202,166 @@ public final class ExperimentRunner: @unchecked Sendable {
         final.interrupted = trap.interrupted
         final.qemuExitStatus = qemuStatus
         final.hostErrors += hostErrors
+        final.fault = injector?.report
         final.wallSeconds = Date().timeIntervalSince(started)
-        if final.guestRC == nil, let log = try? String(contentsOf: qemuLog, encoding: .utf8), !log.isEmpty {
+        if final.guestRC == nil, let log = try? String(contentsOf: parts.guest.log, encoding: .utf8), !log.isEmpty {
             progress.line("QEMU stderr (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
         }
         if !final.succeeded { keepRunDirectory = true }
         reachedEnd = true
         if final.interrupted { throw LaunchError.interrupted(step: "guest run") }
         return final
+    }
+
+    // MARK: - Guests, the host and faults
+
+    /// How vpio-host is started (again, after `restart-host`).
+    struct HostLaunch {
+        var argv: [String]
+        var socket: String
+        var directory: URL
+    }
+
+    /// What every guest of the run shares: the QEMU line's fixed parts.
+    struct GuestBoot {
+        var installation: QEMUInstallation
+        var nic: GuestNIC
+        var prefix: [String]
+        var sha256: String
+        var directory: URL
+        /// The run's overall deadline.
+        var deadline: Date
+    }
+
+    /// One running guest: its QEMU, the console reader, QEMU's stderr log.
+    struct Guest {
+        var index: Int
+        var process: ChildProcess
+        var reader: ConsoleReader
+        var log: URL
+    }
+
+    /// The processes of a run that a fault may replace.
+    final class RunParts {
+        var guest: Guest
+        var host: ChildProcess?
+        var hostLog: URL
+        let hostLaunch: HostLaunch?
+        let servers: PeerServers
+        let tapName: String
+
+        init(guest: Guest, host: ChildProcess?, hostLaunch: HostLaunch?, servers: PeerServers, tapName: String) {
+            self.guest = guest
+            self.host = host
+            self.hostLaunch = hostLaunch
+            self.servers = servers
+            self.tapName = tapName
+            hostLog = (hostLaunch?.directory ?? URL(fileURLWithPath: "/")).appendingPathComponent("vpio-host.log")
+        }
+    }
+
+    /// Starts vpio-host with its output in `logName` and waits for its socket.
+    func startHost(_ launch: HostLaunch, logName: String, cleanup: CleanupStack, trap: SignalTrap) throws -> ChildProcess {
+        let log = launch.directory.appendingPathComponent(logName)
+        let child = try ChildProcess(name: "vpio-host", argv: launch.argv, stdout: .file(log), stderr: .file(log))
+        logger.debug("starting vpio-host", metadata: ["argv": "\(child.argv.joined(separator: " "))"])
+        try child.start(step: "start vpio-host")
+        cleanup.push("stop vpio-host") { child.terminate(grace: 10) }
+        try waitForSocket(launch.socket, host: child, log: log, trap: trap)
+        progress.line("vpio-host listening on \(launch.socket)")
+        return child
+    }
+
+    /// Boots guest number `index` (1 first; its console is prefixed `guestN| ` after the first, its
+    /// stderr goes to qemu.log, qemu-N.log) running `workloads`, with what is left of the run's time.
+    func bootGuest(_ boot: GuestBoot, workloads: [String], index: Int, cleanup: CleanupStack, trap: SignalTrap) throws -> Guest {
+        let c = configuration
+        var parameters = GuestParameters(file: ServedFiles.name(size: c.size), sha256: boot.sha256, workloads: workloads)
+        parameters.address = "\(c.guestAddress)/\(c.prefixLength)"
+        parameters.peer = c.peerAddress
+        parameters.httpPort = c.httpPort
+        parameters.sshPort = c.sshPort
+        parameters.receiveBuffer = c.receiveBuffer
+        parameters.agent = c.agent
+        let left = boot.deadline.timeIntervalSinceNow
+        parameters.deadline = max(30, Int(left) - 10)
+        parameters.workloadTimeout = c.workloadTimeout ?? max(20, Int(left) - 30)
+        var line = QEMUCommandLine(
+            installation: boot.installation, kernel: c.layout.kernel, initramfs: c.layout.initramfs,
+            kernelArguments: parameters.kernelArguments, nic: boot.nic)
+        line.accelerator = c.accelerator
+        let log = boot.directory.appendingPathComponent(index == 1 ? "qemu.log" : "qemu-\(index).log")
+        let process = try ChildProcess(name: "qemu", argv: boot.prefix + line.argv, stdout: .pipe, stderr: .file(log))
+        logger.debug("starting QEMU", metadata: ["argv": "\(process.argv.joined(separator: " "))"])
+        progress.line("booting \(index == 1 ? "the guest" : "guest \(index)") (\(boot.installation), \(c.accelerator.rawValue), "
+                      + "timeout \(Int(left)) s)")
+        if trap.interrupted { throw LaunchError.interrupted(step: "start QEMU") }
+        try process.start(step: "start QEMU")
+        cleanup.push("stop QEMU") { process.terminate(grace: 3) }
+        trap.onInterrupt { process.signal(SIGTERM) }
+        lock.withLock { doneSeenAt = nil }
+        let prefix = index == 1 ? c.consolePrefix : "guest\(index)| "
+        return Guest(index: index, process: process, reader: startConsoleReader(process, prefix: prefix), log: log)
+    }
+
+    /// Waits while the guest runs, injecting the fault when it is due. Returns whether the run timed out.
+    func supervise(_ parts: RunParts, injector: FaultInjector?, boot: GuestBoot, started: Date,
+                   cleanup: CleanupStack, trap: SignalTrap) throws -> Bool {
+        while parts.guest.process.isRunning {
+            if trap.interrupted { return false }
+            if Date() >= boot.deadline { return true }
+            if let doneSeenAt = lock.withLock({ self.doneSeenAt }), Date().timeIntervalSince(doneSeenAt) > 15 {
+                logger.notice("guest reported done but QEMU did not exit; stopping it")
+                return false
+            }
+            if let host = parts.host, !host.isRunning {
+                lock.withLock { result.hostErrors.append("vpio-host exited during the run with status \(host.exitStatus ?? -1)") }
+                return false
+            }
+            if let injector, injector.isDue(peerBytes: parts.servers.bytesSent(on: parts.tapName), runStarted: started) {
+                try inject(injector, parts: parts, boot: boot, cleanup: cleanup, trap: trap)
+            }
+            usleep(50_000)
+        }
+        if let injector, injector.hasFired {
+            injector.qemuExited(status: parts.guest.process.exitStatus)
+            injector.note("QEMU of guest \(parts.guest.index) exited with status \(parts.guest.process.exitStatus ?? -1)")
+        }
+        return false
+    }
+
+    /// Performs the due fault.
+    func inject(_ injector: FaultInjector, parts: RunParts, boot: GuestBoot, cleanup: CleanupStack, trap: SignalTrap) throws {
+        let fault = injector.fault
+        progress.line("fault \(fault.kind.rawValue): the peer has sent \(injector.report.peerBytes ?? 0) bytes")
+        switch fault.kind {
+        case .killQEMU:
+            let old = parts.guest
+            old.process.signal(SIGKILL)
+            old.process.wait(timeout: 10)
+            old.reader.wait(timeout: 5)
+            injector.qemuExited(status: old.process.exitStatus)
+            injector.note("QEMU of guest \(old.index) killed, exit status \(old.process.exitStatus ?? -1)")
+            parts.guest = try bootGuest(boot, workloads: fault.restartWorkloads, index: 2, cleanup: cleanup, trap: trap)
+            injector.guestBooted()
+            injector.note("guest 2 booting on the same vpio-host")
+        case .restartHost:
+            guard let host = parts.host, let launch = parts.hostLaunch else {
+                injector.note("no vpio-host to restart")
+                return
+            }
+            host.signal(SIGKILL)
+            host.wait(timeout: 10)
+            injector.note("vpio-host killed, exit status \(host.exitStatus ?? -1)")
+            // The killed host leaves its socket file; without it the wait below sees the new one.
+            try? FileManager.default.removeItem(atPath: launch.socket)
+            parts.host = try startHost(launch, logName: "vpio-host-2.log", cleanup: cleanup, trap: trap)
+            parts.hostLog = launch.directory.appendingPathComponent("vpio-host-2.log")
+            injector.note("vpio-host restarted on \(launch.socket)")
+        case .killHTTP:
+            let status = try parts.servers.restartHTTP()
+            injector.note("httpd killed, exit status \(status ?? -1); a new httpd listens")
+        }
     }
 
     // MARK: - Pieces
@@ -284,11 +403,10 @@ public final class ExperimentRunner: @unchecked Sendable {
 
     /// Reads QEMU's stdout (the guest console) line by line on a thread: echoes each line with the prefix
     /// and folds `VPIO-RESULT` lines into the result.
-    func startConsoleReader(_ qemu: ChildProcess) -> ConsoleReader {
+    func startConsoleReader(_ qemu: ChildProcess, prefix: String) -> ConsoleReader {
         let reader = ConsoleReader()
         guard let handle = qemu.standardOutput else { reader.finish(); return reader }
         let echo = configuration.echoConsole
-        let prefix = configuration.consolePrefix
         let thread = Thread { [self] in
             var pending = Data()
             while true {

@@ -26,12 +26,17 @@ public final class PeerServers: @unchecked Sendable {
         }
     }
 
-    public let http: ChildProcess
+    /// The HTTP server now (`restartHTTP` replaces it).
+    public var http: ChildProcess { lock.withLock { currentHTTP } }
     public let ssh: ChildProcess
+    private let lock = NSLock()
+    private var currentHTTP: ChildProcess
+    private let restart: () throws -> ChildProcess
 
-    private init(http: ChildProcess, ssh: ChildProcess) {
-        self.http = http
+    private init(http: ChildProcess, ssh: ChildProcess, restart: @escaping () throws -> ChildProcess) {
+        currentHTTP = http
         self.ssh = ssh
+        self.restart = restart
     }
 
     /// Starts both servers in `namespace` (the address must already exist there) and waits until both
@@ -43,12 +48,16 @@ public final class PeerServers: @unchecked Sendable {
         else {
             throw LaunchError.failed(step: "start peer servers", reason: "busybox, unshare or dropbear missing (run `vpio provision`)")
         }
-        let http = try ChildProcess(
-            name: "httpd",
-            argv: namespace.execPrefix + [busybox, "httpd", "-f", "-p", "\(c.address):\(c.httpPort)", "-h", c.servedDirectory.path],
-            stdout: .file(logDirectory.appendingPathComponent("httpd.log")),
-            stderr: .file(logDirectory.appendingPathComponent("httpd.log")))
-        try http.start(step: "start peer HTTP server")
+        let startHTTP = {
+            let http = try ChildProcess(
+                name: "httpd",
+                argv: namespace.execPrefix + [busybox, "httpd", "-f", "-p", "\(c.address):\(c.httpPort)", "-h", c.servedDirectory.path],
+                stdout: .file(logDirectory.appendingPathComponent("httpd.log")),
+                stderr: .file(logDirectory.appendingPathComponent("httpd.log")))
+            try http.start(step: "start peer HTTP server")
+            return http
+        }
+        let http = try startHTTP()
         let script = #"mount --bind "$0" /root && exec "$1" -F -E -s -r "$2" -p "$3" -P "$4""#
         let ssh = try ChildProcess(
             name: "dropbear",
@@ -65,9 +74,19 @@ public final class PeerServers: @unchecked Sendable {
             http.terminate(grace: 1)
             throw error
         }
-        let servers = PeerServers(http: http, ssh: ssh)
+        let httpLog = logDirectory.appendingPathComponent("httpd.log")
+        let servers = PeerServers(http: http, ssh: ssh) {
+            let http = try startHTTP()
+            do {
+                try waitListening(http, port: c.httpPort, what: "HTTP server", log: httpLog, timeout: timeout)
+            } catch {
+                http.terminate(grace: 1)
+                throw error
+            }
+            return http
+        }
         do {
-            try waitListening(servers.http, port: c.httpPort, what: "HTTP server", log: logDirectory.appendingPathComponent("httpd.log"), timeout: timeout)
+            try waitListening(servers.http, port: c.httpPort, what: "HTTP server", log: httpLog, timeout: timeout)
             try waitListening(servers.ssh, port: c.sshPort, what: "ssh server", log: logDirectory.appendingPathComponent("dropbear.log"), timeout: timeout)
         } catch {
             servers.stop()
@@ -100,6 +119,31 @@ public final class PeerServers: @unchecked Sendable {
             if fields.count > 3, fields[1].hasSuffix(portHex), fields[3] == "0A" { return true }
         }
         return false
+    }
+
+    /// SIGKILLs the HTTP server's process group (the connections it serves die with it), then starts
+    /// a new one and waits until it listens. Returns the old one's exit status.
+    @discardableResult
+    public func restartHTTP() throws -> Int32? {
+        let old = http
+        old.signal(SIGKILL)
+        old.wait(timeout: 5)
+        let replacement = try restart()
+        lock.withLock { currentHTTP = replacement }
+        return old.exitStatus
+    }
+
+    /// Bytes `link` (in the servers' namespace) has transmitted, from /proc/PID/net/dev of a server;
+    /// nil when it cannot be read (no such link yet).
+    public func bytesSent(on link: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(ssh.pid)/net/dev", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == link else { continue }
+            let fields = parts[1].split(separator: " ")
+            return fields.count > 8 ? Int(fields[8]) : nil
+        }
+        return nil
     }
 
     /// Stops both servers (their whole process groups).

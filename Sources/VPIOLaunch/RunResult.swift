@@ -123,6 +123,8 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var hostStatisticsJSON: String?
     /// Host-side problems (a server or vpio-host that failed, …).
     public var hostErrors: [String] = []
+    /// The injected fault's report, when the run injected one.
+    public var fault: FaultReport?
 
     public init(configuration: String, workloads: [String]) {
         self.configuration = configuration

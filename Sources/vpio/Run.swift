@@ -12,6 +12,7 @@ enum NICChoice: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension Accelerator: ExpressibleByArgument {}
+extension FaultInjection.Kind: ExpressibleByArgument {}
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,15 +83,33 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("vpio-host: also keep the exit ledger JSON in this file.", valueName: "path"))
     var ledgerJson: String?
 
+    @Option(help: ArgumentHelp("Per-workload timeout inside the guest, seconds (default: what --timeout leaves).", valueName: "seconds"))
+    var workloadTimeout: Int?
+
+    @Option(help: ArgumentHelp(
+        "Inject a fault once the peer has sent --fault-after bytes (the download is under way): kill-qemu (SIGKILL QEMU, "
+            + "then boot a new guest running --restart-workloads on the same vpio-host), restart-host (SIGKILL vpio-host "
+            + "and start it again on the same socket), kill-http (SIGKILL the peer's httpd and start it again).",
+        valueName: "fault"))
+    var fault: FaultInjection.Kind?
+
+    @Option(help: ArgumentHelp("With --fault: the bytes the peer's link sends before the fault fires (K/M suffixes).", valueName: "bytes"))
+    var faultAfter = ByteSize(bytes: 256 << 10)
+
+    @Option(help: ArgumentHelp("With --fault kill-qemu: the workloads of the guest booted after the kill.", valueName: "list"))
+    var restartWorkloads = "download"
+
     func validate() throws {
         let list = workloads.split(separator: ",").map(String.init)
         guard !list.isEmpty else { throw ValidationError("--workloads must name at least one workload") }
+        let restart = restartWorkloads.split(separator: ",").map(String.init)
         let known = ["download", "ssh", "ssh-session", "none"] + RunResult.enforcementWorkloads
-        for workload in list where !known.contains(workload) {
+        for workload in list + restart where !known.contains(workload) {
             throw ValidationError("unknown workload '\(workload)' (known: \(known.joined(separator: ", ")))")
         }
         if list.contains("kill-agent") && !agent { throw ValidationError("the kill-agent workload needs --agent") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let fault, fault != .killHTTP, nic != .vpioHost { throw ValidationError("--fault \(fault.rawValue) needs --nic vpio-host") }
     }
 
     func run() throws {
@@ -113,6 +132,10 @@ struct Run: ParsableCommand {
             configuration.provisionIfNeeded = !noProvision
             configuration.receiveBuffer = rmem?.bytes
             if agent || agentNoRegister { configuration.agent = agentNoRegister ? .observe : .register }
+            configuration.workloadTimeout = workloadTimeout
+            configuration.fault = fault.map {
+                FaultInjection(kind: $0, afterPeerBytes: faultAfter.bytes, restartWorkloads: restartWorkloads.split(separator: ",").map(String.init))
+            }
             result = try ExperimentRunner(configuration: configuration).run()
         } catch let error as LaunchError {
             if case .interrupted = error {
@@ -124,6 +147,7 @@ struct Run: ParsableCommand {
             throw fail(error)
         }
         for line in result.summary { print("[run] \(line)") }
+        if let report = result.fault { for line in report.summary { print("[run] \(line)") } }
         if nic == .vpioHost {
             printLedger()
             printEnforcement(result.hostStatisticsJSON)
