@@ -12,7 +12,7 @@ extension CompareReport {
         var lines: [String] = []
         var exits = TextTable(header: ["scenario", "run", "check", "bytes", "accesses"]
             + Self.modeOrder.flatMap { mode -> [String] in
-                mode == .vmmModel ? ["vmm-model", "%", "seed %"] : [mode.rawValue, "%"]
+                mode == .vmmModel ? ["vmm-model", "%", "seed %", "CR-w %"] : [mode.rawValue, "%"]
             })
         for scenario in scenarios {
             for run in scenario.runs {
@@ -20,13 +20,17 @@ extension CompareReport {
                 for mode in Self.modeOrder {
                     let exits = run.ledger[mode]?.exits ?? 0
                     row += ["\(exits)", Self.percent(run.ledger.accesses > 0 ? Double(exits) / Double(run.ledger.accesses) : 0)]
-                    if mode == .vmmModel { row.append(scenario.seed.map { Self.fixed($0.ratioPercent, 2) } ?? "") }
+                    if mode == .vmmModel {
+                        row.append(scenario.seed.map { Self.fixed($0.ratioPercent, 2) } ?? "")
+                        row.append(run.crWriteShare.map(Self.percent) ?? "-")
+                    }
                 }
                 exits.rows.append(row)
             }
         }
-        lines.append("Exits per run (exact counts from vpio-host's ledger; % = exits / device accesses; seed % = the slides' "
-            + "\"I/O hooked\" ratio, the vmm-model trap set):")
+        lines.append("Exits per run (exact counts from vpio-host's ledger: what each mode's I/O bitmap traps, by port and "
+            + "direction; % = exits / device accesses; seed % = the slides' \"I/O hooked\" ratio; CR-w % = CR writes / accesses, "
+            + "what trapping the command register alone costs):")
         lines += exits.lines
 
         var perMiB = TextTable(header: ["scenario", "MiB", "unit"] + Self.modeOrder.map(\.rawValue))
@@ -78,7 +82,7 @@ extension CompareReport {
     /// One row per run and mode (the exact ledger counts), then one pooled row per scenario and mode
     /// (run = `all`).
     public var csv: String {
-        var rows = ["scenario,workload,run,mode,accesses,exits,exit_ratio,bitmap_exits,model_updates,bytes,byte_unit,"
+        var rows = ["scenario,workload,run,mode,accesses,exits,exit_ratio,acted_on,model_updates,bytes,byte_unit,"
             + "exits_per_mib,est_overhead_ms_per_mib,verified,seed_ratio_percent"]
         for scenario in scenarios {
             let seed = scenario.seed.map { Self.fixed($0.ratioPercent, 2) } ?? ""
@@ -90,7 +94,7 @@ extension CompareReport {
                     let overhead = mib > 0 ? costs.overheadNanoseconds(mode: mode, exits: row.exits, modelUpdates: row.modelUpdates)
                         .map { Self.fixed($0 / 1e6 / mib, 4) } ?? "" : ""
                     rows.append([Self.csvField(scenario.name), scenario.workload, "\(run.index)", mode.rawValue, "\(run.ledger.accesses)",
-                                 "\(row.exits)", "\(row.exitRatio)", "\(row.bitmapExits)", "\(row.modelUpdates)", "\(run.bytes)",
+                                 "\(row.exits)", "\(row.exitRatio)", "\(row.actedOn)", "\(row.modelUpdates)", "\(run.bytes)",
                                  Self.csvField(scenario.byteUnit), perMiB, overhead, "\(run.verified)",
                                  mode == .vmmModel ? seed : ""].joined(separator: ","))
                 }

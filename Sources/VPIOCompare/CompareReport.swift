@@ -115,6 +115,15 @@ public struct CompareRun: Codable, Equatable, Sendable {
     }
 }
 
+extension CompareRun {
+    /// CR writes (every page) / device accesses, from the emulated mode's per-port exits (it traps
+    /// everything); nil without accesses.
+    public var crWriteShare: Double? {
+        guard ledger.accesses > 0, let crWrites = ledger[.emulated]?.exitsByPort["0x00w"] else { return nil }
+        return Double(crWrites) / Double(ledger.accesses)
+    }
+}
+
 /// A scenario's runs pooled: sums of exact counts, ratios of the sums, the per-run ratios and their spread.
 public struct ScenarioSummary: Codable, Equatable, Sendable {
     public var runs: Int

@@ -30,14 +30,15 @@ public struct ExitLedger: Codable, Equatable, Sendable {
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
         var lines = [pad("mode", 13) + lpad("accesses", 10) + lpad("exits", 10) + lpad("ratio %", 9)
-            + lpad("bitmap", 10) + lpad("updates", 10) + lpad("intents", 9) + lpad("denials", 9)]
+            + lpad("acted on", 10) + lpad("updates", 10) + lpad("intents", 9) + lpad("denials", 9)]
         for m in modes {
             let label = m.mode.rawValue + (m.mode == enforced ? "*" : "")
             lines.append(pad(label, 13) + lpad("\(accesses)", 10) + lpad("\(m.exits)", 10)
-                + lpad(Self.percent(m.exitRatio), 9) + lpad("\(m.bitmapExits)", 10) + lpad("\(m.modelUpdates)", 10)
+                + lpad(Self.percent(m.exitRatio), 9) + lpad("\(m.actedOn)", 10) + lpad("\(m.modelUpdates)", 10)
                 + lpad("\(m.dmaIntents)", 9) + lpad("\(m.denials)", 9))
         }
-        lines.append("(* enforced; bitmap: exits of a port-level I/O bitmap; edges=\(interruptEdges) resets=\(resets))")
+        lines.append("(* enforced; exits: what the mode's I/O bitmap traps (port, direction, page); acted on: the exits "
+            + "its host acts on; edges=\(interruptEdges) resets=\(resets))")
         return lines
     }
 
@@ -51,10 +52,10 @@ public struct ExitLedger: Codable, Equatable, Sendable {
 /// One mode's row.
 public struct ModeLedger: Codable, Equatable, Sendable {
     public var mode: Mode
+    /// Accesses the mode's I/O bitmap traps (port, direction, page).
     public var exits: Int
-    /// Exits a port-level I/O bitmap would take (equal to `exits` except for cooperative, whose CR hook
-    /// is refined by the written value).
-    public var bitmapExits: Int
+    /// Exits the host acts on (fewer than `exits` only for cooperative, by the CR value written).
+    public var actedOn: Int
     /// exits / accesses.
     public var exitRatio: Double
     public var modelUpdates: Int
@@ -66,7 +67,7 @@ public struct ModeLedger: Codable, Equatable, Sendable {
     init(mode: Mode, counters: ModeCounters, accesses: Int) {
         self.mode = mode
         exits = counters.exits
-        bitmapExits = counters.bitmapExits
+        actedOn = counters.actedOn
         exitRatio = accesses > 0 ? Double(counters.exits) / Double(accesses) : 0
         modelUpdates = counters.modelUpdates
         dmaIntents = counters.dmaIntents

@@ -54,39 +54,36 @@ public struct HookPoint: Hashable, Sendable, CustomStringConvertible {
     ]
 }
 
-/// Which accesses a mode traps.
+/// Which accesses a mode traps: what an I/O permission bitmap (VMX or SVM) can express — port and
+/// direction, never the value written — and the register page, which a VMM knows without an extra exit
+/// because every page switch is a CR write, trapped in every mode that hooks any paged register (it
+/// rewrites the bitmap then). So the set depends on model state only through trapped accesses.
 ///
-/// The decision has two stages. `bitmapTraps` is what an I/O permission bitmap can express: port,
-/// direction and the register page, which a VMM knows because it traps every CR write that changes it
-/// (it rewrites the bitmap then) — so the set depends on model state only through trapped accesses.
-/// `traps` may refine that by the value of a *write* (known when the access traps; a read's value is
-/// not). Only `cooperative` uses values: it traps the CR writes that start a remote DMA or a transmit.
-/// A hardware VMM would take every CR write for it; the ledger reports that as `bitmapExits`.
+/// `actsOn` is a second, narrower question: of the accesses that trap, which ones the mode's host does
+/// anything with. Only `cooperative` narrows it (its reduced model runs on the CR writes that may start
+/// a remote DMA or a transmit); the others act on every exit. It is reported beside the exits, never as them.
 public struct HookSet: Sendable {
     public let mode: Mode
     /// Indexed by direction (bit 7), page (bits 6–5) and offset (bits 4–0).
     private var bitmap: [Bool]
-    private let filtersDMAStarts: Bool
 
     public init(mode: Mode) {
         switch mode {
-        case .emulated: self.init(mode: mode, bitmap: Array(repeating: true, count: 256), filtersDMAStarts: false)
+        case .emulated: self.init(mode: mode, bitmap: Array(repeating: true, count: 256))
         case .vmmModel: self.init(vmmModelPoints: HookPoint.vmmModel)
-        case .cooperative:
-            self.init(mode: mode, bitmap: Self.bitmap(for: [HookPoint("CR write", 0...0, .write)]), filtersDMAStarts: true)
-        case .passthrough: self.init(mode: mode, bitmap: Array(repeating: false, count: 256), filtersDMAStarts: false)
+        case .cooperative: self.init(mode: mode, bitmap: Self.bitmap(for: [HookPoint("CR write", 0...0, .write)]))
+        case .passthrough: self.init(mode: mode, bitmap: Array(repeating: false, count: 256))
         }
     }
 
     /// A vmm-model set from an explicit hook list (the removal test passes the list minus one point).
     public init(vmmModelPoints points: [HookPoint]) {
-        self.init(mode: .vmmModel, bitmap: Self.bitmap(for: points), filtersDMAStarts: false)
+        self.init(mode: .vmmModel, bitmap: Self.bitmap(for: points))
     }
 
-    private init(mode: Mode, bitmap: [Bool], filtersDMAStarts: Bool) {
+    private init(mode: Mode, bitmap: [Bool]) {
         self.mode = mode
         self.bitmap = bitmap
-        self.filtersDMAStarts = filtersDMAStarts
     }
 
     private static func bitmap(for points: [HookPoint]) -> [Bool] {
@@ -104,10 +101,10 @@ public struct HookSet: Sendable {
         Int(direction.rawValue) << 7 | Int(page & 3) << 5 | Int(offset & 0x1F)
     }
 
-    /// Port-level decision, with the register page the monitor's own model holds: an I/O bitmap traps
-    /// an access when any port it covers is trapped (an `inl` at 0x16 covers the reset port at 0x18).
+    /// Whether the access exits, with the register page the monitor's own model holds: an I/O bitmap
+    /// traps an access when any port it covers is trapped (an `inl` at 0x16 covers the reset port at 0x18).
     @inline(__always)
-    public func bitmapTraps(_ access: PortAccess, page: UInt8) -> Bool {
+    public func traps(_ access: PortAccess, page: UInt8) -> Bool {
         let ports = access.ports
         var port = ports.lowerBound
         while port < ports.upperBound {
@@ -117,11 +114,11 @@ public struct HookSet: Sendable {
         return false
     }
 
-    /// The mode's decision: the bitmap, refined by a write's value where the mode uses values.
+    /// Whether the host acts on an access that trapped: for cooperative, a CR write whose value may
+    /// start a DMA (`ReducedModel.mayStartDMA`); every trapped access otherwise.
     @inline(__always)
-    public func traps(_ access: PortAccess, page: UInt8) -> Bool {
-        guard bitmapTraps(access, page: page) else { return false }
-        guard filtersDMAStarts else { return true }
+    public func actsOn(_ access: PortAccess) -> Bool {
+        guard mode == .cooperative else { return true }
         return access.direction == .write && access.port == .register(CR.offset)
             && ReducedModel.mayStartDMA(command: UInt8(truncatingIfNeeded: access.value))
     }

@@ -1,8 +1,8 @@
 import NE2000Model
 
 /// One mode's monitor for one guest: fed every event, it counts an exit for each access its hook set
-/// traps and drives its model with those accesses *only*, plus interrupt edges and function resets,
-/// which a VMM sees without trapping anything.
+/// traps (port, direction, page: the I/O bitmap) and drives its model with the exits it acts on *only*,
+/// plus interrupt edges and function resets, which a VMM sees without trapping anything.
 ///
 /// Models by mode: `emulated` and `vmm-model` run the `FullModel` (fed everything, the emulated one is
 /// the reference), `cooperative` runs the `ReducedModel` on each trapped DMA start, `passthrough` none.
@@ -47,11 +47,11 @@ public struct ShadowMonitor: Sendable {
             }
             return DMAStarts()
         }
-        let page = full?.state.page ?? 0
-        if hooks.bitmapTraps(access, page: page) { counters.bitmapExits += 1 }
-        guard hooks.traps(access, page: page) else { return DMAStarts() }
+        guard hooks.traps(access, page: full?.state.page ?? 0) else { return DMAStarts() }
         counters.exits += 1
         counters.exitsByPort[Int(access.direction.rawValue) << 5 | Int(access.offset & 0x1F)] += 1
+        guard hooks.actsOn(access) else { return DMAStarts() }
+        counters.actedOn += 1
         let starts: DMAStarts
         if full != nil {
             starts = full!.apply(access)
@@ -71,10 +71,11 @@ public struct ShadowMonitor: Sendable {
 
 /// What one mode's monitor counted.
 public struct ModeCounters: Sendable, Equatable {
-    /// Accesses the mode's hook set trapped.
+    /// Accesses the mode's I/O bitmap traps: its exits.
     public var exits = 0
-    /// Accesses an I/O bitmap alone would trap (no write-value refinement; differs only for cooperative).
-    public var bitmapExits = 0
+    /// Exits the mode's host acts on (fewer than `exits` only for cooperative: the CR writes that may
+    /// start a DMA). Not exits: a VMM takes the exit before it sees the value.
+    public var actedOn = 0
     /// Exits by direction (bit 5) and BAR0 offset (bits 4–0): an access is attributed to its first port.
     public var exitsByPort = [Int](repeating: 0, count: 64)
     /// Events the mode's model processed.

