@@ -6,7 +6,8 @@ public enum Mode: String, CaseIterable, Codable, Sendable {
     case emulated
     /// The seed's VPIO: the VMM hooks the minimal set that keeps its full model correct.
     case vmmModel = "vmm-model"
-    /// This project: the host hooks only DMA-starting accesses and checks them with the reduced model.
+    /// This project: the host hooks only the DMA-starting port (CR, every write) and checks the writes that
+    /// start a DMA with the reduced model.
     case cooperative
     /// Nothing exits and nothing is checked (unsafe; one guest only).
     case passthrough
