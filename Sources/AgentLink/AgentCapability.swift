@@ -6,7 +6,9 @@ import VPIOProtocol
 /// read-only status words.
 public final class AgentCapability {
     public let channel: AgentChannel
-    let endpoint: PCIEndpoint
+    /// Unowned: the endpoint owns its config space and, through its hooks, this capability; a strong
+    /// reference back made a cycle that kept every device graph alive (LeakSanitizer).
+    unowned let endpoint: PCIEndpoint
     /// The last command's outcome (registered or rejected). The fallback bit is kept apart: it is the
     /// enforcer's state, which a guest's register or unregister command must not clear.
     private var registration = VPIOCapability.Status()
