@@ -63,6 +63,19 @@ import Testing
         #expect(listDirectory("/nonexistent/vpio").isEmpty)
     }
 
+    @Test func theRingMappingSharesTheFilesBytesAndCanBeLocked() throws {
+        let file = try ScratchFile([UInt8](repeating: 7, count: 4096))
+        let fd = open(file.path, O_RDWR | O_CLOEXEC)
+        defer { close(fd) }
+        let base = try AgentSyscall.mapShared(length: 4096, descriptor: fd)
+        defer { AgentSyscall.unmap(base, length: 4096) }
+        #expect(base.load(fromByteOffset: 4095, as: UInt8.self) == 7)
+        base.storeBytes(of: 9, toByteOffset: 0, as: UInt8.self)
+        #expect(try AgentFile(file.path).read(count: 1, at: 0) == [9])
+        try AgentSyscall.lock(base, length: 4096)
+        #expect(throws: AgentSyscallError(call: "mmap", errno: EBADF)) { try AgentSyscall.mapShared(length: 4096, descriptor: -1) }
+    }
+
     @Test func errnoTextTakesEitherSign() {
         #expect(errnoText(ENOENT) == "No such file or directory")
         #expect(errnoText(-ENOENT) == errnoText(ENOENT))
