@@ -93,17 +93,25 @@ public final class AgentFile {
 /// The names in directory `path` except `.` and `..`; empty if it cannot be listed.
 public func listDirectory(_ path: String) -> [String] {
     // SAFETY: the DIR stream is used only between opendir and closedir, and each dirent only before
-    // the next readdir; d_name is NUL-terminated inside its fixed-size array.
+    // the next readdir.
     guard let directory = unsafe opendir(path) else { return [] }
     defer { _ = unsafe closedir(directory) }
     var names: [String] = []
     while let entry = unsafe readdir(directory) {
-        let name = unsafe withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            unsafe String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
+        let name = unsafe entryName(entry)
         if name != "." && name != ".." { names.append(name) }
     }
     return names
+}
+
+/// The name of a dirent readdir returned. A record is only d_reclen bytes, often fewer than
+/// sizeof(struct dirent), so the name is read as a C string from d_name's address: loading the whole
+/// struct (`entry.pointee.d_name`) read past the end of glibc's buffer (AddressSanitizer:
+/// heap-buffer-overflow in the agent's PCI device scan).
+@unsafe private func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+    let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
+    // SAFETY (caller): `entry` is a live readdir record; d_name is NUL-terminated within it.
+    return unsafe String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
 }
 
 extension AgentSyscall {
