@@ -32,6 +32,8 @@ extension CompareReport {
             + "direction; % = exits / device accesses; seed % = the slides' \"I/O hooked\" ratio; CR-w % = CR writes / accesses, "
             + "what trapping the command register alone costs):")
         lines += exits.lines
+        lines.append("")
+        lines += seedExplanationLines
 
         var perMiB = TextTable(header: ["scenario", "MiB", "unit"] + Self.modeOrder.map(\.rawValue))
         var overhead = TextTable(header: ["scenario"] + Self.modeOrder.map(\.rawValue))
@@ -77,6 +79,21 @@ extension CompareReport {
         lines.append("model cost (ns per update): \(model.isEmpty ? "none" : model.joined(separator: ", ")) — \(costs.modelSource)")
         lines += notes.map { "note: \($0)" }
         return lines
+    }
+
+    /// The seed's ratio explained, per scenario with a seed figure: CR writes alone against the seed and
+    /// vmm-model, and vmm-model's other exits by hook point.
+    var seedExplanationLines: [String] {
+        let explained = scenarios.filter { $0.seed != nil }.map(SeedExplanation.init)
+        guard let first = explained.first else { return [] }
+        var table = TextTable(header: ["scenario", "seed %", "CR-w %", "vmm-model %", "DMA starts"] + first.parts.map(\.hook))
+        for e in explained {
+            table.rows.append([e.scenario, e.seedPercent.map { Self.fixed($0, 2) } ?? "", Self.fixed(e.crWritePercent, 2),
+                               Self.fixed(e.vmmModelPercent, 2), "\(e.dmaStarts)"]
+                + e.parts.map { "\(Self.fixed($0.percentOfAccesses, 2)) (\($0.perDMAStart.map { Self.fixed($0, 2) } ?? "-"))" })
+        }
+        return ["The seed's ratio explained (all runs of a scenario pooled): trapping CR writes alone (CR-w %) against the seed "
+            + "and vmm-model; vmm-model's other exits by hook point, % of accesses (per DMA start):"] + table.lines
     }
 
     /// One row per run and mode (the exact ledger counts), then one pooled row per scenario and mode

@@ -119,7 +119,8 @@ extension CompareRun {
     /// CR writes (every page) / device accesses, from the emulated mode's per-port exits (it traps
     /// everything); nil without accesses.
     public var crWriteShare: Double? {
-        guard ledger.accesses > 0, let crWrites = ledger[.emulated]?.exitsByPort["0x00w"] else { return nil }
+        guard ledger.accesses > 0, let crWrites = ledger[.emulated]?.exitsByPort[ModeLedger.portKey(offset: 0, direction: .write)]
+        else { return nil }
         return Double(crWrites) / Double(ledger.accesses)
     }
 }

@@ -1,3 +1,5 @@
+import NE2000Model
+
 /// Exit counts of every mode over one guest's access stream: what vpio-host writes with `--ledger-json`
 /// and `vpio replay` prints. All counts are exact integers.
 public struct ExitLedger: Codable, Equatable, Sendable {
@@ -74,9 +76,13 @@ public struct ModeLedger: Codable, Equatable, Sendable {
         denials = counters.denials
         var ports: [String: Int] = [:]
         for (index, count) in counters.exitsByPort.enumerated() where count > 0 {
-            let offset = index & 0x1F
-            ports["0x\(offset < 0x10 ? "0" : "")\(String(offset, radix: 16))\(index & 0x20 != 0 ? "w" : "r")"] = count
+            ports[Self.portKey(offset: UInt8(index & 0x1F), direction: index & 0x20 != 0 ? .write : .read)] = count
         }
         exitsByPort = ports
+    }
+
+    /// The `exitsByPort` key of a BAR0 offset and direction: "0x07w", "0x10r".
+    public static func portKey(offset: UInt8, direction: AccessDirection) -> String {
+        "0x\(offset < 0x10 ? "0" : "")\(String(offset, radix: 16))\(direction == .write ? "w" : "r")"
     }
 }

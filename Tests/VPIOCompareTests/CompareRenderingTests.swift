@@ -73,6 +73,25 @@ struct CompareRenderingTests {
         #expect(costs.overheadNanoseconds(mode: .cooperative, exits: 10, modelUpdates: 10) == nil)
     }
 
+    /// vmm-model's exits beyond the CR writes, by hook point, pooled: here 300 ISR writes per run.
+    @Test func seedExplanationSplitsVMMModelsExtraExitsByHookPoint() throws {
+        var report = try Self.report()
+        for index in report.scenarios[0].runs.indices {
+            var ledger = report.scenarios[0].runs[index].ledger
+            let vmm = ledger.modes.firstIndex { $0.mode == .vmmModel }!, emulated = ledger.modes.firstIndex { $0.mode == .emulated }!
+            ledger.modes[vmm].exitsByPort = ["0x00w": 1_500, "0x07w": 300, "0x08w": 100]
+            ledger.modes[emulated].dmaIntents = 150
+            report.scenarios[0].runs[index].ledger = ledger
+        }
+        let explained = SeedExplanation(report.scenarios[0])
+        #expect(explained.crWritePercent == 0.5 && explained.dmaStarts == 300)
+        let isr = try #require(explained.parts.first { $0.hook == "ISR write" })
+        #expect(isr.exits == 600 && abs(isr.percentOfAccesses - 0.1) < 1e-12 && isr.perDMAStart == 2)
+        #expect(explained.parts.first { $0.hook == "RSAR0 write" }?.exits == 200)
+        #expect(!explained.parts.contains { $0.hook == "CR write" })
+        #expect(report.table.joined(separator: "\n").contains("0.10 (2.00)"))
+    }
+
     @Test func tableHasEveryRunSeedAndSources() throws {
         let lines = try Self.report().table
         let text = lines.joined(separator: "\n")
