@@ -71,6 +71,9 @@ public final class Enforcer {
         /// The first `Enforcer.keptViolations` violations; `denied` counts them all.
         public var violations: [Violation] = []
         public var returnsToCooperative = 0
+        /// Why a run of verified intents toward the way back broke after the agent registered a new ring,
+        /// by reason (what delays a return to cooperative).
+        public var returnRunBreaks: [String: Int] = [:]
         /// Allowed DMAs a correct driver rarely makes (`DMADecision.isAnomaly`: outside SRAM, not a PROM read).
         public var anomalies = 0
         /// Received frames judged before the device stored them, and those refused.
@@ -158,7 +161,9 @@ public final class Enforcer {
     /// `verifiedRunToReturn` intents in a row checked out, counters consistent.
     private func considerReturn(access: Int, intent: IntentCheck, ringGeneration: Int) {
         guard report.configured == .cooperative, report.current == .vmmModel else { return }
-        guard ringGeneration > generationAtFallback, intent == .verified else {
+        guard ringGeneration > generationAtFallback else { return }
+        guard intent == .verified else {
+            report.returnRunBreaks[describe(intent), default: 0] += 1
             verifiedRun = 0
             return
         }

@@ -68,6 +68,23 @@ import VPIOMonitor
         #expect(e.current == .cooperative && e.report.returnsToCooperative == 2)
     }
 
+    /// What breaks a run toward the way back is counted by reason, so a late return can be explained.
+    @Test func aBrokenRunTowardTheWayBackIsCountedByReason() {
+        let e = Enforcer(mode: .cooperative)
+        _ = e.judge(access: 0, start: decisions(), intent: .missing, ringGeneration: 1)
+        var access = Enforcer.returnSpacing
+        for intent in [IntentCheck.verified, .missing, .verified, .mismatch("count"), .missing] {
+            _ = e.judge(access: access, start: decisions(), intent: intent, ringGeneration: 2)
+            access += 1
+        }
+        #expect(e.report.returnRunBreaks == ["intent missing": 2, "intent mismatch (count)": 1])
+        for _ in 0..<Enforcer.verifiedRunToReturn {
+            _ = e.judge(access: access, start: decisions(), intent: .verified, ringGeneration: 2)
+            access += 1
+        }
+        #expect(e.current == .cooperative)
+    }
+
     @Test func theWayBackIgnoresARingThatWasAlreadyRegistered() {
         let e = Enforcer(mode: .cooperative)
         _ = e.judge(access: 0, start: decisions(), intent: .mismatch("forged"), ringGeneration: 1)
