@@ -39,7 +39,10 @@ func openInputDescriptors() -> [String] {
     defer { closedir(dir) }
     var found: [String] = []
     while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        // A record is only d_reclen bytes: read the name as a C string from d_name's address, never by
+        // loading the whole struct (that reads past glibc's buffer).
+        let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!
+        let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
         var target = [CChar](repeating: 0, count: 256)
         let length = readlink("/proc/self/fd/" + name, &target, target.count - 1)
         guard length > 0 else { continue }
