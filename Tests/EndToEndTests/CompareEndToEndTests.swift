@@ -20,6 +20,7 @@ struct CompareEndToEndTests {
         let (status, output) = try EndToEnd.invoke(["compare", "--quick", "--out", out.path, "--cache", layout.root.path, "--no-provision"])
         #expect(status == 0)
         #expect(output.contains("Exits per run") && output.contains("Repeatability"))
+        #expect(output.contains("The seed's ratio explained"))
 
         for file in ["compare.json", "compare.csv", "exits-per-mib.svg", "exit-cost.json"] {
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(file) missing")
@@ -38,6 +39,10 @@ struct CompareEndToEndTests {
                 #expect(run.ledger == written)
                 for mode in Mode.allCases { #expect(run.ledger[mode]?.exits == written[mode]?.exits) }
                 #expect(written.accesses > 0 && written[.emulated]?.exits == written.accesses)
+                // Bitmap-level exits (issue 12): cooperative traps the CR port, every write of it, and acts on fewer.
+                let cooperative = try #require(written[.cooperative])
+                #expect(cooperative.exits == written[.emulated]?.exitsByPort["0x00w"] && cooperative.exitsByPort == ["0x00w": cooperative.exits])
+                #expect(cooperative.actedOn > 0 && cooperative.actedOn < cooperative.exits)
             }
             let summary = scenario.summary
             for mode in Mode.allCases {
