@@ -103,12 +103,13 @@ public final class VFIOUserServer {
         _ = attach(stream: try listener.accept())
     }
 
-    /// Sends queued replies when the socket polled writable, then serves what was received (and,
-    /// when it polled readable or hung up, what it has now).
+    /// Sends queued replies when the socket polled writable (or hung up: the send then fails and ends
+    /// the session, instead of polling a dead socket until the bound), then serves what was received
+    /// (and, when it polled readable or hung up, what it has now).
     private func serve(_ session: Session, _ events: Poll.Events) {
+        let reading = !events.isDisjoint(with: [.readable, .hangup, .error, .invalid])
         do {
-            if events.contains(.writable) { try session.channel.flush() }
-            let reading = !events.isDisjoint(with: [.readable, .hangup, .error, .invalid])
+            if !events.isDisjoint(with: [.writable, .hangup, .error]) { try session.channel.flush() }
             if try !session.serveAvailable(reading: reading) {
                 end(session, reason: "client closed the connection")
             }
