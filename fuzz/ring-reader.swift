@@ -169,7 +169,7 @@ private final class RingHost {
         precondition(memory.reads <= 3 * VPIORing.capacity + 2, "one look read guest memory \(memory.reads) times")
         precondition(records.count == after.recordsRead - before.recordsRead)
         for (a, b) in zip(records, records.dropFirst()) {
-            precondition(b.sequence.isAheadOf(a.sequence), "records out of claim order: \(a.sequence) then \(b.sequence)")
+            precondition(b.sequence.isAhead(of: a.sequence), "records out of claim order: \(a.sequence) then \(b.sequence)")
         }
         if let last = records.last { position = last.sequence }
     }
@@ -184,14 +184,6 @@ private final class RingHost {
         _ = monitor.verify(kind: kind, start: input.bool() ? UInt32(input.u16()) : nil)
         precondition(memory.reads <= 3 * VPIORing.capacity + 4, "one DMA start read guest memory \(memory.reads) times")
         _ = monitor.inconsistency()
-    }
-}
-
-extension UInt64 {
-    /// Serial-number order, as the reader uses it (its own helper is internal to AgentLink).
-    fileprivate func isAheadOf(_ other: UInt64) -> Bool {
-        let distance = self &- other
-        return distance != 0 && distance < 1 << 63
     }
 }
 

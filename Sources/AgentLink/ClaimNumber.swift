@@ -4,7 +4,7 @@
 /// protocol violation.
 extension UInt64 {
     /// Whether `self` comes after `other` by less than half the number space.
-    func isAhead(of other: UInt64) -> Bool {
+    public func isAhead(of other: UInt64) -> Bool {
         let distance = self &- other
         return distance != 0 && distance < 1 << 63
     }
