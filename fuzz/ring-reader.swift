@@ -21,7 +21,6 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     var input = FuzzInput(data, size)
     let host = RingHost(base: input.u64())
     while !input.isEmpty { host.op(&input) }
-    host.tearDown()
     return 0
 }
 
@@ -79,12 +78,6 @@ private final class RingHost {
         let capability = monitor.capability
         endpoint.configWritten = { offset, count in capability.configWritten(offset: offset, count: count, memory: memory) }
         memory.write(RingHeader().encode(), at: 0)
-    }
-
-    /// Breaks the endpoint → hook → capability → endpoint cycle so the input's objects are freed.
-    func tearDown() {
-        endpoint.configWritten = nil
-        monitor.capability.onRegistered = nil
     }
 
     func op(_ input: inout FuzzInput) {
