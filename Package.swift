@@ -84,8 +84,8 @@ let package = Package(
         // The host monitor's per-guest pieces: the ledger, the DMA gate (judge, deny, disarm through the
         // register interface), the receive gate.
         .target(name: "HostMonitor", dependencies: [
-            "AgentLink", "Enforcement", "DeviceBus", "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProtocol",
-            .product(name: "Logging", package: "swift-log"),
+            "AgentLink", "Enforcement", "DeviceBus", "NE2000", "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProtocol",
+            "VFIOUserServer", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.strictMemorySafety()]),
         .executableTarget(name: "vpio-host", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",

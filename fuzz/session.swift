@@ -55,48 +55,26 @@ private func runConnection(_ input: inout FuzzInput) {
     client.stream.checkReplies()
 }
 
-// MARK: - The host, wired as host-monitor/vpio-host wires it (no TAP, no trace file).
+// MARK: - The host: vpio-host's own wiring (`GuestDevice`), without TAP or trace file.
 
 private final class Host {
-    let intx = INTxRouter()
-    let ledger: GuestLedger
-    let nic: NE2000
-    let endpoint: PCIEndpoint
-    let server: VFIOUserServer
-    let agent: AgentMonitor
-    let receiveGate: ReceiveGate
+    let device: GuestDevice
     var session: Session?
 
+    var agent: AgentMonitor { device.agent }
+    var endpoint: PCIEndpoint { device.endpoint }
+    var receiveGate: ReceiveGate { device.receiveGate }
+
     init(mode: Mode) {
-        let intx = self.intx
         let ledger = try! GuestLedger(enforced: mode, recordPath: nil, live: false, logger: quiet)
-        self.ledger = ledger
-        let line = InterruptLine {
-            intx.lineChanged($0)
-            ledger.interrupt($0)
-        }
-        nic = NE2000(mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56], interrupt: line) { _ in }
-        let enforcer = Enforcer(mode: mode)
-        receiveGate = ReceiveGate(nic: nic, enforcer: enforcer)
-        endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)
-        server = VFIOUserServer(endpoint: endpoint, logger: quiet)
-        agent = AgentMonitor(capability: AgentCapability(endpoint: endpoint, channel: AgentChannel())) { [unowned server] in
-            server.session?.dma
-        }
-        let agent = self.agent
-        endpoint.configWritten = { [unowned server] offset, count in
-            agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
-        }
-        let gate = DMAGate(ledger: ledger, agent: agent, enforcer: enforcer, device: nic, logger: quiet)
-        endpoint.accessHook = { gate.filter($0) }
-        endpoint.resetObserver = { ledger.reset() }
+        device = GuestDevice(mode: mode, mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56], ledger: ledger, logger: quiet) { _ in }
     }
 
     /// The server's loop for one connection, as VFIOUserServer runs it on a socket that always polls
     /// readable and takes every reply: serve until the client hangs up or must be dropped. (Replies
     /// that queue because the socket is full are not fuzzed: only the server can flush a session's channel.)
     func serve(_ stream: ScriptStream) {
-        let session = server.attach(stream: stream)
+        let session = device.server.attach(stream: stream)
         self.session = session
         defer { session.close() }
         do {

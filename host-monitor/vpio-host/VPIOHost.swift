@@ -66,34 +66,19 @@ struct VPIOHost: ParsableCommand {
         logger.logLevel = logLevel
         StopSignal.install()
 
-        let intx = INTxRouter()
         let guest = try GuestLedger(enforced: mode, recordPath: record, live: live || isatty(STDERR_FILENO) != 0, logger: logger)
-        let line = InterruptLine {
-            intx.lineChanged($0)
-            guest.interrupt($0)
-        }
         var peer: TapPeer?
-        let nic = NE2000(mac: MACAddress(mac)!.bytes, interrupt: line) { frame in peer?.transmit(frame) }
-        let enforcer = Enforcer(mode: mode)
-        let receiveGate = ReceiveGate(nic: nic, enforcer: enforcer)
+        let device = GuestDevice(mode: mode, mac: MACAddress(mac)!.bytes, ledger: guest, logger: logger) { frame in
+            peer?.transmit(frame)
+        }
         if let netns {
             let tap = try TapDevice.create(name: tapName)
             try NetworkNamespace(name: netns).adopt(link: tap.name, address: peerAddress)
             peer = TapPeer(tap: tap, logger: logger)
-            peer?.device = receiveGate
+            peer?.device = device.receiveGate
             logger.info("TAP placed", metadata: ["tap": "\(tap.name)", "netns": "\(netns)", "address": "\(peerAddress)"])
         }
-        let endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)
-        let server = VFIOUserServer(endpoint: endpoint, logger: logger)
-        let agent = AgentMonitor(capability: AgentCapability(endpoint: endpoint, channel: AgentChannel())) { [unowned server] in
-            server.session?.dma
-        }
-        endpoint.configWritten = { [unowned server] offset, count in
-            agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
-        }
-        let gate = DMAGate(ledger: guest, agent: agent, enforcer: enforcer, device: nic, logger: logger)
-        endpoint.accessHook = { gate.filter($0) }
-        endpoint.resetObserver = { guest.reset() }
+        let server = device.server
         let listener = try UnixSocket.listen(at: FilePath(socket))
         defer { try? FileManager.default.removeItem(atPath: socket) }
         logger.notice("listening", metadata: ["socket": "\(socket)"])
@@ -103,7 +88,7 @@ struct VPIOHost: ParsableCommand {
             return StopSignal.requested()
         }
 
-        let stats = HostStatistics(server: server, nic: nic, peer: peer, agent: agent, enforcement: enforcer.report,
+        let stats = HostStatistics(server: server, nic: device.nic, peer: peer, agent: device.agent, enforcement: device.enforcer.report,
                                    wideAccessesIgnored: guest.wideAccessesIgnored)
         logger.notice("served: \(stats.summary)")
         if let statsJson { try stats.write(to: statsJson) }

@@ -1,0 +1,47 @@
+import AgentLink
+import DeviceBus
+import Enforcement
+import Logging
+import NE2000
+import VFIOUserServer
+import VPIOMonitor
+
+/// One guest's NE2000 as vpio-host serves it, wired in one place: the NIC on its interrupt line (which
+/// the ledger also sees), the PCI endpoint and vfio-user server, the agent monitor behind the vendor
+/// capability, the DMA gate on every access, the ledger on function resets, the receive gate in front
+/// of the NIC. vpio-host adds the TAP and the socket; the session fuzz target drives it as it is.
+public final class GuestDevice {
+    public let ledger: GuestLedger
+    public let nic: NE2000
+    public let endpoint: PCIEndpoint
+    public let server: VFIOUserServer
+    public let agent: AgentMonitor
+    public let enforcer: Enforcer
+    /// Where received frames enter: each is judged before the NIC stores it.
+    public let receiveGate: ReceiveGate
+
+    public init(mode: Mode, mac: [UInt8], ledger: GuestLedger, logger: Logger, transmit: @escaping FrameSink) {
+        let intx = INTxRouter()
+        let line = InterruptLine {
+            intx.lineChanged($0)
+            ledger.interrupt($0)
+        }
+        self.ledger = ledger
+        nic = NE2000(mac: mac, interrupt: line, transmit: transmit)
+        enforcer = Enforcer(mode: mode)
+        receiveGate = ReceiveGate(nic: nic, enforcer: enforcer)
+        endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)
+        let server = VFIOUserServer(endpoint: endpoint, logger: logger)
+        self.server = server
+        let agent = AgentMonitor(capability: AgentCapability(endpoint: endpoint, channel: AgentChannel())) { [unowned server] in
+            server.session?.dma
+        }
+        self.agent = agent
+        endpoint.configWritten = { [unowned server] offset, count in
+            agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
+        }
+        let gate = DMAGate(ledger: ledger, agent: agent, enforcer: enforcer, device: nic, logger: logger)
+        endpoint.accessHook = { gate.filter($0) }
+        endpoint.resetObserver = { ledger.reset() }
+    }
+}
