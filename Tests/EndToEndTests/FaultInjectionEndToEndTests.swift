@@ -108,21 +108,31 @@ struct FaultInjectionEndToEndTests {
         #expect(closed < second)
     }
 
-    /// QEMU 11.1's vfio-user-pci does not reconnect. With the guest mid-download, its next device access
-    /// after the server's socket closed fails an assertion in QEMU (`error_setv: Assertion `*errp == NULL'
-    /// failed`), and QEMU aborts within a second: the guest vanishes, with no result line. The restarted
-    /// vpio-host listens on the same path, is never connected to, and exits cleanly.
-    @Test("vpio-host restarted under a running guest: QEMU aborts within 10 s; the new vpio-host listens and exits cleanly",
+    /// QEMU 11.1's vfio-user-pci does not reconnect, and what it does instead depends on where the vCPU is
+    /// when the server's socket closes. Seen on this machine: most often its next device access fails an
+    /// assertion (`error_setv: Assertion `*errp == NULL' failed`) and QEMU aborts within a second, the
+    /// guest gone with no result line; sometimes the accesses fail one by one (`Unable to write to socket:
+    /// Broken pipe`, `vfio_region_read … failed: Bad address`) and the guest runs on with a dead NIC, its
+    /// download failing. Either way the run ends in bound, and the restarted vpio-host listens on the same
+    /// path, is never connected to, and exits cleanly: that part is ours, and is checked exactly.
+    @Test("vpio-host restarted under a running guest: QEMU aborts or its NIC goes dead; the new vpio-host listens and exits cleanly",
           enabled, .timeLimit(.minutes(4)))
     func hostRestartedUnderAGuest() throws {
         let run = try Self.run("restart-host", workloads: "download,ssh")
         run.expectFiredMidDownload()
-        let exitAfter = try #require(run.fault.qemuExitAfter, "QEMU outlived the run")
-        print("issue 11: restart-host — QEMU exited \(exitAfter) s after the kill, status \(run.fault.qemuExitStatus ?? -1); "
-              + "its log: \(run.log("qemu.log").split(separator: "\n").suffix(3))")
-        #expect(run.fault.qemuExitStatus == 128 + SIGABRT && exitAfter < 10, "\(run.fault)")
-        #expect(run.log("qemu.log").contains("Assertion"), "QEMU's log: \(run.log("qemu.log").suffix(400))")
-        #expect(!run.lines(of: "guest| ").contains { $0.kind == "download" || $0.kind == "done" }, "the guest went on")
+        let qemuLog = run.log("qemu.log")
+        print("issue 11: restart-host — QEMU exited \(run.fault.qemuExitAfter.map { "\($0) s" } ?? "never") after the kill, "
+              + "status \(run.fault.qemuExitStatus ?? -1); its log: \(qemuLog.split(separator: "\n").suffix(3))")
+        if run.fault.qemuExitStatus == 128 + SIGABRT {
+            #expect((run.fault.qemuExitAfter ?? .infinity) < 10, "\(run.fault)")
+            #expect(qemuLog.contains("Assertion"), "QEMU's log: \(qemuLog.suffix(400))")
+            #expect(!run.lines(of: "guest| ").contains { $0.kind == "download" || $0.kind == "done" }, "the guest went on")
+        } else {
+            // QEMU survived the lost server: each device access after it failed, and no download completed.
+            #expect(qemuLog.contains("Broken pipe") || qemuLog.contains("failed"), "QEMU's log: \(qemuLog.suffix(400))")
+            #expect(!run.lines(of: "guest| ").contains { $0.kind == "download" && $0.status == "ok" },
+                    "a download completed through a vpio-host that was killed")
+        }
         #expect(!run.result.timedOut)
         // The second vpio-host: listening on the same path, no client, clean exit with its statistics.
         #expect(run.fault.events.contains { $0.text.hasPrefix("vpio-host restarted") }, "\(run.fault.events)")
