@@ -6,8 +6,8 @@
 // Sequence words are mostly chosen near the reader's position (the head ± a little, claim numbers
 // near 2^64), since that is where the reader's decisions are; the rest of a slot is free bytes.
 //
-// Invariants: no trap; every look is bounded work — at most one ring's worth of claims accounted for
-// (read + malformed + lost ≤ capacity) and a bounded number of memory reads; the records one look
+// Invariants: no trap; every look is bounded work — at most one ring's worth of slots read (read +
+// malformed ≤ capacity), at most one ring's worth counted as lost, and a bounded number of memory reads; the records one look
 // returns are in claim order; registration succeeds only for a compatible header in readable,
 // aligned pages. Built by fuzz/run against the package's modules.
 import AgentLink
@@ -150,15 +150,16 @@ private final class RingHost {
         if memory.unreadable.remove(page) == nil { memory.unreadable.insert(page) }
     }
 
-    /// One look at the ring, bounded: at most one ring's worth of claims, reads bounded per claim.
+    /// One look at the ring, bounded: at most one ring's worth read and one lost, memory reads bounded.
     private func look() {
         let before = channel.counters
         memory.reads = 0
         let records = channel.poll(memory: memory)
         let after = channel.counters
         let claims = (after.recordsRead - before.recordsRead) + (after.recordsMalformed - before.recordsMalformed)
-            + (after.recordsLost - before.recordsLost)
-        precondition(claims <= VPIORing.capacity, "one look accounted for \(claims) claims")
+        precondition(claims <= VPIORing.capacity, "one look read \(claims) slots")
+        let lost = after.recordsLost - before.recordsLost
+        precondition(lost <= VPIORing.capacity, "one look counted \(lost) claims lost")
         precondition(memory.reads <= 3 * VPIORing.capacity + 2, "one look read guest memory \(memory.reads) times")
         precondition(records.count == after.recordsRead - before.recordsRead)
         for (a, b) in zip(records, records.dropFirst()) {

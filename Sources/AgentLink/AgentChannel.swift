@@ -56,8 +56,11 @@ public final class AgentChannel {
     /// can require a new generation, i.e. a ring that was not the one that failed.
     public private(set) var ringGeneration = 0
     private var lastAdopted: RingIdentity?
-    /// Claim number of the next record to read.
+    /// Claim number of the oldest record not yet accounted for.
     private var next: UInt64 = 0
+    /// Claims after `next` already read: committed while an earlier claim was still being filled.
+    /// Within one ring's worth of `next`, so at most `VPIORing.capacity` of them.
+    private var readAhead: Set<UInt64> = []
 
     private struct RingIdentity: Equatable {
         var pages: [UInt64]
@@ -90,6 +93,7 @@ public final class AgentChannel {
         pages = candidate
         headerAtRegistration = header
         next = header.head
+        readAhead = []
         lastState = nil
         firstState = nil
         counters.registrations += 1
@@ -121,36 +125,54 @@ public final class AgentChannel {
         return RingHeader(bytes: bytes)
     }
 
-    /// Reads every record committed since the last look, in order. One look accounts for at most
-    /// one ring's worth of claim numbers, read, malformed and lost together: the ring never holds
-    /// more, and a longer skip is only the guest's word (its `head`).
+    /// Reads every record committed since the last look, in claim order, looking past slots still
+    /// being filled: a producer interrupted between its claim and its commit (the user-space agent,
+    /// by an interrupt whose handler the BPF probe traces) must not hide the intents committed after
+    /// it, as the vCPU that would finish it is stalled in the very access the host is verifying. One
+    /// look reads at most one ring's worth of slots (the ring never holds more) and counts at most one
+    /// ring's worth as lost (a longer skip is only the guest's word, its `head`). The two bounds are
+    /// apart: after a lap, the whole ring the reader skipped to is still read, its newest intent too.
     public func poll(memory: GuestMemory) -> [RingRecord] {
         guard isRegistered else { return [] }
+        // The claims producers have made: how far past an unfinished slot the reader may look.
+        let head = header(memory: memory)?.head
         var records: [RingRecord] = []
-        var budget = VPIORing.capacity
-        while budget > 0 {
+        var claim = next
+        // Slots looked at: each read, lost or unfinished slot is one; two rings' worth bounds the work.
+        var reads = VPIORing.capacity, losses = VPIORing.capacity, looks = 2 * VPIORing.capacity
+        while reads > 0, looks > 0 {
             // Claim 2^64-1 would commit seq 0, the empty mark: it can never be read, so step over it.
-            if next == .max { advance(to: 0) }
-            let address = slotAddress(claim: next)
+            if claim == .max || readAhead.contains(claim) {
+                claim = settle(claim)
+                continue
+            }
+            looks -= 1
+            let address = slotAddress(claim: claim)
             guard let bytes = memory.read(guestAddress: address, count: VPIORing.recordSize),
                   let sequence = RingRecord.sequence(of: bytes) else {
                 counters.unreadable += 1
                 break
             }
-            let expected = next &+ 1
+            let expected = claim &+ 1
             if sequence == expected {
-                budget -= 1
-                advance(to: expected)
+                reads -= 1
+                let following = settle(claim)
                 if let record = committedRecord(bytes, sequence: sequence, at: address, memory: memory) {
                     account(record)
                     records.append(record)
                 } else {
                     counters.recordsMalformed += 1
                 }
+                claim = following
             } else if sequence.isAhead(of: expected) {
-                budget -= skipOvertaken(seen: sequence, budget: budget, memory: memory)
+                guard losses > 0 else { break }
+                let skip = skipOvertaken(at: claim, head: head ?? sequence, budget: losses)
+                losses -= skip.lost
+                claim = skip.resume
+            } else if let head, head.isAhead(of: expected), expected &- next < UInt64(VPIORing.capacity) {
+                claim = expected  // still being filled (its producer commits it later); within one ring of `next`
             } else {
-                break  // not written yet
+                break  // nothing claimed beyond: not written yet
             }
         }
         return records
@@ -170,17 +192,35 @@ public final class AgentChannel {
         return try? RingRecord(bytes: bytes)
     }
 
-    /// The slot holds a later record: the producer lapped the reader. Resumes at the oldest record
-    /// the ring can still hold by the guest's `head` (by the record seen when the header is
-    /// unreadable), at least one claim on; counts the claims skipped, at most `budget`, as lost.
-    private func skipOvertaken(seen sequence: UInt64, budget: Int, memory: GuestMemory) -> Int {
-        let head = header(memory: memory)?.head ?? sequence
+    /// Claim `claim` is accounted for (read, malformed, lost or unreadable by definition): the reader's
+    /// `next` moves past it and past every later claim already read, or it waits in `readAhead`.
+    /// Returns the claim to look at after it.
+    private func settle(_ claim: UInt64) -> UInt64 {
+        guard claim == next else {
+            readAhead.insert(claim)
+            return claim &+ 1
+        }
+        advance(to: next &+ 1)
+        while next == .max || readAhead.remove(next) != nil { advance(to: next &+ 1) }
+        return next
+    }
+
+    /// The slot of `claim` holds a later record: a producer lapped the reader. The claims the ring can
+    /// no longer hold by the guest's `head` (by the record seen when the header is unreadable) are lost,
+    /// and `claim` itself at least; later unfinished slots keep their chance. Counts at most `budget`.
+    private func skipOvertaken(at claim: UInt64, head: UInt64, budget: Int) -> (lost: Int, resume: UInt64) {
         let oldest = head &- UInt64(VPIORing.capacity)
-        let resume = oldest.isAhead(of: next &+ 1) ? oldest : next &+ 1
-        let lost = Int(min(resume &- next, UInt64(budget)))
+        guard oldest.isAhead(of: next), oldest.isAhead(of: claim) else {
+            counters.recordsLost += 1
+            return (1, settle(claim))
+        }
+        let alreadyRead = readAhead.filter { oldest.isAhead(of: $0) }
+        readAhead.subtract(alreadyRead)
+        let lost = Int(min((oldest &- next) - UInt64(alreadyRead.count), UInt64(budget)))
         counters.recordsLost += lost
-        advance(to: resume)
-        return lost
+        advance(to: oldest)
+        while readAhead.remove(next) != nil { advance(to: next &+ 1) }
+        return (lost, next)
     }
 
     /// Moves the reader forward to `claim`, counting a pass over 2^64 as a wrap.

@@ -83,6 +83,18 @@ public final class AgentMonitor {
         return found.isEmpty ? nil : found.joined(separator: "; ")
     }
 
+    /// What the ring showed at a miss, for the record of why cooperative mode was left: the index the
+    /// host waited for, what the ring held instead, the agent's own counts and what the reader lost.
+    public func describeMiss(expected: UInt64, next: UInt64?) -> String {
+        let held = next.map { "ring's next intent is #\($0)" } ?? "no later intent in the ring"
+        let agent = lastHeader.map { "agent wrote \($0.intentsWritten &- (baseline?.header.intentsWritten ?? 0)) intents "
+            + "and saw \(counters.agentAccessesSinceRegistration) accesses since registration" } ?? "ring header unreadable"
+        let reader = channel.counters
+        return "no intent #\(expected) (\(held); \(agent), host served \(counters.hostAccessesSinceRegistration); "
+            + "host read \(reader.recordsRead) records, lost \(reader.recordsLost), malformed \(reader.recordsMalformed), "
+            + "unreadable \(reader.unreadable))"
+    }
+
     private func accessCountFinding() -> String? {
         let host = counters.hostAccessesSinceRegistration, agent = counters.agentAccessesSinceRegistration
         return host == agent ? nil : "agent saw \(agent) accesses since registration, host served \(host)"

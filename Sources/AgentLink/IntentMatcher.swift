@@ -31,7 +31,8 @@ public final class IntentMatcher {
 
     public enum Outcome: Equatable, Sendable {
         case hit
-        case miss
+        /// No intent `expected` in the ring; `next` is the lowest index it does hold beyond, if any.
+        case miss(expected: UInt64, next: UInt64?)
         case mismatch(expected: DMAKind, found: DMAKind, start: UInt32, count: UInt32)
     }
 
@@ -70,7 +71,7 @@ public final class IntentMatcher {
         guard let intent = pending.first, intent.index == expected else {
             // The agent did not see this start; its next intent will carry this index.
             counters.misses += 1
-            return .miss
+            return .miss(expected: expected, next: pending.first?.index)
         }
         pending.removeFirst()
         expected &+= 1

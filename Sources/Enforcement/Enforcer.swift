@@ -7,13 +7,27 @@ public enum IntentCheck: Equatable, Sendable {
     case verified
     /// No agent ring is registered.
     case agentAbsent
-    /// The ring holds no intent for this DMA start: the agent is gone, late, or blind here.
-    case missing
+    /// The ring holds no intent for this DMA start: the agent is gone, late, or blind here (what the
+    /// ring showed instead).
+    case missing(String)
     /// An intent was there but disagrees (kind, start, or a count the host can check).
     case mismatch(String)
     /// The agent's own counters contradict what the host served (accesses it did not see, an unsure
     /// model, lost events): its report cannot be relied on, as if the intent were missing.
     case inconsistent(String)
+}
+
+extension IntentCheck {
+    /// The kind of outcome, without the details: what the enforcer's counts are keyed by.
+    public var category: String {
+        switch self {
+        case .verified: "verified"
+        case .agentAbsent: "no agent registered"
+        case .missing: "intent missing"
+        case .mismatch: "intent mismatch"
+        case .inconsistent: "agent counters inconsistent"
+        }
+    }
 }
 
 /// One DMA start as each mode's model judged it. `reference` is the emulated full model's decision
@@ -52,6 +66,13 @@ public final class Enforcer {
         }
     }
 
+    /// A DMA start whose intent check broke the run of verified intents toward cooperative mode.
+    public struct RunBreak: Codable, Equatable, Sendable {
+        public var access: Int
+        public var verifiedBefore: Int
+        public var reason: String
+    }
+
     public struct Violation: Codable, Equatable, Sendable {
         public var access: Int
         public var mode: Mode
@@ -72,8 +93,11 @@ public final class Enforcer {
         public var violations: [Violation] = []
         public var returnsToCooperative = 0
         /// Why a run of verified intents toward the way back broke after the agent registered a new ring,
-        /// by reason (what delays a return to cooperative).
+        /// by kind of reason (what delays a return to cooperative).
         public var returnRunBreaks: [String: Int] = [:]
+        /// The first and the latest of those breaks, with their details.
+        public var firstReturnRunBreak: RunBreak?
+        public var lastReturnRunBreak: RunBreak?
         /// Allowed DMAs a correct driver rarely makes (`DMADecision.isAnomaly`: outside SRAM, not a PROM read).
         public var anomalies = 0
         /// Received frames judged before the device stored them, and those refused.
@@ -163,7 +187,10 @@ public final class Enforcer {
         guard report.configured == .cooperative, report.current == .vmmModel else { return }
         guard ringGeneration > generationAtFallback else { return }
         guard intent == .verified else {
-            report.returnRunBreaks[describe(intent), default: 0] += 1
+            report.returnRunBreaks[intent.category, default: 0] += 1
+            let broken = RunBreak(access: access, verifiedBefore: verifiedRun, reason: describe(intent))
+            if report.firstReturnRunBreak == nil { report.firstReturnRunBreak = broken }
+            report.lastReturnRunBreak = broken
             verifiedRun = 0
             return
         }
@@ -181,7 +208,7 @@ public final class Enforcer {
         switch intent {
         case .verified: "verified"
         case .agentAbsent: "no agent registered"
-        case .missing: "intent missing"
+        case let .missing(what): "intent missing: \(what)"
         case let .mismatch(what): "intent mismatch (\(what))"
         case let .inconsistent(what): "agent counters inconsistent (\(what))"
         }

@@ -123,7 +123,8 @@ public final class DMAGate {
         case .hit?:
             if let problem = agent.inconsistency() { return .inconsistent(problem) }
             return .verified
-        case .miss?, nil: return .missing
+        case let .miss(expected, next)?: return .missing(agent.describeMiss(expected: expected, next: next))
+        case nil: return .missing("guest memory unmapped")
         case let .mismatch(expected, found, at, count)?:
             return .mismatch("expected \(expected) at 0x\(String(start, radix: 16)), "
                              + "ring says \(found) at 0x\(String(at, radix: 16)) count \(count)")

@@ -37,6 +37,8 @@ public struct RunConfiguration: Sendable {
     /// Start the guest agent (vpio-agent) after the driver loads: `.register` announces its ring to the
     /// host through the VPIO capability, `.observe` only attaches and counts (`--no-register`).
     public var agent: GuestParameters.AgentMode?
+    /// The agent's heartbeat/state interval (seconds); nil: the agent's default (1 s).
+    public var agentPublishInterval: Double?
     /// Print the guest console (prefixed) to stdout.
     public var echoConsole = true
     public var consolePrefix = "guest| "
@@ -283,6 +285,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         parameters.sshPort = c.sshPort
         parameters.receiveBuffer = c.receiveBuffer
         parameters.agent = c.agent
+        parameters.agentPublishInterval = c.agentPublishInterval
         let left = boot.deadline.timeIntervalSinceNow
         parameters.deadline = max(30, Int(left) - 10)
         parameters.workloadTimeout = c.workloadTimeout ?? max(20, Int(left) - 30)

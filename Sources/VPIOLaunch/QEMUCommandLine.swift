@@ -93,6 +93,8 @@ public struct GuestParameters: Sendable {
     public var deadline: Int?
     /// Whether /init starts vpio-agent (`vpio_agent=1` registers the ring, `vpio_agent=observe` does not).
     public var agent: AgentMode?
+    /// The agent's heartbeat/state interval in seconds (`vpio-agent --publish-every`); nil: its default.
+    public var agentPublishInterval: Double?
 
     public enum AgentMode: String, Sendable, Equatable {
         case register = "1"
@@ -114,6 +116,7 @@ public struct GuestParameters: Sendable {
         if let workloadTimeout { words.append("vpio_timeout=\(workloadTimeout)") }
         if let deadline { words.append("vpio_deadline=\(deadline)") }
         if let agent { words.append("vpio_agent=\(agent.rawValue)") }
+        if let agentPublishInterval { words.append("vpio_agent_publish=\(agentPublishInterval)") }
         return words
     }
 }

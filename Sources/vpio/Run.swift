@@ -65,6 +65,10 @@ struct Run: ParsableCommand {
     @Flag(help: "Start the guest agent without registering its ring (attach and count only; prints its summary on the console).")
     var agentNoRegister = false
 
+    @Option(help: ArgumentHelp("With --agent: its heartbeat/state interval in the ring (default 1; a short one stresses the host's ring reader).",
+                               valueName: "seconds"))
+    var agentPublishEvery: Double?
+
     @Flag(help: "Keep the run directory (vpio-host, QEMU and server logs, stats JSON) even on success.")
     var keepLogs = false
 
@@ -109,6 +113,12 @@ struct Run: ParsableCommand {
         }
         if list.contains("kill-agent") && !agent { throw ValidationError("the kill-agent workload needs --agent") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let agentPublishEvery {
+            guard agent || agentNoRegister else { throw ValidationError("--agent-publish-every needs --agent or --agent-no-register") }
+            guard agentPublishEvery >= 0.001, agentPublishEvery.isFinite else {
+                throw ValidationError("--agent-publish-every must be at least 0.001 seconds")
+            }
+        }
         if let fault, fault != .killHTTP, nic != .vpioHost { throw ValidationError("--fault \(fault.rawValue) needs --nic vpio-host") }
     }
 
@@ -132,6 +142,7 @@ struct Run: ParsableCommand {
             configuration.provisionIfNeeded = !noProvision
             configuration.receiveBuffer = rmem?.bytes
             if agent || agentNoRegister { configuration.agent = agentNoRegister ? .observe : .register }
+            configuration.agentPublishInterval = agentPublishEvery
             configuration.workloadTimeout = workloadTimeout
             configuration.fault = fault.map {
                 FaultInjection(kind: $0, afterPeerBytes: faultAfter.bytes, restartWorkloads: restartWorkloads.split(separator: ",").map(String.init))

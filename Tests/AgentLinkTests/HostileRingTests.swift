@@ -17,7 +17,7 @@ import VPIOProtocol
             #expect(try rig.announcedRemoteRead() != nil)
         }
         let counters = rig.capability.channel.counters
-        #expect(counters.recordsRead + counters.recordsLost + counters.recordsMalformed <= 600)
+        #expect(counters.recordsRead + counters.recordsMalformed <= 600)
         #expect(rig.monitor.counters.accessCountMismatches == 0)
         #expect(rig.monitor.counters.intents.dmaStarts == 600)
     }
@@ -78,7 +78,7 @@ import VPIOProtocol
     }
 
     /// Random headers and records, some near the claim numbers the reader expects, through
-    /// registration, polls and DMA starts: no trap, and no poll accounts for more than one ring.
+    /// registration, polls and DMA starts: no trap, and no poll reads, or counts as lost, more than one ring.
     @Test func randomRingsNeverTrapAndStayWithinOneRingPerPoll() throws {
         var random = SeededRandom(seed: 0x5EED_1234_ABCD_0001)
         for _ in 0..<1000 {
@@ -95,9 +95,9 @@ import VPIOProtocol
     }
 
     func expectOneRingAtMost(since before: AgentChannel.Counters, now: AgentChannel.Counters) {
-        let accounted = (now.recordsRead - before.recordsRead) + (now.recordsLost - before.recordsLost)
-            + (now.recordsMalformed - before.recordsMalformed)
-        #expect(accounted >= 0 && accounted <= VPIORing.capacity)
+        let read = (now.recordsRead - before.recordsRead) + (now.recordsMalformed - before.recordsMalformed)
+        #expect(read >= 0 && read <= VPIORing.capacity)
+        #expect(now.recordsLost - before.recordsLost >= 0 && now.recordsLost - before.recordsLost <= VPIORing.capacity)
         #expect(now.unreadable - before.unreadable <= 1)
         #expect(now.sequenceWraps - before.sequenceWraps <= VPIORing.capacity)
     }

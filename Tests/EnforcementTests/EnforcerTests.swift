@@ -21,11 +21,11 @@ import VPIOMonitor
 
     @Test func missingIntentFallsBackWithoutDenyingALegitimateDMA() {
         let e = Enforcer(mode: .cooperative)
-        #expect(e.judge(access: 10, start: decisions(), intent: .missing, ringGeneration: 1))
+        #expect(e.judge(access: 10, start: decisions(), intent: .missing("ring empty"), ringGeneration: 1))
         #expect(e.current == .vmmModel)
-        #expect(e.report.switches == [Enforcer.ModeSwitch(access: 10, from: .cooperative, to: .vmmModel, reason: "agent report: intent missing")])
+        #expect(e.report.switches == [Enforcer.ModeSwitch(access: 10, from: .cooperative, to: .vmmModel, reason: "agent report: intent missing: ring empty")])
         // After the fallback the full model judges: legitimate DMAs keep flowing.
-        for i in 0..<100 { #expect(e.judge(access: 11 + i, start: decisions(), intent: .missing, ringGeneration: 1)) }
+        for i in 0..<100 { #expect(e.judge(access: 11 + i, start: decisions(), intent: .missing("ring empty"), ringGeneration: 1)) }
         #expect(e.report.denied == 0)
     }
 
@@ -40,7 +40,7 @@ import VPIOMonitor
 
     @Test func theWayBackNeedsAReRegistrationAndARunOfVerifiedIntentsAndIsRateLimited() {
         let e = Enforcer(mode: .cooperative)
-        _ = e.judge(access: 0, start: decisions(), intent: .missing, ringGeneration: 1)
+        _ = e.judge(access: 0, start: decisions(), intent: .missing("ring empty"), ringGeneration: 1)
         var access = 1
         // Verified intents without a new registration do not count.
         for _ in 0..<(2 * Enforcer.verifiedRunToReturn) {
@@ -54,7 +54,7 @@ import VPIOMonitor
         }
         #expect(e.current == .cooperative && e.report.returnsToCooperative == 1)
         // A second fallback right away: the return is rate-limited.
-        _ = e.judge(access: access, start: decisions(), intent: .missing, ringGeneration: 2)
+        _ = e.judge(access: access, start: decisions(), intent: .missing("ring empty"), ringGeneration: 2)
         for _ in 0..<(2 * Enforcer.verifiedRunToReturn) {
             _ = e.judge(access: access, start: decisions(), intent: .verified, ringGeneration: 3)
             access += 1
@@ -71,13 +71,13 @@ import VPIOMonitor
     /// What breaks a run toward the way back is counted by reason, so a late return can be explained.
     @Test func aBrokenRunTowardTheWayBackIsCountedByReason() {
         let e = Enforcer(mode: .cooperative)
-        _ = e.judge(access: 0, start: decisions(), intent: .missing, ringGeneration: 1)
+        _ = e.judge(access: 0, start: decisions(), intent: .missing("ring empty"), ringGeneration: 1)
         var access = Enforcer.returnSpacing
-        for intent in [IntentCheck.verified, .missing, .verified, .mismatch("count"), .missing] {
+        for intent in [IntentCheck.verified, .missing("ring empty"), .verified, .mismatch("count"), .missing("ring empty")] {
             _ = e.judge(access: access, start: decisions(), intent: intent, ringGeneration: 2)
             access += 1
         }
-        #expect(e.report.returnRunBreaks == ["intent missing": 2, "intent mismatch (count)": 1])
+        #expect(e.report.returnRunBreaks == ["intent missing": 2, "intent mismatch": 1])
         for _ in 0..<Enforcer.verifiedRunToReturn {
             _ = e.judge(access: access, start: decisions(), intent: .verified, ringGeneration: 2)
             access += 1

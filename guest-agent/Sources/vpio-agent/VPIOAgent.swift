@@ -47,11 +47,19 @@ struct VPIOAgent: ParsableCommand {
     @Option(help: ArgumentHelp("Print a progress line every N seconds (0: never).", valueName: "seconds"))
     var reportEvery: Double = 0
 
+    @Option(help: ArgumentHelp("Publish a heartbeat and a state report to the host's ring every N seconds (> 0; tests shorten it to stress the ring).",
+                               valueName: "seconds"))
+    var publishEvery: Double = 1
+
     @Option(help: ArgumentHelp("Create this file once attached (and registered), for init scripts to wait on.", valueName: "path"))
     var readyFile: String?
 
     @Flag(name: .shortAndLong, help: "List every site and libbpf's debug output.")
     var verbose = false
+
+    func validate() throws {
+        guard publishEvery > 0, publishEvery.isFinite else { throw ValidationError("--publish-every must be a positive number of seconds") }
+    }
 
     mutating func run() throws {
         vpio_stdout_line_buffered()
@@ -209,13 +217,14 @@ struct Agent {
 
         let started = monotonicSeconds()
         var lastBeat = started, lastReport = started
+        let pollMilliseconds = Int32(max(1, min(100, options.publishEvery * 1000)))
         while stopSignal == 0 {
-            let rc = ring_buffer__poll(events, 100)
+            let rc = ring_buffer__poll(events, pollMilliseconds)
             if rc < 0 && rc != -EINTR { throw AgentError("ring_buffer__poll: \(errnoText(rc))") }
             let now = monotonicSeconds()
-            if now - lastBeat >= 1 {
+            if now - lastBeat >= options.publishEvery {
                 lastBeat = now
-                publish(ring: ring, counter: counter, bpf: bpf, unseen: refusedAccessSites.count)
+                publish(ring: ring, counter: counter, bpf: bpf)
             }
             if options.reportEvery > 0, now - lastReport >= options.reportEvery {
                 lastReport = now
@@ -224,7 +233,7 @@ struct Agent {
             if options.once && now - started >= options.duration { break }
         }
         _ = ring_buffer__consume(events)
-        publish(ring: ring, counter: counter, bpf: bpf, unseen: refusedAccessSites.count)
+        publish(ring: ring, counter: counter, bpf: bpf)
 
         // 8. Summary (before the deferred unregister and detach).
         let stats = bpf.stats()
@@ -234,7 +243,7 @@ struct Agent {
     }
 
     /// Heartbeat and state records for the host (asynchronous state: the user-space part's job).
-    func publish(ring: SharedRing, counter: EventCounter, bpf: AgentBPFObject, unseen: Int) {
+    func publish(ring: SharedRing, counter: EventCounter, bpf: AgentBPFObject) {
         let now = monotonicNanoseconds()
         var beat = vpio_record()
         beat.type = UInt16(VPIO_REC_HEARTBEAT)
@@ -254,7 +263,6 @@ struct Agent {
         state.state.unsure = lost > 0 || counter.gaps > 0 ? 1 : 0
         state.state.events_lost = lost
         ring.append(state)
-        _ = unseen
     }
 
     func moduleFiles() throws -> [String] {
