@@ -78,6 +78,36 @@ public final class ExperimentRunner: @unchecked Sendable {
         result = RunResult(configuration: configuration.nic.label, workloads: configuration.workloads)
     }
 
+    /// The cache a run boots from, provisioned when something is missing or was built from inputs that
+    /// changed since (an edited agent or init script), unless provisioning is off. The served file is made
+    /// even with provisioning off: it is local, cheap and deterministic, and every --size needs its own.
+    private func readyCache() throws -> QEMUInstallation {
+        let c = configuration
+        if !c.provisionIfNeeded, Provisioner.readiness(of: c.layout, servedSize: c.size).qemu != nil {
+            try Provisioner(layout: c.layout).ensureServedFiles(sizes: [c.size])
+        }
+        var readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
+        let stale = readiness.missing.isEmpty ? Provisioner.staleSteps(of: c.layout) : []
+        provisioning: if !readiness.missing.isEmpty || !stale.isEmpty {
+            guard c.provisionIfNeeded else {
+                guard readiness.missing.isEmpty else {
+                    throw LaunchError.failed(
+                        step: "check cache", reason: "not provisioned: \(readiness.missing.joined(separator: "; ")); run `vpio provision`")
+                }
+                progress.line("warning: --no-provision: booting the cache as it is, though stale: \(stale.joined(separator: "; "))")
+                break provisioning
+            }
+            let why = readiness.missing.isEmpty ? "stale: \(stale.joined(separator: "; "))" : "incomplete (\(readiness.missing.count) missing)"
+            progress.line("cache \(why); provisioning")
+            try Provisioner(layout: c.layout).provision(servedSizes: [c.size])
+            readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
+        }
+        guard let qemu = readiness.qemu, readiness.missing.isEmpty else {
+            throw LaunchError.failed(step: "check cache", reason: "still missing after provisioning: \(readiness.missing.joined(separator: "; "))")
+        }
+        return qemu
+    }
+
     /// Runs the experiment and returns what the guest reported. Throws when the run could not be set up
     /// (a failing step); a run that set up but whose workloads failed returns a result with `failures`.
     public func run() throws -> RunResult {
@@ -94,24 +124,7 @@ public final class ExperimentRunner: @unchecked Sendable {
 
         for name in NetworkNamespace.removeStale() { progress.line("removed stale network namespace \(name)") }
 
-        // Provisioning. The served file is made even with provisioning off: it is local, cheap and
-        // deterministic, and every --size needs its own.
-        if !c.provisionIfNeeded, Provisioner.readiness(of: c.layout, servedSize: c.size).qemu != nil {
-            try Provisioner(layout: c.layout).ensureServedFiles(sizes: [c.size])
-        }
-        var readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
-        if !readiness.missing.isEmpty {
-            guard c.provisionIfNeeded else {
-                throw LaunchError.failed(
-                    step: "check cache", reason: "not provisioned: \(readiness.missing.joined(separator: "; ")); run `vpio provision`")
-            }
-            progress.line("cache incomplete (\(readiness.missing.count) missing); provisioning")
-            try Provisioner(layout: c.layout).provision(servedSizes: [c.size])
-            readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
-        }
-        guard let qemu = readiness.qemu, readiness.missing.isEmpty else {
-            throw LaunchError.failed(step: "check cache", reason: "still missing after provisioning: \(readiness.missing.joined(separator: "; "))")
-        }
+        let qemu = try readyCache()
         let sha256 = try ServedFiles.checksum(layout: c.layout, size: c.size)
         if trap.interrupted { throw LaunchError.interrupted(step: "provision") }
 

@@ -21,6 +21,12 @@ extension Provisioner {
         return files.sorted { $0.path < $1.path }
     }
 
+    static func agentFingerprint(repository: URL) -> String {
+        var fp = Fingerprint()
+        for file in agentSources(repository: repository) { fp.addContent(of: file) }
+        return fp.value
+    }
+
     /// The Swift toolchain: `swift` in PATH, else /opt/swift; its clang sits beside it.
     static func swiftToolchain(step: String) throws -> (swift: String, clang: String) {
         guard let swift = Command.which("swift") ?? ["/opt/swift/usr/bin/swift", "/usr/share/swift/usr/bin/swift"]
@@ -40,9 +46,8 @@ extension Provisioner {
         guard let repository = layout.repository else {
             throw ProvisionError.failed(step: step, reason: "the repository (guest-agent/) is needed to build the agent")
         }
-        var fp = Fingerprint()
-        for file in Self.agentSources(repository: repository) { fp.addContent(of: file) }
-        try stampedStep("agent", title: "guest agent: vpio-agent (static Swift stdlib) + BPF object", fingerprint: fp.value,
+        try stampedStep("agent", title: "guest agent: vpio-agent (static Swift stdlib) + BPF object",
+                        fingerprint: Self.agentFingerprint(repository: repository),
                         outputs: [layout.agentBinary, layout.agentBPFObject]) {
             let (swift, clang) = try Self.swiftToolchain(step: step)
             try FileManager.default.createDirectory(at: layout.agentDirectory, withIntermediateDirectories: true)

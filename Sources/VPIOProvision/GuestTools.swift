@@ -21,15 +21,20 @@ extension Provisioner {
             + [tools.appendingPathComponent("vpio_guest.h"), repository.appendingPathComponent("protocol/include/vpio_ring.h")]
     }
 
+    static func guestToolsFingerprint(repository: URL) -> String {
+        var fp = Fingerprint()
+        for file in guestToolSources(repository: repository) { fp.addContent(of: file) }
+        return fp.value
+    }
+
     /// Step: build the tools into cache/tools (rebuilt when a source changed).
     func ensureGuestTools() throws {
         let step = "guest tools"
         guard let repository = layout.repository else {
             throw ProvisionError.failed(step: step, reason: "the repository (guest-agent/tools) is needed to build the guest tools")
         }
-        var fp = Fingerprint()
-        for file in Self.guestToolSources(repository: repository) { fp.addContent(of: file) }
-        try stampedStep("tools", title: "guest tools: vpio-rogue, vpio-tamper (static C)", fingerprint: fp.value,
+        try stampedStep("tools", title: "guest tools: vpio-rogue, vpio-tamper (static C)",
+                        fingerprint: Self.guestToolsFingerprint(repository: repository),
                         outputs: layout.guestTools) {
             guard let gcc = Command.which("gcc") else {
                 throw ProvisionError.failed(step: step, reason: "gcc not found (package gcc; libc6-dev for the static C library)")

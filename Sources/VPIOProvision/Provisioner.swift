@@ -74,9 +74,25 @@ public final class Provisioner {
         return (qemu, missing)
     }
 
+    /// The steps built from this repository whose inputs changed since they were built (an edited agent,
+    /// guest tool or init script): a run would otherwise boot the old ones.
+    public static func staleSteps(of layout: CacheLayout) -> [String] {
+        guard let repository = layout.repository else { return [] }
+        let current: [(step: String, what: String, fingerprint: String?)] = [
+            ("agent", "guest agent", agentFingerprint(repository: repository)),
+            ("tools", "guest tools", guestToolsFingerprint(repository: repository)),
+            ("image", "guest image", try? GuestImage.standard(layout: layout).fingerprint()),
+        ]
+        return current.compactMap { entry in
+            let stamp = try? String(contentsOf: stampURL(entry.step, in: layout), encoding: .utf8)
+            return stamp == entry.fingerprint ? nil : "\(entry.what) (its inputs changed since it was built)"
+        }
+    }
+
     // MARK: - Stamps
 
-    func stampURL(_ step: String) -> URL { layout.stamps.appendingPathComponent("\(step).done") }
+    func stampURL(_ step: String) -> URL { Self.stampURL(step, in: layout) }
+    static func stampURL(_ step: String, in layout: CacheLayout) -> URL { layout.stamps.appendingPathComponent("\(step).done") }
 
     /// Whether `step` finished with the same `fingerprint`.
     func isDone(_ step: String, fingerprint: String) -> Bool {
