@@ -8,17 +8,20 @@ extension NE2000 {
     /// Shorter frames are padded with zeros: the driver drops anything under 60 bytes.
     static let minimumFrameLength = 60
 
-    /// False while a running receiver's ring lacks room for a maximum-sized frame, and while the last
-    /// received frame is still unacknowledged (ISR.PRX set). The second rule is the wire's flow control
-    /// toward the driver: Linux's 8390 driver takes at most 9 frames per interrupt and then clears PRX,
-    /// so frames that landed while it was busy would wait, unannounced, in a ring too full for the
-    /// frame that would announce them — a deadlock under back-pressure. One frame per PRX cannot
-    /// strand any. A stopped receiver, monitor mode or an unusable ring says true: the frame will be
-    /// discarded, as on hardware, and holding the peer back would not make room.
+    /// False while a running receiver's ring lacks room for a maximum-sized frame, and, when the
+    /// receive interrupt is enabled, while the last received frame is still unacknowledged (ISR.PRX
+    /// set). The second rule is the wire's flow control toward an interrupt-driven driver: Linux's 8390
+    /// driver takes at most 9 frames per interrupt and then clears PRX, so frames that landed while it
+    /// was busy would wait, unannounced, in a ring too full for the frame that would announce them — a
+    /// deadlock under back-pressure. One frame per PRX cannot strand any. A polling driver (IMR.PRXE
+    /// clear: iPXE's ns8390) reads the ring by CURR and BNRY and never acknowledges PRX, so there the
+    /// ring's room alone paces the wire. A stopped receiver, monitor mode or an unusable ring says true:
+    /// the frame will be discarded, as on hardware, and holding the peer back would not make room.
     public var canReceiveFrame: Bool {
         guard s.isRunning, s.receiveConfiguration & RCR.monitor == 0,
               let ring = s.receiveRing else { return true }
-        return s.interruptStatus & ISR.packetReceived == 0 && ring.fits(frameLength: NE2000.maximumFrameLength)
+        let announcedFramePending = s.interruptStatus & s.interruptMask & ISR.packetReceived != 0
+        return !announcedFramePending && ring.fits(frameLength: NE2000.maximumFrameLength)
     }
 
     /// Delivers one frame from the wire (no FCS). Returns false when it was discarded (receiver stopped,

@@ -20,6 +20,21 @@ public struct RunConfiguration: Sendable {
         }
     }
 
+    /// The guest's program and driver.
+    public enum GuestKind: String, Sendable, Equatable, CaseIterable {
+        /// Debian's Linux with `ne2k-pci` (and the agent, when asked for).
+        case linux
+        /// iPXE with its `ns8390` driver: polls, no interrupts, its own register sequences.
+        case ipxe
+        /// The workloads each can run.
+        public var workloads: [String] {
+            switch self {
+            case .linux: ["download", "ssh", "ssh-session", "none"] + RunResult.enforcementWorkloads
+            case .ipxe: ["download", "none"]
+            }
+        }
+    }
+
     public var layout: CacheLayout
     public var nic: NICMode
     public var workloads: [String] = ["download", "ssh"]
@@ -37,6 +52,8 @@ public struct RunConfiguration: Sendable {
     /// Start the guest agent (vpio-agent) after the driver loads: `.register` announces its ring to the
     /// host through the VPIO capability, `.observe` only attaches and counts (`--no-register`).
     public var agent: GuestParameters.AgentMode?
+    /// What the guest runs: Linux with its ne2k-pci driver, or iPXE with its ns8390 driver.
+    public var guest: GuestKind = .linux
     /// The agent's heartbeat/state interval (seconds); nil: the agent's default (1 s).
     public var agentPublishInterval: Double?
     /// Print the guest console (prefixed) to stdout.
@@ -71,6 +88,8 @@ public final class ExperimentRunner: @unchecked Sendable {
     private let lock = NSLock()
     private var result: RunResult
     private var doneSeenAt: Date?
+    /// What an iPXE guest's console showed of its download (verified on the host at the end).
+    private var ipxeDownload = IPXEDownloadCheck()
 
     public init(configuration: RunConfiguration, logger: Logger = Logger(label: "vpio.run")) {
         self.configuration = configuration
@@ -193,6 +212,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         let timedOut = try supervise(parts, injector: injector, boot: boot, started: started, cleanup: cleanup, trap: trap)
         let qemuStatus = parts.guest.process.terminate(grace: 3)
         parts.guest.reader.wait(timeout: 5)
+        verifyIPXEDownload(servers: servers, tapName: tapName)  // while vpio-host still holds the TAP
 
         // vpio-host: SIGTERM, then its statistics.
         var hostErrors: [String] = []
@@ -302,9 +322,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         let left = boot.deadline.timeIntervalSinceNow
         parameters.deadline = max(30, Int(left) - 10)
         parameters.workloadTimeout = c.workloadTimeout ?? max(20, Int(left) - 30)
-        var line = QEMUCommandLine(
-            installation: boot.installation, kernel: c.layout.kernel, initramfs: c.layout.initramfs,
-            kernelArguments: parameters.kernelArguments, nic: boot.nic)
+        var line = QEMUCommandLine(installation: boot.installation, program: program(parameters), nic: boot.nic)
         line.accelerator = c.accelerator
         let log = boot.directory.appendingPathComponent(index == 1 ? "qemu.log" : "qemu-\(index).log")
         let process = try ChildProcess(name: "qemu", argv: boot.prefix + line.argv, stdout: .pipe, stderr: .file(log))
@@ -318,6 +336,37 @@ public final class ExperimentRunner: @unchecked Sendable {
         lock.withLock { doneSeenAt = nil }
         let prefix = index == 1 ? c.consolePrefix : "guest\(index)| "
         return Guest(index: index, process: process, reader: startConsoleReader(process, prefix: prefix), log: log)
+    }
+
+    /// An iPXE guest's download, judged on the host once the guest is gone (the peer and the TAP still up).
+    func verifyIPXEDownload(servers: PeerServers, tapName: String) {
+        let c = configuration
+        guard c.guest == .ipxe, c.workloads.contains("download") else { return }
+        let log = (try? String(contentsOf: servers.httpLog, encoding: .utf8)) ?? ""
+        let peerBytes = servers.bytesSent(on: tapName)
+        lock.withLock {
+            result.download = ipxeDownload.verdict(file: ServedFiles.name(size: c.size), size: c.size, httpLog: log, peerBytesSent: peerBytes)
+        }
+    }
+
+    /// The guest's program: Linux reads `parameters` from its command line; iPXE gets the same facts as
+    /// its script.
+    func program(_ parameters: GuestParameters) -> GuestProgram {
+        let c = configuration
+        switch c.guest {
+        case .linux:
+            return .linux(kernel: c.layout.kernel, initramfs: c.layout.initramfs, arguments: parameters.kernelArguments)
+        case .ipxe:
+            let script = IPXEScript(address: c.guestAddress, netmask: Self.netmask(prefixLength: c.prefixLength), peer: c.peerAddress,
+                                    httpPort: c.httpPort, file: parameters.workloads.contains("download") ? parameters.file : nil)
+            return .ipxe(image: c.layout.ipxeKernel, script: script.text)
+        }
+    }
+
+    /// 24 → 255.255.255.0.
+    static func netmask(prefixLength: Int) -> String {
+        let bits = prefixLength <= 0 ? UInt32(0) : UInt32.max << UInt32(32 - min(prefixLength, 32))
+        return (0..<4).map { String((bits >> UInt32(24 - 8 * $0)) & 0xFF) }.joined(separator: ".")
     }
 
     /// Waits while the guest runs, injecting the fault when it is due. Returns whether the run timed out.
@@ -450,6 +499,7 @@ public final class ExperimentRunner: @unchecked Sendable {
             lock.withLock { result.agentSummary = summary }
             return
         }
+        if configuration.guest == .ipxe { lock.withLock { ipxeDownload.observe(line, at: Date()) } }
         guard let parsed = ResultLine.parse(line) else { return }
         lock.withLock {
             result.apply(parsed)

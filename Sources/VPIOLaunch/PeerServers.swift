@@ -29,13 +29,16 @@ public final class PeerServers: @unchecked Sendable {
     /// The HTTP server now (`restartHTTP` replaces it).
     public var http: ChildProcess { lock.withLock { currentHTTP } }
     public let ssh: ChildProcess
+    /// The HTTP server's log: with `-vv`, each request's `url:` and `response:` lines.
+    public let httpLog: URL
     private let lock = NSLock()
     private var currentHTTP: ChildProcess
     private let restart: () throws -> ChildProcess
 
-    private init(http: ChildProcess, ssh: ChildProcess, restart: @escaping () throws -> ChildProcess) {
+    private init(http: ChildProcess, ssh: ChildProcess, httpLog: URL, restart: @escaping () throws -> ChildProcess) {
         currentHTTP = http
         self.ssh = ssh
+        self.httpLog = httpLog
         self.restart = restart
     }
 
@@ -51,7 +54,7 @@ public final class PeerServers: @unchecked Sendable {
         let startHTTP = {
             let http = try ChildProcess(
                 name: "httpd",
-                argv: namespace.execPrefix + [busybox, "httpd", "-f", "-p", "\(c.address):\(c.httpPort)", "-h", c.servedDirectory.path],
+                argv: namespace.execPrefix + [busybox, "httpd", "-f", "-vv", "-p", "\(c.address):\(c.httpPort)", "-h", c.servedDirectory.path],
                 stdout: .file(logDirectory.appendingPathComponent("httpd.log")),
                 stderr: .file(logDirectory.appendingPathComponent("httpd.log")))
             try http.start(step: "start peer HTTP server")
@@ -75,7 +78,7 @@ public final class PeerServers: @unchecked Sendable {
             throw error
         }
         let httpLog = logDirectory.appendingPathComponent("httpd.log")
-        let servers = PeerServers(http: http, ssh: ssh) {
+        let servers = PeerServers(http: http, ssh: ssh, httpLog: httpLog) {
             let http = try startHTTP()
             do {
                 try waitListening(http, port: c.httpPort, what: "HTTP server", log: httpLog, timeout: timeout)

@@ -35,24 +35,42 @@ public enum Accelerator: String, Sendable, CaseIterable {
     case kvm
 }
 
+/// What the guest runs, booted by QEMU as its kernel.
+public enum GuestProgram: Sendable, Equatable {
+    /// Linux with the test initramfs; `arguments` follow the fixed `console=ttyS0 quiet panic=-1`.
+    case linux(kernel: URL, initramfs: URL, arguments: [String])
+    /// iPXE, whose kernel command line is the script it runs (`IPXEScript`).
+    case ipxe(image: URL, script: String)
+
+    /// The machine options and boot part of the QEMU line. iPXE prints through the BIOS, which
+    /// `graphics=off` sends to the serial console; when its script exits, the BIOS finds nothing to
+    /// boot and reboots at once (`reboot-timeout=0`), which `-no-reboot` turns into QEMU's exit.
+    var machine: String { if case .ipxe = self { "q35,graphics=off,memory-backend=mem" } else { "q35,memory-backend=mem" } }
+
+    var bootArguments: [String] {
+        switch self {
+        case let .linux(kernel, initramfs, arguments):
+            return ["-kernel", kernel.path, "-initrd", initramfs.path,
+                    "-append", (["console=ttyS0", "quiet", "panic=-1"] + arguments).joined(separator: " ")]
+        case let .ipxe(image, script):
+            return ["-boot", "reboot-timeout=0", "-kernel", image.path, "-append", script]
+        }
+    }
+}
+
 /// Builds a QEMU argv for a direct-kernel boot of the test guest with the console on stdio.
 public struct QEMUCommandLine: Sendable {
     public var installation: QEMUInstallation
     public var accelerator: Accelerator = .tcg
     public var memoryMiB = 256
-    public var kernel: URL
-    public var initramfs: URL
-    /// Kernel command line words after the fixed `console=ttyS0 quiet panic=-1`.
-    public var kernelArguments: [String]
+    public var program: GuestProgram
     public var nic: GuestNIC
     /// Anything else (e.g. `-trace` options), appended last.
     public var extraArguments: [String] = []
 
-    public init(installation: QEMUInstallation, kernel: URL, initramfs: URL, kernelArguments: [String], nic: GuestNIC) {
+    public init(installation: QEMUInstallation, program: GuestProgram, nic: GuestNIC) {
         self.installation = installation
-        self.kernel = kernel
-        self.initramfs = initramfs
-        self.kernelArguments = kernelArguments
+        self.program = program
         self.nic = nic
     }
 
@@ -61,17 +79,14 @@ public struct QEMUCommandLine: Sendable {
     /// configurations differ only in the NIC.
     public var argv: [String] {
         installation.argvPrefix + [
-            "-machine", "q35,memory-backend=mem",
+            "-machine", program.machine,
             "-accel", accelerator.rawValue,
         ] + (accelerator == .kvm ? ["-cpu", "host"] : []) + [
             "-object", "memory-backend-memfd,id=mem,size=\(memoryMiB)M,share=on",
             "-m", "\(memoryMiB)M",
             "-nodefaults", "-nic", "none",
             "-serial", "stdio", "-display", "none", "-no-reboot",
-            "-kernel", kernel.path,
-            "-initrd", initramfs.path,
-            "-append", (["console=ttyS0", "quiet", "panic=-1"] + kernelArguments).joined(separator: " "),
-        ] + nic.qemuArguments + extraArguments
+        ] + program.bootArguments + nic.qemuArguments + extraArguments
     }
 }
 

@@ -213,7 +213,9 @@ public struct RunResult: Sendable, Codable, Equatable {
         if let nic { lines.append("nic: \(nic.driver) \(nic.mac) \(nic.ok ? "ok" : "FAILED")") }
         if let download {
             let rate = String(format: "%.2f s = %.3f MiB/s", download.seconds, download.mibPerSecond)
-            lines.append("download: \(download.bytes) bytes in \(rate), checksum \(download.checksumOK ? "ok" : download.status.uppercased())")
+            // A guest without a checksum tool (iPXE) is checked on the host (IPXEDownloadCheck).
+            let check = download.sha256 == nil && download.status != "failed" ? "host check" : "checksum"
+            lines.append("download: \(download.bytes) bytes in \(rate), \(check) \(download.checksumOK ? "ok" : download.status.uppercased())")
         }
         if let ssh {
             lines.append("ssh: \(ssh.ok ? "ok" : "FAILED") in \(String(format: "%.2f", ssh.seconds)) s: [\(ssh.output)]")

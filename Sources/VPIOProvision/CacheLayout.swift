@@ -16,7 +16,9 @@ import Foundation
 ///   agent/vpio-agent          the guest agent (static Swift stdlib, libbpf/libelf linked in)
 ///   agent/vpio_agent.bpf.o    its BPF object
 ///   image/initrd.gz           guest initramfs (gzip'd newc cpio)
+///   ipxe/ipxe.lkrn            the second guest driver: iPXE (Debian's ipxe package)
 ///   www/download-<N>.bin      served files, with download-<N>.bin.sha256 beside each
+///   www/vpio-ipxe-done.txt    the marker an iPXE guest fetches after its download
 /// ```
 public struct CacheLayout: Sendable, Equatable {
     /// The cache directory.
@@ -86,6 +88,10 @@ public struct CacheLayout: Sendable, Equatable {
     /// The guest agent built for the guest (`Provisioner.ensureGuestAgent`).
     public var agentBinary: URL { agentDirectory.appendingPathComponent("vpio-agent") }
     public var agentBPFObject: URL { agentDirectory.appendingPathComponent("vpio_agent.bpf.o") }
+
+    public var ipxeDirectory: URL { root.appendingPathComponent("ipxe") }
+    public var ipxeKernel: URL { ipxeDirectory.appendingPathComponent("ipxe.lkrn") }
+    public var ipxeMarker: URL { servedDirectory.appendingPathComponent(GuestIPXE.markerName) }
 
     /// The init script kept in the repository (`guest-agent/image/init`).
     public var initScript: URL? { repository?.appendingPathComponent("guest-agent/image/init") }

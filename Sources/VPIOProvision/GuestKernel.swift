@@ -37,18 +37,8 @@ extension Provisioner {
         try stampedStep("kernel", title: "guest kernel: \(package)", fingerprint: package, outputs: [layout.kernel] + layout.modules) {
             let fm = FileManager.default
             let work = layout.kernelDirectory.appendingPathComponent("work")
-            try? fm.removeItem(at: work)
-            try fm.createDirectory(at: work, withIntermediateDirectories: true)
             defer { try? fm.removeItem(at: work) }
-            // apt-get download drops privileges to _apt when it can; a world-writable folder lets it.
-            try fm.setAttributes([.posixPermissions: 0o777], ofItemAtPath: work.path)
-            try Command.run(["apt-get", "download", "-qq", package], step: "guest kernel: apt-get download", currentDirectory: work.path)
-            guard let deb = try fm.contentsOfDirectory(atPath: work.path).first(where: { $0.hasSuffix(".deb") }) else {
-                throw ProvisionError.failed(step: "guest kernel: apt-get download", reason: "no .deb appeared in \(work.path)")
-            }
-            let extract = work.appendingPathComponent("x")
-            try Command.run(["dpkg-deb", "-x", work.appendingPathComponent(deb).path, extract.path], step: "guest kernel: dpkg-deb -x")
-
+            let (extract, deb) = try extractPackage(package, into: work, step: "guest kernel")
             let boot = extract.appendingPathComponent("boot")
             guard let vmlinuz = try fm.contentsOfDirectory(atPath: boot.path).first(where: { $0.hasPrefix("vmlinuz-") }) else {
                 throw ProvisionError.failed(step: "guest kernel: extract", reason: "no boot/vmlinuz-* in \(deb)")
@@ -72,5 +62,24 @@ extension Provisioner {
             try fm.copyItem(at: boot.appendingPathComponent(vmlinuz), to: layout.kernel)
             try Data("\(release)\n".utf8).write(to: layout.kernelDirectory.appendingPathComponent("release"))
         }
+    }
+}
+
+extension Provisioner {
+    /// `apt-get download`s `package` into `work` (emptied first) and `dpkg-deb -x`es it; returns the
+    /// extracted tree and the .deb's name. The caller removes `work`.
+    func extractPackage(_ package: String, into work: URL, step: String) throws -> (tree: URL, deb: String) {
+        let fm = FileManager.default
+        try? fm.removeItem(at: work)
+        try fm.createDirectory(at: work, withIntermediateDirectories: true)
+        // apt-get download drops privileges to _apt when it can; a world-writable folder lets it.
+        try fm.setAttributes([.posixPermissions: 0o777], ofItemAtPath: work.path)
+        try Command.run(["apt-get", "download", "-qq", package], step: "\(step): apt-get download", currentDirectory: work.path)
+        guard let deb = try fm.contentsOfDirectory(atPath: work.path).first(where: { $0.hasSuffix(".deb") }) else {
+            throw ProvisionError.failed(step: "\(step): apt-get download", reason: "no .deb appeared in \(work.path)")
+        }
+        let tree = work.appendingPathComponent("x")
+        try Command.run(["dpkg-deb", "-x", work.appendingPathComponent(deb).path, tree.path], step: "\(step): dpkg-deb -x")
+        return (tree, deb)
     }
 }

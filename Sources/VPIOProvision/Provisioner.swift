@@ -50,6 +50,7 @@ public final class Provisioner {
         try ensureGuestAgent()
         try ensureGuestTools()
         try ensureGuestImage()
+        try ensureGuestIPXE()
         for size in servedSizes { try ensureServedFile(size: size) }
         progress.line("ready (\(ProgressReporter.seconds(since: start)) total)")
         return Result(qemu: qemu, layout: layout, servedSizes: servedSizes)
@@ -64,6 +65,7 @@ public final class Provisioner {
         let files: [(URL, String)] = [
             (layout.kernel, "guest kernel"), (layout.initramfs, "guest image"),
             (layout.agentBinary, "guest agent"), (layout.agentBPFObject, "guest agent BPF object"),
+            (layout.ipxeKernel, "guest iPXE"), (layout.ipxeMarker, "iPXE completion marker"),
         ] + layout.guestTools.map { ($0, "guest tool") } + [
             (layout.hostKey, "dropbear host key"), (layout.authorizedKeys, "authorized_keys"),
             (layout.servedFile(size: servedSize), "served file"), (layout.servedChecksum(size: servedSize), "served file checksum"),

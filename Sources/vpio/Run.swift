@@ -12,6 +12,7 @@ enum NICChoice: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension Accelerator: ExpressibleByArgument {}
+extension RunConfiguration.GuestKind: ExpressibleByArgument {}
 extension FaultInjection.Kind: ExpressibleByArgument {}
 
 struct Run: ParsableCommand {
@@ -32,14 +33,23 @@ struct Run: ParsableCommand {
             --nic qemu-ne2k runs the same guest on QEMU's own in-process ne2k_pci on a TAP in the namespace \
             instead (no vpio-host): the reference configuration.
 
+            --guest ipxe boots iPXE (Debian's ipxe package) instead of Linux: its ns8390 driver, polling with \
+            its own register sequences. Its workloads are download (iPXE fetches the file, then a completion \
+            marker; verified on the host: iPXE's own completion, the size its imgstat prints, the peer's \
+            httpd log and the bytes the peer's link sent) and none.
+
             Exit status: 0 when every workload succeeded, 1 when one failed, 2 when the run could not be set \
             up, 130 when interrupted.
             """)
 
     @OptionGroup var cache: CacheOptions
 
-    @Option(help: ArgumentHelp("Comma-separated workloads to run in the guest, in order.", valueName: "list"))
-    var workloads = "download,ssh"
+    @Option(help: ArgumentHelp("Comma-separated workloads to run in the guest, in order (default: download,ssh; with --guest ipxe: download).",
+                               valueName: "list"))
+    var workloads: String?
+
+    @Option(help: "What the guest runs: linux (ne2k-pci, the agent available) or ipxe (its ns8390 driver).")
+    var guest: RunConfiguration.GuestKind = .linux
 
     @Option(help: ArgumentHelp("Size of the downloaded file (K/M/G suffixes).", valueName: "bytes"))
     var size = ByteSize(bytes: ServedFiles.defaultSize)
@@ -103,14 +113,20 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("With --fault kill-qemu: the workloads of the guest booted after the kill.", valueName: "list"))
     var restartWorkloads = "download"
 
+    /// --workloads, or the guest's default.
+    var workloadList: [String] {
+        (workloads ?? (guest == .ipxe ? "download" : "download,ssh")).split(separator: ",").map(String.init)
+    }
+
     func validate() throws {
-        let list = workloads.split(separator: ",").map(String.init)
+        let list = workloadList
         guard !list.isEmpty else { throw ValidationError("--workloads must name at least one workload") }
         let restart = restartWorkloads.split(separator: ",").map(String.init)
-        let known = ["download", "ssh", "ssh-session", "none"] + RunResult.enforcementWorkloads
+        let known = guest.workloads
         for workload in list + restart where !known.contains(workload) {
-            throw ValidationError("unknown workload '\(workload)' (known: \(known.joined(separator: ", ")))")
+            throw ValidationError("unknown workload '\(workload)' for --guest \(guest.rawValue) (known: \(known.joined(separator: ", ")))")
         }
+        if guest == .ipxe, agent || agentNoRegister { throw ValidationError("the agent runs in the Linux guest only (not with --guest ipxe)") }
         if list.contains("kill-agent") && !agent { throw ValidationError("the kill-agent workload needs --agent") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         if let agentPublishEvery {
@@ -134,7 +150,8 @@ struct Run: ParsableCommand {
             case .qemuNE2K: mode = .qemuNE2K
             }
             var configuration = RunConfiguration(layout: layout, nic: mode)
-            configuration.workloads = workloads.split(separator: ",").map(String.init)
+            configuration.workloads = workloadList
+            configuration.guest = guest
             configuration.size = size.bytes
             configuration.accelerator = accel
             configuration.timeout = TimeInterval(timeout)

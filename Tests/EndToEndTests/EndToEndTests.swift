@@ -171,8 +171,9 @@ struct LauncherPieceTests {
         var parameters = GuestParameters(file: "download-1.bin", sha256: "ab", workloads: ["download", "ssh"])
         parameters.receiveBuffer = 16384
         let line = QEMUCommandLine(
-            installation: installation, kernel: URL(fileURLWithPath: "/k"), initramfs: URL(fileURLWithPath: "/i"),
-            kernelArguments: parameters.kernelArguments, nic: .vfioUser(socket: "/run/x.sock"))
+            installation: installation,
+            program: .linux(kernel: URL(fileURLWithPath: "/k"), initramfs: URL(fileURLWithPath: "/i"), arguments: parameters.kernelArguments),
+            nic: .vfioUser(socket: "/run/x.sock"))
         let argv = line.argv
         #expect(Array(argv.prefix(4)) == ["/t/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "--library-path",
                                           "/t/usr/lib/x86_64-linux-gnu", "/t/usr/bin/qemu-system-x86_64"])

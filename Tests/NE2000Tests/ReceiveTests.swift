@@ -122,6 +122,21 @@ import Testing
         #expect(b.nic.canReceiveFrame)
     }
 
+    /// iPXE's ns8390 polls with IMR = 0 and never acknowledges PRX: with the receive interrupt masked
+    /// only the ring's room holds the wire back (the PRX rule stalled iPXE after its first frame).
+    @Test func aPollingDriverReceivesWithoutAcknowledgingPRX() {
+        let (b, _) = openedNIC()
+        b.outb(0x00, Reg.imr)
+        for i in 0..<5 {
+            #expect(b.nic.canReceiveFrame, "frame \(i)")
+            #expect(b.nic.receive(frame: makeFrame(to: Bench.mac, length: 100, seed: UInt8(i))))
+        }
+        #expect(b.inb(Reg.isr) & Reg.isrRX != 0, "PRX stays set, unacknowledged")
+        // Enabling the interrupt with PRX pending holds the wire again.
+        b.outb(Reg.isrRX, Reg.imr)
+        #expect(!b.nic.canReceiveFrame)
+    }
+
     @Test func neverOverwritesUnreadFrames() {
         let (b, driver0) = openedNIC()
         var driver = driver0
