@@ -94,6 +94,22 @@ extension CompareReport {
         }
         return ["The seed's ratio explained (all runs of a scenario pooled): trapping CR writes alone (CR-w %) against the seed "
             + "and vmm-model; vmm-model's other exits by hook point, % of accesses (per DMA start):"] + table.lines
+            + [""] + perFrameLines(explained)
+    }
+
+    /// Accesses per frame (received + transmitted) by port and direction, a column per scenario: the
+    /// ports any scenario touches at least 0.05 times per frame, busiest first.
+    func perFrameLines(_ explained: [SeedExplanation]) -> [String] {
+        let withFrames = explained.filter { ($0.frames ?? 0) > 0 }
+        guard !withFrames.isEmpty else { return [] }
+        func peak(_ key: String) -> Double { withFrames.map { $0.accessesPerFrameByPort[key, default: 0] }.max() ?? 0 }
+        let keys = Set(withFrames.flatMap(\.accessesPerFrameByPort.keys)).filter { peak($0) >= 0.05 }
+            .sorted { peak($0) != peak($1) ? peak($0) > peak($1) : $0 < $1 }
+        var table = TextTable(header: ["port"] + withFrames.map(\.scenario))
+        table.rows.append(["frames"] + withFrames.map { "\($0.frames ?? 0)" })
+        table.rows.append(["all"] + withFrames.map { e in Self.fixed(e.accessesPerFrameByPort.values.reduce(0, +), 1) })
+        for key in keys { table.rows.append([key] + withFrames.map { Self.fixed($0.accessesPerFrameByPort[key, default: 0], 2) }) }
+        return ["Accesses per frame (received + transmitted) by port and direction (offset in BAR0, r/w), all runs pooled:"] + table.lines
     }
 
     /// One row per run and mode (the exact ledger counts), then one pooled row per scenario and mode

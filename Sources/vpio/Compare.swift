@@ -14,7 +14,9 @@ struct Compare: ParsableCommand {
             workload; vpio-host's exit ledger gives the exact exits of every mode for that run. Scenarios: ssh \
             (one dropbear session, 40 short commands with output, logout; every marker checked), small download \
             (--small-size, SHA-256 checked), large download (--large-size, SHA-256 checked) and, unless \
-            --no-baseline, boot only (no workload: what every run spends before and after its workload).
+            --no-baseline, boot only (no workload: what every run spends before and after its workload); then, \
+            unless --no-ipxe, the small and large download again with the second driver, iPXE's ns8390 (checked \
+            on the host), beside the seed's Windows rows.
 
             Costs: a port-I/O exit round trip is measured once on /dev/kvm (as `vpio exit-cost`; or read from \
             --exit-cost-json), the models' ns per update by the model benchmark over the access trace recorded \
@@ -59,6 +61,9 @@ struct Compare: ParsableCommand {
     @Flag(help: "Run the guests without the agent (vpio-agent).")
     var noAgent = false
 
+    @Flag(name: .customLong("no-ipxe"), help: "Leave out the second driver's rows (iPXE's small and large download).")
+    var noIPXE = false
+
     @Option(help: "The mode vpio-host enforces (all four are counted).")
     var mode: Mode = .cooperative
 
@@ -92,6 +97,7 @@ struct Compare: ParsableCommand {
         var runs: Int
         var seed: SeedFigure?
         var byteUnit: String
+        var guest: RunConfiguration.GuestKind = .linux
     }
 
     var plans: [Plan] {
@@ -104,6 +110,14 @@ struct Compare: ParsableCommand {
             Plan(name: "large download", slug: "large-download", workload: "download", size: large, runs: quick ? 1 : repeats,
                  seed: .linuxLargeDownload, byteUnit: "file bytes"),
         ]
+        if !noIPXE {
+            plans += [
+                Plan(name: "iPXE small download", slug: "ipxe-small-download", workload: "download", size: smallSize.bytes,
+                     runs: repeats, seed: .windowsSmallDownload, byteUnit: "file bytes", guest: .ipxe),
+                Plan(name: "iPXE large download", slug: "ipxe-large-download", workload: "download", size: large,
+                     runs: quick ? 1 : repeats, seed: .windowsLargeDownload, byteUnit: "file bytes", guest: .ipxe),
+            ]
+        }
         if baseline ?? !quick {
             plans.append(Plan(name: "boot only", slug: "boot", workload: "none", size: smallSize.bytes, runs: 1, seed: nil,
                               byteUnit: "none"))
@@ -202,7 +216,8 @@ struct Compare: ParsableCommand {
         configuration.timeout = TimeInterval(timeout)
         configuration.provisionIfNeeded = false
         configuration.echoConsole = console
-        if !noAgent { configuration.agent = .register }
+        configuration.guest = plan.guest
+        if !noAgent, plan.guest == .linux { configuration.agent = .register }
         try? FileManager.default.removeItem(at: ledger)
 
         let ticker = Ticker(label: label, every: 15)
@@ -230,7 +245,7 @@ struct Compare: ParsableCommand {
             let download = result.download
             bytes = download?.bytes ?? 0
             verified = download?.checksumOK == true && bytes == plan.size
-            check = download.map { "sha256 \($0.status)" } ?? "no result"
+            check = download.map { "\(plan.guest == .ipxe ? "host" : "sha256") \($0.status)" } ?? "no result"
             seconds = download?.seconds ?? 0
         case "ssh-session":
             let session = result.sshSession
@@ -246,7 +261,17 @@ struct Compare: ParsableCommand {
         }
         if !result.succeeded { result.summary.forEach { say("[run] \($0)") } }
         return (result, CompareRun(index: index, ledgerFile: ledgerFile, ledger: exits, bytes: bytes, verified: verified && result.succeeded,
-                                   check: check, workloadSeconds: seconds, wallSeconds: result.wallSeconds))
+                                   check: check, workloadSeconds: seconds, wallSeconds: result.wallSeconds, frames: Self.frames(result)))
+    }
+
+    /// Frames the NIC received and transmitted, from vpio-host's statistics.
+    static func frames(_ result: RunResult) -> Int? {
+        struct Stats: Decodable {
+            struct NIC: Decodable { var framesReceived: Int; var framesTransmitted: Int }
+            var nic: NIC
+        }
+        guard let json = result.hostStatisticsJSON, let stats = try? JSONDecoder().decode(Stats.self, from: Data(json.utf8)) else { return nil }
+        return stats.nic.framesReceived + stats.nic.framesTransmitted
     }
 
     /// The exit cost: read from --exit-cost-json, else measured now on /dev/kvm; the report is kept in `copy`.
@@ -309,6 +334,10 @@ struct Compare: ParsableCommand {
             "the exit cost is one user-space port-I/O exit round trip on this machine's /dev/kvm (a nested KVM here): "
                 + "a bare-metal host's exit is cheaper",
         ]
+        if !noIPXE {
+            notes.append("the iPXE rows run no agent (it is a Linux program): their cooperative mode falls back to vmm-model at the "
+                         + "first DMA start, and the ledger still counts what each mode's bitmap would trap; seed % beside them is Windows XP's")
+        }
         if !noAgent {
             notes.append("the cooperative estimate leaves out the agent's in-guest eBPF work (the agent's summary reports ns per probe hit)")
         }

@@ -5,7 +5,7 @@ import VPIOLaunch
 import VPIOMonitor
 import VPIOProvision
 
-/// `vpio compare --quick` for real: fresh guests with the agent, every transfer checked, the outputs written,
+/// `vpio compare --quick` for real: fresh guests (Linux with the agent, and iPXE), every transfer checked, the outputs written,
 /// and the report's counts equal to the ledgers vpio-host wrote.
 @Suite("End to end: vpio compare", .serialized)
 struct CompareEndToEndTests {
@@ -26,14 +26,17 @@ struct CompareEndToEndTests {
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(file) missing")
         }
         let report = try JSONDecoder().decode(CompareReport.self, from: Data(contentsOf: out.appendingPathComponent("compare.json")))
-        #expect(report.scenarios.map(\.name) == ["ssh", "small download", "large download"])
-        #expect(report.scenarios.map(\.runs.count) == [2, 2, 1])
+        #expect(report.scenarios.map(\.name) == ["ssh", "small download", "large download", "iPXE small download", "iPXE large download"])
+        #expect(report.scenarios.map(\.runs.count) == [2, 2, 1, 2, 1])
+        #expect(report.scenarios.map { $0.seed?.label } == ["Linux: ssh", "Linux: small dl", "Linux: large dl", "Windows: small dl", "Windows: large dl"])
         #expect(report.allVerified)
         #expect(report.allWithinTolerance)
         for scenario in report.scenarios {
             for run in scenario.runs {
                 #expect(run.verified, "\(scenario.name) #\(run.index): \(run.check)")
-                if scenario.workload == "download" { #expect(run.check == "sha256 ok" && run.bytes == scenario.fileSize) }
+                if scenario.workload == "download" {
+                    #expect(run.check == (scenario.name.hasPrefix("iPXE") ? "host ok" : "sha256 ok") && run.bytes == scenario.fileSize)
+                }
                 // The report's counts are the ledger vpio-host wrote for that run.
                 let written = try JSONDecoder().decode(ExitLedger.self, from: Data(contentsOf: out.appendingPathComponent(run.ledgerFile)))
                 #expect(run.ledger == written)
@@ -50,7 +53,7 @@ struct CompareEndToEndTests {
             }
         }
         let csv = try String(contentsOf: out.appendingPathComponent("compare.csv"), encoding: .utf8)
-        #expect(csv.split(separator: "\n").count == 1 + 5 * 4 + 3 * 4)
+        #expect(csv.split(separator: "\n").count == 1 + 8 * 4 + 5 * 4)
         let svg = try String(contentsOf: out.appendingPathComponent("exits-per-mib.svg"), encoding: .utf8)
         #expect(svg.hasPrefix("<svg") && svg.contains("large download"))
     }

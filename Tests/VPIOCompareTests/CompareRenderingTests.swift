@@ -92,6 +92,32 @@ struct CompareRenderingTests {
         #expect(report.table.joined(separator: "\n").contains("0.10 (2.00)"))
     }
 
+    /// Every access per frame by port and direction, pooled over the runs (each run 100 frames here).
+    @Test func accessesPerFrameByPortFromTheEmulatedLedger() throws {
+        var report = try Self.report()
+        for index in report.scenarios[0].runs.indices {
+            var ledger = report.scenarios[0].runs[index].ledger
+            let emulated = ledger.modes.firstIndex { $0.mode == .emulated }!
+            ledger.modes[emulated].exitsByPort = ["0x00w": 400, "0x10r": 3_000, "0x07r": 2]
+            report.scenarios[0].runs[index].ledger = ledger
+            report.scenarios[0].runs[index].frames = 100
+        }
+        let explained = SeedExplanation(report.scenarios[0])
+        #expect(explained.frames == 100 * report.scenarios[0].runs.count)
+        #expect(explained.accessesPerFrameByPort["0x00w"] == 4 && explained.accessesPerFrameByPort["0x10r"] == 30)
+        let lines = report.table
+        let header = try #require(lines.firstIndex { $0.hasPrefix("Accesses per frame") })
+        let rows = lines[header...].prefix(8).joined(separator: "\n")
+        #expect(rows.contains("0x10r") && rows.contains("30.00") && rows.contains("4.00"))
+        #expect(!rows.contains("0x07r"), "0.02 per frame is below the table's cut")
+        #expect(rows.contains("all") && rows.contains(Self.oneDecimal(34.02)))
+        // A scenario whose runs did not record frames has no per-frame column.
+        report.scenarios[0].runs[0].frames = nil
+        #expect(SeedExplanation(report.scenarios[0]).frames == nil)
+    }
+
+    static func oneDecimal(_ value: Double) -> String { String(format: "%.1f", value) }
+
     @Test func tableHasEveryRunSeedAndSources() throws {
         let lines = try Self.report().table
         let text = lines.joined(separator: "\n")
