@@ -44,6 +44,8 @@ let package = Package(
         .target(name: "DP8390", dependencies: ["DeviceBus"]),
         // The NE2000 (DP8390 + ASIC) behind DeviceBus (pure).
         .target(name: "NE2000", dependencies: ["DeviceBus", "DP8390"]),
+        // QEMU's own ne2k_pci behind DeviceBus, driven over qtest: an NE2000 nobody here wrote.
+        .target(name: "QEMUDevice", dependencies: ["DeviceBus", "VPIOSystem"]),
         // The VPIO models of the NE2000: full and reduced model, DMA intents (pure).
         .target(name: "NE2000Model", dependencies: ["DeviceBus", "DP8390"]),
         // Binary trace of a device's access stream (pure codec).
@@ -130,6 +132,7 @@ let package = Package(
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
+        .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision"]),
         .testTarget(name: "NE2000ModelTests", dependencies: ["NE2000Model", "DeviceBus"]),
         .testTarget(name: "AccessTraceTests", dependencies: ["AccessTrace", "NE2000Model", "DeviceBus"]),
         .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus", "SeededRandom"],

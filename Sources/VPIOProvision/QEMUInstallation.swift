@@ -39,6 +39,15 @@ public struct QEMUInstallation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// What QEMU's environment needs: a tree's QEMU loads its modules (the qtest accelerator is one)
+    /// from the tree, not from the directory compiled in.
+    public var environment: [String: String] {
+        switch source {
+        case .host: [:]
+        case let .tree(root): ["QEMU_MODULE_DIR": "\(root)/usr/lib/x86_64-linux-gnu/qemu"]
+        }
+    }
+
     public var description: String {
         switch source {
         case let .host(binary): return "QEMU \(version) (host, \(binary))"

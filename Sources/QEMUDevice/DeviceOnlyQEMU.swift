@@ -1,0 +1,85 @@
+import DeviceBus
+import Foundation
+import VPIOSystem
+
+/// A device-only QEMU holding one `ne2k_pci`: no firmware, no CPU running (`-accel qtest`), the NIC
+/// reached over qtest and its network over `-netdev stream`, both UNIX sockets in `directory` that
+/// QEMU connects to. QEMU's stderr goes to `qemu-device.log` there. `stop()` (or deinit) ends it; if
+/// this process dies first, the closed qtest socket ends QEMU too.
+public final class DeviceOnlyQEMU {
+    public let device: QTestNE2000
+    public let log: URL
+    private let process: Process
+
+    public struct LaunchError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    static let slot = 3
+
+    /// - Parameters: `command`, QEMU's argv prefix (the binary and its -L options); `environment` added
+    ///   to this process's (QEMU_MODULE_DIR for a QEMU outside /usr, which loads qtest as a module).
+    public init(command: [String], environment: [String: String] = [:], directory: URL, mac: String,
+                interrupt: InterruptLine, sink: @escaping FrameSink, timeout: TimeInterval = 10) throws {
+        let qtestPath = directory.appendingPathComponent("qtest.sock").path
+        let netPath = directory.appendingPathComponent("netdev.sock").path
+        let qtestListener = try UnixSocket.listen(at: FilePath(qtestPath))
+        let netListener = try UnixSocket.listen(at: FilePath(netPath))
+        defer {
+            qtestListener.close()
+            netListener.close()
+        }
+        log = directory.appendingPathComponent("qemu-device.log")
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst()) + [
+            "-machine", "pc", "-accel", "qtest", "-qtest", "unix:\(qtestPath)", "-qtest-log", "/dev/null",
+            "-display", "none", "-nodefaults", "-device", "ne2k_pci,addr=\(String(Self.slot, radix: 16)).0,netdev=n0,mac=\(mac)",
+            "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=\(netPath)",
+        ]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        do {
+            let qtest = try Self.accept(qtestListener, what: "qtest", process: process, log: log, timeout: timeout)
+            let net = try Self.accept(netListener, what: "netdev", process: process, log: log, timeout: timeout)
+            device = try QTestNE2000(link: QTestSocketLink(socket: qtest), frames: StreamFrameLink(socket: net),
+                                     interrupt: interrupt, sink: sink, slot: Self.slot)
+        } catch {
+            Self.end(process)
+            throw error
+        }
+    }
+
+    deinit { stop() }
+
+    /// Ends QEMU (SIGTERM, then SIGKILL after a second) and reaps it.
+    public func stop() { Self.end(process) }
+
+    private static func end(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(1)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    private static func accept(_ listener: UnixSocket, what: String, process: Process, log: URL, timeout: TimeInterval) throws -> UnixSocket {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard process.isRunning else {
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                throw LaunchError(description: "QEMU exited (status \(process.terminationStatus)) before connecting its \(what) socket: "
+                                  + text.split(separator: "\n").suffix(3).joined(separator: " | "))
+            }
+            if try Poll.wait([(listener.descriptor, .readable)], timeoutMilliseconds: 100).first?.isEmpty == false {
+                return try listener.accept()
+            }
+        }
+        throw LaunchError(description: "QEMU did not connect its \(what) socket within \(Int(timeout)) s")
+    }
+}

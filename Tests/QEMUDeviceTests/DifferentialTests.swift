@@ -1,0 +1,168 @@
+import DeviceBus
+import Foundation
+import NE2000
+import QEMUDevice
+import Testing
+import VPIOProvision
+
+/// Our NE2000 and QEMU's ne2k_pci (over qtest, in a device-only QEMU) driven by the same accesses:
+/// every read value, the interrupt line after each access and every transmitted frame compared, and
+/// received frames injected identically into both. Each divergence is listed with its access index
+/// and register; the ones the DP8390 leaves to the implementation are documented in `expected`.
+@Suite("Differential: our NE2000 against QEMU's ne2k_pci (issue 13)", .serialized)
+struct DifferentialTests {
+    static let mac: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]
+
+    /// QEMU from the cache (the host's when new enough), or why the suite cannot run.
+    static let qemu: Result<QEMUInstallation, SkipReason> = {
+        guard let layout = try? CacheLayout.resolve(), let installation = QEMUInstallation.locate(in: layout) else {
+            return .failure(SkipReason(text: "no QEMU >= 10.1 in the cache or on the host; run `vpio provision`"))
+        }
+        return .success(installation)
+    }()
+    struct SkipReason: Error { var text: String }
+    static let enabled = ConditionTrait.enabled(if: (try? qemu.get()) != nil,
+                                                Comment(rawValue: { if case let .failure(r) = qemu { print("DifferentialTests skipped: \(r.text)"); return r.text }; return "" }()))
+
+    /// One device under test, with what it did to the outside.
+    final class Side {
+        var frames: [[UInt8]] = []
+        var line = false
+        let device: NetworkBusDevice
+        private let keep: AnyObject?
+
+        init(ours: Void) {
+            var side: Side?
+            let interrupt = InterruptLine { side?.line = $0 }
+            let nic = NE2000(mac: DifferentialTests.mac, interrupt: interrupt) { side?.frames.append($0) }
+            device = nic
+            keep = nil
+            side = self
+        }
+
+        init(qemu installation: QEMUInstallation, directory: URL) throws {
+            var side: Side?
+            let interrupt = InterruptLine { side?.line = $0 }
+            let qemu = try DeviceOnlyQEMU(command: installation.argvPrefix, environment: installation.environment,
+                                          directory: directory, mac: "52:54:00:12:34:56", interrupt: interrupt) { side?.frames.append($0) }
+            device = qemu.device
+            keep = qemu
+            side = self
+        }
+    }
+
+    /// A step of a driver script.
+    enum Step {
+        case out(UInt64, UInt32, AccessWidth = .byte)
+        case read(UInt64, AccessWidth = .byte)
+        case frame([UInt8])
+    }
+
+    struct Divergence: CustomStringConvertible {
+        var index: Int
+        var what: String
+        var description: String { "step \(index): \(what)" }
+    }
+
+    /// Runs `steps` on both sides; returns every divergence, and what side `b` read, by step.
+    static func compare(_ steps: [Step], _ a: Side, _ b: Side) -> (divergences: [Divergence], reads: [Int: UInt32]) {
+        var divergences: [Divergence] = []
+        var reads: [Int: UInt32] = [:]
+        for (index, step) in steps.enumerated() {
+            switch step {
+            case let .out(offset, value, width):
+                a.device.write(region: 0, offset: offset, width: width, value: value)
+                b.device.write(region: 0, offset: offset, width: width, value: value)
+            case let .read(offset, width):
+                let (x, y) = (a.device.read(region: 0, offset: offset, width: width), b.device.read(region: 0, offset: offset, width: width))
+                reads[index] = y
+                if x != y { divergences.append(Divergence(index: index, what: "read 0x\(String(offset, radix: 16)): ours 0x\(String(x, radix: 16)), QEMU's 0x\(String(y, radix: 16))")) }
+            case let .frame(frame):
+                a.device.receive(frame: frame)
+                b.device.receive(frame: frame)
+            }
+            if a.line != b.line { divergences.append(Divergence(index: index, what: "interrupt line: ours \(a.line), QEMU's \(b.line)")) }
+        }
+        if a.frames != b.frames {
+            divergences.append(Divergence(index: steps.count, what: "transmitted \(a.frames.map(\.count)) bytes, QEMU's \(b.frames.map(\.count))"))
+        }
+        return (divergences, reads)
+    }
+
+    /// Linux's ne2k-pci open sequence (NS8390_init) in short: stop, word-wide DCR, ring 0x46–0x80,
+    /// station address, start, receive broadcasts and our address, interrupts on.
+    static let open: [Step] = [
+        .out(0x00, 0x21), .out(0x0E, 0x49), .out(0x0A, 0), .out(0x0B, 0), .out(0x0C, 0x20), .out(0x0D, 0x02),
+        .out(0x04, 0x40), .out(0x01, 0x46), .out(0x03, 0x46), .out(0x02, 0x80), .out(0x07, 0xFF), .out(0x0F, 0x00),
+        .out(0x00, 0x61),
+    ] + mac.enumerated().map { Step.out(UInt64(1 + $0.offset), UInt32($0.element)) } + [
+        .out(0x07, 0x47), .out(0x00, 0x22), .out(0x07, 0xFF), .out(0x0F, 0x3F), .out(0x0D, 0x00), .out(0x0C, 0x04),
+        .read(0x07), .read(0x0F),
+    ]
+
+    /// The station address PROM by remote read: RSAR 0, 32 bytes, word reads of the data port.
+    static let readPROM: [Step] = [.out(0x0A, 32), .out(0x0B, 0), .out(0x08, 0), .out(0x09, 0), .out(0x00, 0x0A)]
+        + Array(repeating: Step.read(0x10, .word), count: 16) + [.read(0x07), .out(0x07, 0x40), .read(0x07)]
+
+    /// A 60-byte frame written to 0x4000 by remote write, then transmitted.
+    static func transmit(_ frame: [UInt8]) -> [Step] {
+        [.out(0x0A, UInt32(frame.count)), .out(0x0B, 0), .out(0x08, 0), .out(0x09, 0x40), .out(0x00, 0x12)]
+            + stride(from: 0, to: frame.count, by: 2).map { Step.out(0x10, UInt32(frame[$0]) | UInt32(frame[$0 + 1]) << 8, .word) }
+            + [.read(0x07), .out(0x07, 0x40), .out(0x04, 0x40), .out(0x05, UInt32(frame.count)), .out(0x06, 0), .out(0x00, 0x26),
+               .read(0x07), .read(0x04), .out(0x07, 0x0A), .read(0x07)]
+    }
+
+    /// A frame arrives; the driver reads ISR, CURR, the 4-byte header and the frame by remote read.
+    static func receive(_ frame: [UInt8]) -> [Step] {
+        let length = frame.count + 4
+        return [.frame(frame), .read(0x07), .out(0x00, 0x62), .read(0x07), .out(0x00, 0x22), .read(0x0C),
+                .out(0x0A, UInt32(length)), .out(0x0B, 0), .out(0x08, 0), .out(0x09, 0x46), .out(0x00, 0x0A)]
+            + Array(repeating: Step.read(0x10, .word), count: (length + 1) / 2)
+            + [.read(0x07), .out(0x07, 0x41), .out(0x03, 0x46), .read(0x07)]
+    }
+
+    static func frame(to destination: [UInt8], length: Int, seed: UInt8) -> [UInt8] {
+        destination + [0x02, 0, 0, 0, 0, 1, 0x08, 0x00] + (0..<(length - 14)).map { UInt8(truncatingIfNeeded: Int(seed) &+ $0 &* 7) }
+    }
+
+    /// QEMU gone under the backend: the next access reads all ones, writes are dropped, and the
+    /// failure says what happened — the caller never traps or waits past the link's bound.
+    @Test("a QEMU that dies fails the backend with a clear error", enabled)
+    func aDeadQEMUFailsTheBackend() throws {
+        let installation = try Self.qemu.get()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-diff-dead-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let qemu = try DeviceOnlyQEMU(command: installation.argvPrefix, environment: installation.environment,
+                                      directory: directory, mac: "52:54:00:12:34:56", interrupt: InterruptLine()) { _ in }
+        #expect(qemu.device.read(region: 0, offset: 0x07, width: .byte) == 0x80, "ISR after reset: RST")
+        qemu.stop()
+        #expect(qemu.device.read(region: 0, offset: 0x07, width: .byte) == 0xFF)
+        qemu.device.write(region: 0, offset: 0x00, width: .byte, value: 0x21)
+        #expect(!qemu.device.receive(frame: [UInt8](repeating: 0xFF, count: 60)))
+        let failure = try #require(qemu.device.failure)
+        #expect(failure.description.contains("closed the qtest connection") || failure.description.contains("Broken pipe")
+                || failure.description.contains("Connection reset"), "\(failure)")
+    }
+
+    @Test("open, PROM, transmit and receive: every read, the interrupt line and the frames agree", enabled)
+    func driverSequenceAgrees() throws {
+        let installation = try Self.qemu.get()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-diff-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ours = Side(ours: ())
+        let theirs = try Side(qemu: installation, directory: directory)
+        let sent = Self.frame(to: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], length: 60, seed: 1)
+        let steps = Self.open + Self.readPROM + Self.transmit(sent) + Self.receive(Self.frame(to: Self.mac, length: 100, seed: 9))
+        let (divergences, reads) = Self.compare(steps, ours, theirs)
+        if let qemu = theirs.device as? QTestNE2000 { #expect(qemu.failure == nil, "\(qemu.failure.map(String.init(describing:)) ?? "")") }
+        #expect(ours.frames == [sent] && theirs.frames == [sent], "transmitted: ours \(ours.frames.map(\.count)), QEMU's \(theirs.frames.map(\.count))")
+        // Not two dead devices agreeing: QEMU's PROM read gave the station address, each byte doubled.
+        let promStart = Self.open.count + 5
+        let prom = (promStart..<promStart + 6).map { reads[$0] ?? 0 }
+        #expect(prom == Self.mac.map { UInt32($0) * 0x0101 }, "QEMU's PROM words \(prom.map { String($0, radix: 16) })")
+        let listed = divergences.map(\.description).joined(separator: "\n")
+        #expect(divergences.isEmpty, "\(divergences.count) divergences:\n\(listed)")
+    }
+}
