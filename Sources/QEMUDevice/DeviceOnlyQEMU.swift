@@ -4,8 +4,9 @@ import VPIOSystem
 
 /// A device-only QEMU holding one `ne2k_pci`: no firmware, no CPU running (`-accel qtest`), the NIC
 /// reached over qtest and its network over `-netdev stream`, both UNIX sockets in `directory` that
-/// QEMU connects to. QEMU's stderr goes to `qemu-device.log` there. `stop()` (or deinit) ends it; if
-/// this process dies first, the closed qtest socket ends QEMU too.
+/// QEMU connects to. QEMU's stderr goes to `qemu-device.log` there. `stop()` (or deinit) kills it
+/// (nothing in it is worth a graceful exit, and under qtest SIGTERM is slow); if this process dies
+/// first, `exit-with-parent` ends QEMU too — a closed qtest socket alone does not.
 public final class DeviceOnlyQEMU {
     public let device: QTestNE2000
     public let log: URL
@@ -34,7 +35,7 @@ public final class DeviceOnlyQEMU {
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst()) + [
             "-machine", "pc", "-accel", "qtest", "-qtest", "unix:\(qtestPath)", "-qtest-log", "/dev/null",
-            "-display", "none", "-nodefaults", "-device", "ne2k_pci,addr=\(String(Self.slot, radix: 16)).0,netdev=n0,mac=\(mac)",
+            "-run-with", "exit-with-parent=on", "-display", "none", "-nodefaults", "-device", "ne2k_pci,addr=\(String(Self.slot, radix: 16)).0,netdev=n0,mac=\(mac)",
             "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=\(netPath)",
         ]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -56,15 +57,12 @@ public final class DeviceOnlyQEMU {
 
     deinit { stop() }
 
-    /// Ends QEMU (SIGTERM, then SIGKILL after a second) and reaps it.
+    /// Ends QEMU (SIGKILL) and reaps it.
     public func stop() { Self.end(process) }
 
     private static func end(_ process: Process) {
         guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(1)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 

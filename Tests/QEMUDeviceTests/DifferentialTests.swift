@@ -24,30 +24,34 @@ struct DifferentialTests {
     static let enabled = ConditionTrait.enabled(if: (try? qemu.get()) != nil,
                                                 Comment(rawValue: { if case let .failure(r) = qemu { print("DifferentialTests skipped: \(r.text)"); return r.text }; return "" }()))
 
-    /// One device under test, with what it did to the outside.
-    final class Side {
+    /// What a device did to the outside: transmitted frames and the interrupt line's level.
+    final class Outside {
         var frames: [[UInt8]] = []
         var line = false
+    }
+
+    /// One device under test. The device's callbacks hold only `outside`, so nothing cycles back here
+    /// and the device-only QEMU ends when the side goes.
+    final class Side {
+        let outside = Outside()
         let device: NetworkBusDevice
-        private let keep: AnyObject?
+        private let qemu: DeviceOnlyQEMU?
+        var frames: [[UInt8]] { outside.frames }
+        var line: Bool { outside.line }
 
         init(ours: Void) {
-            var side: Side?
-            let interrupt = InterruptLine { side?.line = $0 }
-            let nic = NE2000(mac: DifferentialTests.mac, interrupt: interrupt) { side?.frames.append($0) }
-            device = nic
-            keep = nil
-            side = self
+            let outside = self.outside
+            device = NE2000(mac: DifferentialTests.mac, interrupt: InterruptLine { outside.line = $0 }) { outside.frames.append($0) }
+            qemu = nil
         }
 
         init(qemu installation: QEMUInstallation, directory: URL) throws {
-            var side: Side?
-            let interrupt = InterruptLine { side?.line = $0 }
+            let outside = self.outside
             let qemu = try DeviceOnlyQEMU(command: installation.argvPrefix, environment: installation.environment,
-                                          directory: directory, mac: "52:54:00:12:34:56", interrupt: interrupt) { side?.frames.append($0) }
+                                          directory: directory, mac: "52:54:00:12:34:56",
+                                          interrupt: InterruptLine { outside.line = $0 }) { outside.frames.append($0) }
             device = qemu.device
-            keep = qemu
-            side = self
+            self.qemu = qemu
         }
     }
 
