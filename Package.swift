@@ -87,11 +87,11 @@ let package = Package(
         // register interface), the receive gate.
         .target(name: "HostMonitor", dependencies: [
             "AgentLink", "Enforcement", "DeviceBus", "NE2000", "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProtocol",
-            "VFIOUserServer", .product(name: "Logging", package: "swift-log"),
+            "VFIOUserServer", "QEMUDevice", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.strictMemorySafety()]),
         .executableTarget(name: "vpio-host", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
-            "NE2000Model", "VPIOMonitor", "AccessTrace",
+            "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProvision",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "host-monitor/vpio-host"),

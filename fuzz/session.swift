@@ -67,7 +67,8 @@ private final class Host {
 
     init(mode: Mode) {
         let ledger = try! GuestLedger(enforced: mode, recordPath: nil, live: false, logger: quiet)
-        device = GuestDevice(mode: mode, mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56], ledger: ledger, logger: quiet) { _ in }
+        // Our NE2000 backend cannot fail to start (only QEMU's can).
+        device = try! GuestDevice(mode: mode, backend: .ours(mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56]), ledger: ledger, logger: quiet) { _ in }
     }
 
     /// The server's loop for one connection, as VFIOUserServer runs it on a socket that always polls

@@ -1,8 +1,10 @@
+import Foundation
 import AgentLink
 import DeviceBus
 import Enforcement
 import Logging
 import NE2000
+import QEMUDevice
 import VFIOUserServer
 import VPIOMonitor
 
@@ -11,8 +13,21 @@ import VPIOMonitor
 /// capability, the DMA gate on every access, the ledger on function resets, the receive gate in front
 /// of the NIC. vpio-host adds the TAP and the socket; the session fuzz target drives it as it is.
 public final class GuestDevice {
+    /// Which NE2000 serves the guest.
+    public enum Backend {
+        /// Ours (Sources/NE2000).
+        case ours(mac: [UInt8])
+        /// QEMU's ne2k_pci in a device-only QEMU: `command` its argv prefix, `environment` what it adds,
+        /// `directory` where its sockets and log go.
+        case qemu(command: [String], environment: [String: String], directory: URL, mac: String)
+    }
+
     public let ledger: GuestLedger
-    public let nic: NE2000
+    public let nic: NetworkBusDevice
+    /// Our NE2000's counters (nil with QEMU's).
+    public var nicCounters: NE2000Counters? { (nic as? NE2000)?.counters }
+    /// The device-only QEMU behind `nic`, with QEMU's backend.
+    public let qemu: DeviceOnlyQEMU?
     public let endpoint: PCIEndpoint
     public let server: VFIOUserServer
     public let agent: AgentMonitor
@@ -20,14 +35,23 @@ public final class GuestDevice {
     /// Where received frames enter: each is judged before the NIC stores it.
     public let receiveGate: ReceiveGate
 
-    public init(mode: Mode, mac: [UInt8], ledger: GuestLedger, logger: Logger, transmit: @escaping FrameSink) {
+    public init(mode: Mode, backend: Backend, ledger: GuestLedger, logger: Logger, transmit: @escaping FrameSink) throws {
         let intx = INTxRouter()
         let line = InterruptLine {
             intx.lineChanged($0)
             ledger.interrupt($0)
         }
         self.ledger = ledger
-        nic = NE2000(mac: mac, interrupt: line, transmit: transmit)
+        switch backend {
+        case let .ours(mac):
+            nic = NE2000(mac: mac, interrupt: line, transmit: transmit)
+            qemu = nil
+        case let .qemu(command, environment, directory, mac):
+            let qemu = try DeviceOnlyQEMU(command: command, environment: environment, directory: directory, mac: mac,
+                                          interrupt: line, sink: transmit)
+            nic = qemu.device
+            self.qemu = qemu
+        }
         enforcer = Enforcer(mode: mode)
         receiveGate = ReceiveGate(nic: nic, enforcer: enforcer)
         endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)

@@ -91,14 +91,21 @@ public final class QTestNE2000: NetworkBusDevice {
     /// QEMU's ne2k_pci keeps frames it cannot take in its own queue: the wire never waits here.
     public var canReceiveFrame: Bool { failure == nil }
 
+    /// The shortest Ethernet frame without FCS: a wire never carries less.
+    static let minimumFrameLength = 60
+
     /// Sends the frame to QEMU and waits until it has been handled: two qtest round trips after it,
     /// because QEMU's main loop handles the frame and the first command in the same iteration, in
-    /// either order, and the second only after. Returns whether the link took it.
+    /// either order, and the second only after. A short frame is padded with zeros first, as the wire
+    /// would: QEMU's ne2k_pci leaves that to its netdev (tap pads, `-netdev stream` does not), and a
+    /// 42-byte ARP reply stored as it came is a length error to Linux's driver. Returns whether the
+    /// link took it.
     @discardableResult
     public func receive(frame: [UInt8]) -> Bool {
         guard failure == nil else { return false }
+        let padding = max(0, Self.minimumFrameLength - frame.count)
         do {
-            try frames.send(frame)
+            try frames.send(frame + [UInt8](repeating: 0, count: padding))
         } catch {
             fail("sending a frame: \(error)")
             return false

@@ -60,6 +60,9 @@ struct Run: ParsableCommand {
     @Option(help: "Where the guest's NIC comes from.")
     var nic: NICChoice = .vpioHost
 
+    @Option(help: "The NE2000 behind vpio-host: ours, or qemu-ne2k (QEMU's ne2k_pci in a device-only QEMU over qtest; the monitors and the ledger unchanged).")
+    var device = "ours"
+
     @Option(help: ArgumentHelp("The vpio-host executable (default: beside this vpio).", valueName: "path"))
     var hostBinary: String?
 
@@ -135,6 +138,8 @@ struct Run: ParsableCommand {
                 throw ValidationError("--agent-publish-every must be at least 0.001 seconds")
             }
         }
+        guard ["ours", "qemu-ne2k"].contains(device) else { throw ValidationError("--device must be ours or qemu-ne2k") }
+        if device != "ours", nic != .vpioHost { throw ValidationError("--device \(device) is vpio-host's backend: it needs --nic vpio-host") }
         if let fault, fault != .killHTTP, nic != .vpioHost { throw ValidationError("--fault \(fault.rawValue) needs --nic vpio-host") }
     }
 
@@ -194,7 +199,8 @@ struct Run: ParsableCommand {
     }
 
     func hostLedgerArguments() -> [String] {
-        ["--mode", mode.rawValue, "--ledger-json", ledgerPath] + (record.map { ["--record", URL(fileURLWithPath: $0).path] } ?? [])
+        ["--mode", mode.rawValue, "--ledger-json", ledgerPath, "--device", device]
+            + (record.map { ["--record", URL(fileURLWithPath: $0).path] } ?? [])
     }
 
     /// The exit ledger vpio-host wrote at exit, as a table.

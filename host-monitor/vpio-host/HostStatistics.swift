@@ -12,7 +12,8 @@ struct HostStatistics: Codable {
     var messages: Session.Counters
     var interruptsSignalled: Int
     var interruptSignalFailures: Int
-    var nic: NE2000Counters
+    /// Our NE2000's counters; absent with QEMU's ne2k_pci.
+    var nic: NE2000Counters?
     var wire: TapPeer.Counters?
     var agent: AgentChannel.Counters
     var agentChecks: AgentMonitor.Counters
@@ -20,7 +21,7 @@ struct HostStatistics: Codable {
     /// Register accesses wider than a byte (and accesses off BAR0), which the NE2000 drops.
     var wideAccessesIgnored: Int
 
-    init(server: VFIOUserServer, nic: NE2000, peer: TapPeer?, agent: AgentMonitor, enforcement: Enforcer.Report,
+    init(server: VFIOUserServer, nic: NE2000Counters?, peer: TapPeer?, agent: AgentMonitor, enforcement: Enforcer.Report,
          wideAccessesIgnored: Int) {
         self.wideAccessesIgnored = wideAccessesIgnored
         connections = server.connections
@@ -28,7 +29,7 @@ struct HostStatistics: Codable {
         messages = server.sessionCounters
         interruptsSignalled = server.endpoint.intx.signalsSent
         interruptSignalFailures = server.endpoint.intx.signalFailures
-        self.nic = nic.counters
+        self.nic = nic
         wire = peer?.counters
         self.agent = agent.channel.counters
         agentChecks = agent.counters

@@ -9,6 +9,7 @@ import NE2000
 import PacketBackend
 import PCIFunction
 import VFIOUserServer
+import VPIOProvision
 import VPIOMonitor
 import VPIOSystem
 
@@ -57,6 +58,28 @@ struct VPIOHost: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "The NE2000 that serves the guest: ours, or qemu-ne2k (QEMU's ne2k_pci in a device-only QEMU over qtest, found as `vpio run` finds QEMU).")
+    var device: DeviceChoice = .ours
+
+    enum DeviceChoice: String, ExpressibleByArgument {
+        case ours
+        case qemuNE2K = "qemu-ne2k"
+    }
+
+    /// The backend --device names; QEMU's sockets and log go beside --socket.
+    func backend() throws -> GuestDevice.Backend {
+        switch device {
+        case .ours:
+            return .ours(mac: MACAddress(mac)!.bytes)
+        case .qemuNE2K:
+            guard let installation = QEMUInstallation.locate(in: try CacheLayout.resolve()) else {
+                throw ValidationError("--device qemu-ne2k: no QEMU >= 10.1 on the host or in the cache (run `vpio provision`)")
+            }
+            let directory = URL(fileURLWithPath: socket).deletingLastPathComponent()
+            return .qemu(command: installation.argvPrefix, environment: installation.environment, directory: directory, mac: mac)
+        }
+    }
+
     func validate() throws {
         guard MACAddress(mac) != nil else { throw ValidationError("--mac '\(mac)' is not six hex bytes separated by ':'") }
     }
@@ -68,9 +91,10 @@ struct VPIOHost: ParsableCommand {
 
         let guest = try GuestLedger(enforced: mode, recordPath: record, live: live || isatty(STDERR_FILENO) != 0, logger: logger)
         var peer: TapPeer?
-        let device = GuestDevice(mode: mode, mac: MACAddress(mac)!.bytes, ledger: guest, logger: logger) { frame in
+        let device = try GuestDevice(mode: mode, backend: backend(), ledger: guest, logger: logger) { frame in
             peer?.transmit(frame)
         }
+        defer { device.qemu?.stop() }
         if let netns {
             let tap = try TapDevice.create(name: tapName)
             try NetworkNamespace(name: netns).adopt(link: tap.name, address: peerAddress)
@@ -88,7 +112,7 @@ struct VPIOHost: ParsableCommand {
             return StopSignal.requested()
         }
 
-        let stats = HostStatistics(server: server, nic: device.nic, peer: peer, agent: device.agent, enforcement: device.enforcer.report,
+        let stats = HostStatistics(server: server, nic: device.nicCounters, peer: peer, agent: device.agent, enforcement: device.enforcer.report,
                                    wideAccessesIgnored: guest.wideAccessesIgnored)
         logger.notice("served: \(stats.summary)")
         if let statsJson { try stats.write(to: statsJson) }
