@@ -15,12 +15,17 @@ public final class AgentMonitor {
         public var agentAccessesSinceRegistration: UInt64 = 0
         /// DMA starts at which the two counts differed.
         public var accessCountMismatches = 0
+        /// At the first of those: the accesses the host served since the previous DMA start, by
+        /// region offset, direction and width ("0x10 r4 ×80"), where the agent's probes missed some.
+        public var firstMismatchAccesses: String?
     }
 
     public let capability: AgentCapability
     public private(set) var counters = Counters()
     private let matcher = IntentMatcher()
     private var hostAccesses: UInt64 = 0
+    /// The accesses served since the last DMA start, counted by kind (bounded: at most 256 kinds).
+    private var sinceLastStart: [String: Int] = [:]
     private var baseline: Baseline?
     /// The agent's header as the last `verify` read it (nil: unreadable, or none since registration).
     private var lastHeader: RingHeader?
@@ -42,6 +47,7 @@ public final class AgentMonitor {
             baseline = Baseline(hostAccesses: hostAccesses, header: header, sequenceWraps: channel.counters.sequenceWraps,
                                 indexWraps: matcher.counters.indexWraps)
             lastHeader = nil
+            sinceLastStart.removeAll()
             matcher.reset(base: header.intentsWritten)
         }
     }
@@ -52,6 +58,8 @@ public final class AgentMonitor {
     /// modulo 2^64, as that one is the guest's number.
     public func count(_ access: BusAccess) {
         hostAccesses &+= 1
+        let key = "0x\(String(access.offset, radix: 16)) \(access.direction == .read ? "r" : "w")\(access.width.rawValue)"
+        if sinceLastStart[key] != nil || sinceLastStart.count < 256 { sinceLastStart[key, default: 0] += 1 }
     }
 
     /// A DMA of `kind` starts at `start` (as the host's readable registers show it; nil if it
@@ -67,8 +75,13 @@ public final class AgentMonitor {
             counters.agentAccessesSinceRegistration = lastHeader.accessesSeen &- baseline.header.accessesSeen
             if counters.hostAccessesSinceRegistration != counters.agentAccessesSinceRegistration {
                 counters.accessCountMismatches += 1
+                if counters.firstMismatchAccesses == nil {
+                    counters.firstMismatchAccesses = sinceLastStart.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }
+                        .joined(separator: ", ")
+                }
             }
         }
+        sinceLastStart.removeAll(keepingCapacity: true)
         return outcome
     }
 

@@ -469,6 +469,7 @@ final class MonitorRig {
                 + "intents and saw 4 accesses since registration, host served 5; host read 1 records, lost 0, malformed 0, "
                 + "unreadable 0)")
         #expect(monitor.counters.accessCountMismatches == 1)
+        #expect(monitor.counters.firstMismatchAccesses == "0x0 w1 ×1, 0x4 w1 ×1", "the accesses since the previous DMA start")
         #expect(monitor.inconsistency() == "agent saw 4 accesses since registration, host served 5")
     }
 

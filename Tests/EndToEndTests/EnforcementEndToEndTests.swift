@@ -45,7 +45,11 @@ struct EnforcementEndToEndTests {
                 var sequenceWraps: Int
             }
             struct Intents: Decodable, Sendable { var hits: Int; var misses: Int; var mismatches: Int }
-            struct Checks: Decodable, Sendable { var intents: Intents }
+            struct Checks: Decodable, Sendable {
+                var intents: Intents
+                /// What the host served since the previous DMA start when the agent's count first fell behind.
+                var firstMismatchAccesses: String?
+            }
             var enforcement: Enforcement
             var agent: Agent
             var agentChecks: Checks
@@ -93,7 +97,8 @@ struct EnforcementEndToEndTests {
         // — when the guest still starts a DMA during shutdown — after the agent unregistered cleanly.
         // Never for a missing or wrong intent while it was registered.
         let leaving = enforcement.switches.filter { $0.from == "cooperative" }
-        #expect(!leaving.isEmpty && leaving.allSatisfy { $0.reason.contains("no agent registered") }, "\(enforcement.switches)")
+        #expect(!leaving.isEmpty && leaving.allSatisfy { $0.reason.contains("no agent registered") },
+                "\(enforcement.switches); accesses before the first count mismatch: \(run.stats.agentChecks.firstMismatchAccesses ?? "none")")
         let intents = run.stats.agentChecks.intents
         #expect(intents.misses == 0 && intents.mismatches == 0 && intents.hits > 1000)
         #expect(run.stats.agent.registrations == 1 && run.stats.agent.recordsLost == 0)
