@@ -14,6 +14,10 @@ public final class NE2000: NetworkBusDevice {
     var s: NE2000State
     /// What the device did (frames, drops, unhandled accesses).
     public internal(set) var counters = NE2000Counters()
+    /// The driver has enabled the receive interrupt (IMR.PRXE) since the last hardware reset: an
+    /// interrupt-driven driver, whose wire is paced one frame per PRX (`canReceiveFrame`). Host pacing,
+    /// not DP8390 state: a context switch does not carry it.
+    var receiveInterruptUsed = false
 
     let interrupt: InterruptLine
     let transmitSink: FrameSink
@@ -122,6 +126,7 @@ public final class NE2000: NetworkBusDevice {
         let sram = s.sram
         s = .powerOn
         s.sram = sram
+        receiveInterruptUsed = false
         updateInterruptLine()
     }
 

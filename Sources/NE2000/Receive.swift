@@ -8,20 +8,22 @@ extension NE2000 {
     /// Shorter frames are padded with zeros: the driver drops anything under 60 bytes.
     static let minimumFrameLength = 60
 
-    /// False while a running receiver's ring lacks room for a maximum-sized frame, and, when the
-    /// receive interrupt is enabled, while the last received frame is still unacknowledged (ISR.PRX
-    /// set). The second rule is the wire's flow control toward an interrupt-driven driver: Linux's 8390
-    /// driver takes at most 9 frames per interrupt and then clears PRX, so frames that landed while it
-    /// was busy would wait, unannounced, in a ring too full for the frame that would announce them — a
-    /// deadlock under back-pressure. One frame per PRX cannot strand any. A polling driver (IMR.PRXE
-    /// clear: iPXE's ns8390) reads the ring by CURR and BNRY and never acknowledges PRX, so there the
+    /// False while a running receiver's ring lacks room for a maximum-sized frame, and, for an
+    /// interrupt-driven driver, while the last received frame is still unacknowledged (ISR.PRX set).
+    /// The second rule is the wire's flow control toward such a driver: Linux's 8390 driver takes at
+    /// most 9 frames per interrupt and then clears PRX, so frames that landed while it was busy would
+    /// wait, unannounced, in a ring too full for the frame that would announce them — a deadlock under
+    /// back-pressure. One frame per PRX cannot strand any. It holds while the driver masks IMR for a
+    /// moment (Linux does, around every transmit: a rule that followed IMR let frames pile up then and
+    /// stalled a CI download). A driver that never enabled the receive interrupt since the last reset
+    /// polls (iPXE's ns8390: IMR = 0, reads the ring by CURR and BNRY, never acknowledges PRX); there the
     /// ring's room alone paces the wire. A stopped receiver, monitor mode or an unusable ring says true:
     /// the frame will be discarded, as on hardware, and holding the peer back would not make room.
     public var canReceiveFrame: Bool {
         guard s.isRunning, s.receiveConfiguration & RCR.monitor == 0,
               let ring = s.receiveRing else { return true }
-        let announcedFramePending = s.interruptStatus & s.interruptMask & ISR.packetReceived != 0
-        return !announcedFramePending && ring.fits(frameLength: NE2000.maximumFrameLength)
+        let unacknowledged = receiveInterruptUsed && s.interruptStatus & ISR.packetReceived != 0
+        return !unacknowledged && ring.fits(frameLength: NE2000.maximumFrameLength)
     }
 
     /// Delivers one frame from the wire (no FCS). Returns false when it was discarded (receiver stopped,

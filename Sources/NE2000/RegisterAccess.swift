@@ -84,6 +84,7 @@ extension NE2000 {
             case .dcr?: s.dataConfiguration = value
             case .imr?:
                 s.interruptMask = value
+                if value & ISR.packetReceived != 0 { receiveInterruptUsed = true }
                 updateInterruptLine()
             case .cr?, nil: counters.unhandledAccesses &+= 1
             }

@@ -122,11 +122,19 @@ import Testing
         #expect(b.nic.canReceiveFrame)
     }
 
-    /// iPXE's ns8390 polls with IMR = 0 and never acknowledges PRX: with the receive interrupt masked
-    /// only the ring's room holds the wire back (the PRX rule stalled iPXE after its first frame).
+    /// iPXE's ns8390 polls with IMR = 0 and never acknowledges PRX: a driver that never enabled the
+    /// receive interrupt is paced by the ring's room alone (the PRX rule stalled iPXE after its first
+    /// frame).
     @Test func aPollingDriverReceivesWithoutAcknowledgingPRX() {
-        let (b, _) = openedNIC()
-        b.outb(0x00, Reg.imr)
+        let b = Bench()
+        // iPXE's open, in short: stop, ring 0x46–0x80, the station address and CURR on page 1, IMR = 0, start.
+        for (value, port) in [(0x21, 0x00), (0x49, 0x0E), (0x0C, 0x0C), (0x00, 0x0D), (0x46, 0x01), (0x80, 0x02),
+                              (0x46, 0x03), (0xFF, 0x07), (0x00, 0x0F), (0x61, 0x00)] as [(UInt8, UInt64)] {
+            b.outb(value, port)
+        }
+        for (i, byte) in Bench.mac.enumerated() { b.outb(byte, UInt64(1 + i)) }
+        b.outb(0x47, 0x07)
+        b.outb(0x22, 0x00)
         for i in 0..<5 {
             #expect(b.nic.canReceiveFrame, "frame \(i)")
             #expect(b.nic.receive(frame: makeFrame(to: Bench.mac, length: 100, seed: UInt8(i))))
@@ -135,6 +143,17 @@ import Testing
         // Enabling the interrupt with PRX pending holds the wire again.
         b.outb(Reg.isrRX, Reg.imr)
         #expect(!b.nic.canReceiveFrame)
+    }
+
+    /// Linux masks IMR around every transmit: frames must not pile up unannounced meanwhile (a rule
+    /// that followed IMR let them, and a CI download stalled at 65 KB in the 9-frame deadlock).
+    @Test func anInterruptDriverMaskingIMRForATransmitStillGetsOneFramePerPRX() {
+        let (b, _) = openedNIC()
+        #expect(b.nic.receive(frame: makeFrame(to: Bench.mac, length: 100)))
+        b.outb(0x00, Reg.imr)  // ei_start_xmit's mask
+        #expect(!b.nic.canReceiveFrame)
+        b.outb(Reg.isrRX, Reg.isr)
+        #expect(b.nic.canReceiveFrame)
     }
 
     @Test func neverOverwritesUnreadFrames() {
