@@ -28,6 +28,8 @@ public final class GuestDevice {
     public var nicCounters: NE2000Counters? { (nic as? NE2000)?.counters }
     /// The device-only QEMU behind `nic`, with QEMU's backend.
     public let qemu: DeviceOnlyQEMU?
+    /// Why QEMU's backend stopped serving (QEMU died, hung or answered nonsense); nil while it serves.
+    public var qemuFailure: QTestFailure? { qemu?.device.failure }
     public let endpoint: PCIEndpoint
     public let server: VFIOUserServer
     public let agent: AgentMonitor

@@ -144,7 +144,10 @@ public final class QTestNE2000: NetworkBusDevice {
         }
     }
 
+    /// Records the first failure and drops the interrupt line: an absent device asserts nothing.
     private func fail(_ what: String) {
-        if failure == nil { failure = QTestFailure(what: what) }
+        guard failure == nil else { return }
+        failure = QTestFailure(what: what)
+        interrupt.set(false)
     }
 }

@@ -107,9 +107,10 @@ struct VPIOHost: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: socket) }
         logger.notice("listening", metadata: ["socket": "\(socket)"])
 
+        // A failed device backend (QEMU's died) ends the serving: the guest is not left spinning on all ones.
         try server.run(listener: listener, sources: peer.map { [$0] } ?? []) {
             guest.tick()
-            return StopSignal.requested()
+            return StopSignal.requested() || device.qemuFailure != nil
         }
 
         let stats = HostStatistics(server: server, nic: device.nicCounters, peer: peer, agent: device.agent, enforcement: device.enforcer.report,
@@ -117,6 +118,11 @@ struct VPIOHost: ParsableCommand {
         logger.notice("served: \(stats.summary)")
         if let statsJson { try stats.write(to: statsJson) }
         try guest.finish(jsonPath: ledgerJson)
+        // QEMU's device dying under a guest is a failed run, said plainly (its reads gave all ones since).
+        if let failure = device.qemuFailure {
+            logger.error("the device failed: \(failure); its log: \(device.qemu?.log.path ?? "?")")
+            throw ExitCode(1)
+        }
     }
 }
 
