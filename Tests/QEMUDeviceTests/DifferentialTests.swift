@@ -55,6 +55,18 @@ struct DifferentialTests {
         }
     }
 
+    /// A fresh folder for one test's QEMU sockets and log (the caller removes it).
+    static func scratchDirectory(_ name: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-diff-\(name)-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// Our NE2000 and QEMU's, its sockets in `directory`.
+    static func sides(in directory: URL) throws -> (ours: Side, theirs: Side) {
+        (Side(ours: ()), try Side(qemu: qemu.get(), directory: directory))
+    }
+
     /// A step of a driver script.
     enum Step {
         case out(UInt64, UInt32, AccessWidth = .byte)
@@ -134,8 +146,7 @@ struct DifferentialTests {
     @Test("a QEMU that dies fails the backend with a clear error", enabled)
     func aDeadQEMUFailsTheBackend() throws {
         let installation = try Self.qemu.get()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-diff-dead-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.scratchDirectory("dead")
         defer { try? FileManager.default.removeItem(at: directory) }
         let qemu = try DeviceOnlyQEMU(command: installation.argvPrefix, environment: installation.environment,
                                       directory: directory, mac: "52:54:00:12:34:56", interrupt: InterruptLine()) { _ in }
@@ -161,12 +172,9 @@ struct DifferentialTests {
 
     @Test("Linux's 32-bit ring reads after a received frame agree", enabled)
     func wideReceiveAgrees() throws {
-        let installation = try Self.qemu.get()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-diff-wide-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.scratchDirectory("wide")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let ours = Side(ours: ())
-        let theirs = try Side(qemu: installation, directory: directory)
+        let (ours, theirs) = try Self.sides(in: directory)
         // The first a 42-byte ARP-sized frame: both must store it padded to 60 (QEMU's only because the backend pads).
         let steps = Self.open + Self.receiveWide(Self.frame(to: Self.mac, length: 42, seed: 3), at: 0x47)
             + Self.receiveWide(Self.frame(to: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], length: 100, seed: 5), at: 0x48)
@@ -177,12 +185,9 @@ struct DifferentialTests {
 
     @Test("open, PROM, transmit and receive: every read, the interrupt line and the frames agree", enabled)
     func driverSequenceAgrees() throws {
-        let installation = try Self.qemu.get()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-diff-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.scratchDirectory("sequence")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let ours = Side(ours: ())
-        let theirs = try Side(qemu: installation, directory: directory)
+        let (ours, theirs) = try Self.sides(in: directory)
         let sent = Self.frame(to: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], length: 60, seed: 1)
         let steps = Self.open + Self.readPROM + Self.transmit(sent) + Self.receive(Self.frame(to: Self.mac, length: 100, seed: 9))
         let (divergences, reads) = Self.compare(steps, ours, theirs)
