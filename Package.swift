@@ -50,6 +50,8 @@ let package = Package(
         .target(name: "NE2000Model", dependencies: ["DeviceBus", "DP8390"]),
         // Binary trace of a device's access stream (pure codec).
         .target(name: "AccessTrace", dependencies: ["NE2000Model", "DeviceBus"]),
+        // A recorded trace replayed on two devices at once, every read, edge and frame compared (pure).
+        .target(name: "TraceReplay", dependencies: ["AccessTrace", "NE2000Model", "DeviceBus", "DP8390"]),
         // Hook sets per mode, shadow monitors, the exit ledger (pure).
         .target(name: "VPIOMonitor", dependencies: ["NE2000Model"]),
         // `vpio compare`'s report: scenarios, pooled exits per mode, cost estimate; table, CSV, JSON, SVG (pure).
@@ -98,7 +100,7 @@ let package = Package(
         .executableTarget(name: "vpio", dependencies: [
             "KVMProbe",
             "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem", "DP8390",
-            "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter",
+            "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter", "TraceReplay", "QEMUDevice", "NE2000", "DeviceBus",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -132,7 +134,9 @@ let package = Package(
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
-        .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision"]),
+        .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision",
+                                                            "TraceReplay", "AccessTrace"],
+                    exclude: ["Traces"]),
         .testTarget(name: "NE2000ModelTests", dependencies: ["NE2000Model", "DeviceBus"]),
         .testTarget(name: "AccessTraceTests", dependencies: ["AccessTrace", "NE2000Model", "DeviceBus"]),
         .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus", "SeededRandom"],

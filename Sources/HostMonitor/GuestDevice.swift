@@ -55,7 +55,7 @@ public final class GuestDevice {
             self.qemu = qemu
         }
         enforcer = Enforcer(mode: mode)
-        receiveGate = ReceiveGate(nic: nic, enforcer: enforcer)
+        receiveGate = ReceiveGate(nic: nic, enforcer: enforcer, arrivals: ledger)
         endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)
         let server = VFIOUserServer(endpoint: endpoint, logger: logger)
         self.server = server

@@ -5,9 +5,14 @@ import Logging
 import NE2000Model
 import VPIOMonitor
 
+/// Hears each frame the wire hands the NIC, before the NIC acts on it.
+public protocol FrameArrivalObserver: AnyObject {
+    func frameArrived(_ frame: [UInt8])
+}
+
 /// The guest's shadow monitors (one per mode), the optional trace recorder, and the live console line.
 /// Everything runs on the server's poll thread, in the order the device saw the events.
-public final class GuestLedger {
+public final class GuestLedger: FrameArrivalObserver {
     public private(set) var monitors: GuestMonitors
     private var recorder: TraceRecorder?
     private let live: Bool
@@ -39,6 +44,10 @@ public final class GuestLedger {
 
     public func reset() { feed(.reset) }
 
+    /// A frame goes into the trace only: no mode's monitor sees the wire (a VMM with the device passed
+    /// through does not), but a differential replay must hand both devices the same frames at the same point.
+    public func frameArrived(_ frame: [UInt8]) { recorder?.append(.frameArrived(frame)) }
+
     /// Accesses wider than the block they hit takes (a word or dword over the byte-wide registers, or
     /// one running off BAR0): the device drops them; every mode whose bitmap covers a port they touch
     /// counts them as exits.
@@ -49,7 +58,7 @@ public final class GuestLedger {
 
     @discardableResult
     private func feed(_ event: DeviceEvent) -> ModeDecisions {
-        recorder?.append(event)
+        recorder?.append(.event(event))
         return monitors.observe(event)
     }
 
@@ -84,8 +93,8 @@ private final class TraceRecorder {
         self.file = file
     }
 
-    func append(_ event: DeviceEvent) {
-        encoder.append(event)
+    func append(_ record: TraceRecord) {
+        encoder.append(record)
         if encoder.bytes.count >= 1 << 20 { file.write(Data(encoder.takeBytes())) }
     }
 

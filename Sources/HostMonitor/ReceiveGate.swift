@@ -4,16 +4,19 @@ import NE2000Model
 
 /// Stands between the wire and the NIC: each frame is judged before the device stores it into its ring
 /// (the receive DMA), from PSTART and PSTOP as the device's readable registers show them at that moment.
-/// A refused frame is not delivered; the peer's back-pressure is the NIC's own.
+/// A refused frame is not delivered; the peer's back-pressure is the NIC's own. `arrivals` hears each
+/// delivered frame before the NIC does (the trace records it there).
 public final class ReceiveGate: NetworkBusDevice {
     let nic: NetworkBusDevice
     let enforcer: Enforcer
     let reduced: ReducedModel
     private let window: RegisterWindow
+    private let arrivals: FrameArrivalObserver?
 
-    public init(nic: NetworkBusDevice, enforcer: Enforcer, grant: BufferGrant = .wholeDevice) {
+    public init(nic: NetworkBusDevice, enforcer: Enforcer, grant: BufferGrant = .wholeDevice, arrivals: FrameArrivalObserver? = nil) {
         self.nic = nic
         self.enforcer = enforcer
+        self.arrivals = arrivals
         self.reduced = ReducedModel(grant: grant)
         self.window = RegisterWindow(device: nic)
     }
@@ -32,6 +35,7 @@ public final class ReceiveGate: NetworkBusDevice {
         guard enforcer.judgeReceive(reduced.decideReceive(pstart: ring.pstart, pstop: ring.pstop, curr: ring.curr)) else {
             return false
         }
+        arrivals?.frameArrived(frame)
         return nic.receive(frame: frame)
     }
 }

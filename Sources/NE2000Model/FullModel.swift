@@ -22,6 +22,13 @@ public struct FullModel: Sendable {
         public var count: UInt16
         /// Bytes the data port has moved so far (only counted by a monitor that traps the data port).
         public var moved: Int
+
+        public init(kind: DMAKind, start: UInt16, count: UInt16, moved: Int) {
+            self.kind = kind
+            self.start = start
+            self.count = count
+            self.moved = moved
+        }
     }
 
     /// Everything the model tracks. Equatable so tests can compare models.

@@ -39,7 +39,7 @@ public final class DeviceOnlyQEMU {
             "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=\(netPath)",
         ]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice

@@ -4,18 +4,23 @@ import Foundation
 import NE2000Model
 import VPIOMonitor
 
-/// Reads a trace file, with the decoder's error as the message when it is not one.
+/// Reads a trace file's device events, with the decoder's error as the message when it is not one.
 func loadTrace(_ path: String) throws -> [DeviceEvent] {
-    let data: Data
+    let bytes = try traceBytes(path)
+    do { return try TraceDecoder.decode(bytes) } catch { throw ValidationError("\(path): \(error)") }
+}
+
+/// Reads every record of a trace file, frames included.
+func loadTraceRecords(_ path: String) throws -> [TraceRecord] {
+    let bytes = try traceBytes(path)
+    do { return try TraceDecoder.decodeRecords(bytes) } catch { throw ValidationError("\(path): \(error)") }
+}
+
+private func traceBytes(_ path: String) throws -> [UInt8] {
     do {
-        data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
     } catch {
         throw ValidationError("cannot read \(path): \(error.localizedDescription)")
-    }
-    do {
-        return try TraceDecoder.decode(Array(data))
-    } catch {
-        throw ValidationError("\(path): \(error)")
     }
 }
 

@@ -200,4 +200,34 @@ struct DifferentialTests {
         let listed = divergences.map(\.description).joined(separator: "\n")
         #expect(divergences.isEmpty, "\(divergences.count) divergences:\n\(listed)")
     }
+
+    /// A full ring, the one divergence the recorded traces cannot show (their frames came paced by ours):
+    /// the ring 0x46–0x80 (58 pages, BNRY 0x46, CURR 0x47) takes a 600-byte frame and then 1514-byte ones.
+    /// Ours stops one frame short of CURR reaching BNRY and counts the rest as missed; QEMU's, whose room
+    /// check reads CURR == BNRY as an empty ring, stores the frame that lands CURR on BNRY and then
+    /// overwrites the oldest unread frame — the header at BNRY + 1 then holds frame data, the rx error
+    /// Linux's driver logs once per run on QEMU's device (`vpio differential --recorded-on qemu-ne2k`).
+    @Test("a full ring: ours misses frames, QEMU's overwrites the oldest unread one", enabled)
+    func fullRingDiverges() throws {
+        let directory = try Self.scratchDirectory("full")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (ours, theirs) = try Self.sides(in: directory)
+        let frames = [Self.frame(to: Self.mac, length: 600, seed: 1)] + (2...11).map { Self.frame(to: Self.mac, length: 1514, seed: UInt8($0)) }
+        let steps = Self.open + frames.map(Step.frame) + [
+            .out(0x00, 0x62), .read(0x07), .out(0x00, 0x22), .read(0x0F),
+            .out(0x0A, 4), .out(0x0B, 0), .out(0x08, 0), .out(0x09, 0x47), .out(0x00, 0x0A), .read(0x10, .dword),
+        ]
+        let (divergences, _) = Self.compare(steps, ours, theirs)
+        let listed = divergences.map(\.what)
+        let curr = Self.open.count + frames.count + 1
+        // Ours: 0x47 + 3 + 8 × 6 = 0x7A, the 9th and 10th big frames missed. QEMU's: all ten stored, the
+        // last at 0x46 (= BNRY) over the first frame's pages, CURR 0x4C.
+        #expect(listed.contains("read 0x7: ours 0x7a, QEMU's 0x4c"), "CURR: \(listed)")
+        #expect(listed.contains("read 0xf: ours 0x2, QEMU's 0x0"), "CNTR2, missed packets: \(listed)")
+        let header = frames[10][252..<256].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        let ourHeader = UInt32(0x01) | 0x4A << 8 | UInt32(600 + 4) << 16
+        #expect(listed.contains("read 0x10: ours 0x\(String(ourHeader, radix: 16)), QEMU's 0x\(String(header, radix: 16))"),
+                "the header at BNRY + 1: \(listed)")
+        #expect(divergences.allSatisfy { $0.index >= curr }, "nothing differs before the ring is read: \(listed)")
+    }
 }

@@ -1,8 +1,9 @@
-/// A MAC address given on the command line as `52:54:00:12:34:56`.
-struct MACAddress {
-    let bytes: [UInt8]
+/// A MAC address given on a command line as `52:54:00:12:34:56`.
+public struct MACAddress: Sendable, Hashable {
+    public let bytes: [UInt8]
 
-    init?(_ text: String) {
+    /// Nil unless `text` is six two-digit hex bytes separated by ':'.
+    public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 6 else { return nil }
         var bytes: [UInt8] = []
