@@ -45,7 +45,9 @@ let package = Package(
         // The NE2000 (DP8390 + ASIC) behind DeviceBus (pure).
         .target(name: "NE2000", dependencies: ["DeviceBus", "DP8390"]),
         // QEMU's own ne2k_pci behind DeviceBus, driven over qtest: an NE2000 nobody here wrote.
-        .target(name: "QEMUDevice", dependencies: ["DeviceBus", "VPIOSystem"]),
+        // The one child-process type, the registry of running children, the one step error, cleanups.
+        .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "QEMUDevice", dependencies: ["DeviceBus", "VPIOSystem", "Supervision"]),
         // The VPIO models of the NE2000: full and reduced model, DMA intents (pure).
         .target(name: "NE2000Model", dependencies: ["DeviceBus", "DP8390"]),
         // Binary trace of a device's access stream (pure codec).
@@ -73,16 +75,16 @@ let package = Package(
         .target(name: "Enforcement", dependencies: ["VPIOMonitor", "NE2000Model"]),
         // Where frames come from and go to: a TAP in a network namespace.
         .target(name: "PacketBackend", dependencies: [
-            "VPIOSystem", "DeviceBus", "VFIOUserServer",
+            "VPIOSystem", "DeviceBus", "VFIOUserServer", "Supervision",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.strictMemorySafety()]),
         // Fetches and builds what a run needs: QEMU, guest kernel, initramfs, keys, served files.
         .target(name: "VPIOProvision", dependencies: [
-            .product(name: "Logging", package: "swift-log"),
+            "Supervision", .product(name: "Logging", package: "swift-log"),
         ]),
         // Runs an experiment: network namespace with the peer servers, vpio-host, QEMU, the console.
         .target(name: "VPIOLaunch", dependencies: [
-            "VPIOProvision", "PacketBackend", "VPIOSystem",
+            "VPIOProvision", "PacketBackend", "VPIOSystem", "Supervision",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The host monitor's per-guest pieces: the ledger, the DMA gate (judge, deny, disarm through the
@@ -101,6 +103,7 @@ let package = Package(
             "KVMProbe",
             "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem", "DP8390",
             "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter", "TraceReplay", "QEMUDevice", "NE2000", "DeviceBus",
+            "Supervision",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -133,6 +136,7 @@ let package = Package(
         ]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
+        .testTarget(name: "SupervisionTests", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
         .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision",
                                                             "TraceReplay", "AccessTrace"],

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 /// A private network namespace for one run: the guest's peer lives here, on a TAP, with no default route
 /// and no forwarding, so traffic never leaves this machine.
@@ -142,19 +143,6 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// An `ip` (or other) command failed.
-public struct NetworkNamespaceError: Error, CustomStringConvertible, Sendable {
-    public var step: String
-    public var argv: [String]
-    public var status: Int32
-    public var output: String
-
-    public var description: String {
-        "step '\(step)' failed: `\(argv.joined(separator: " "))` exited with status \(status)"
-            + (output.isEmpty ? "" : ": \(output.trimmingCharacters(in: .whitespacesAndNewlines))")
-    }
-}
-
 /// Runs iproute2's `ip` and friends to completion.
 enum IPCommand {
     static let path: String = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
@@ -168,33 +156,8 @@ enum IPCommand {
     /// Runs `argv` (argv[0] an absolute path, or a name looked up by /usr/bin/env) and captures its output.
     @discardableResult
     static func runAbsolute(_ argv: [String], step: String) throws -> String {
-        let process = Process()
-        if argv[0].hasPrefix("/") {
-            process.executableURL = URL(fileURLWithPath: argv[0])
-            process.arguments = Array(argv.dropFirst())
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = argv
-        }
-        var environment = ProcessInfo.processInfo.environment
-        environment["PATH"] = (environment["PATH"].map { $0 + ":" } ?? "") + "/usr/sbin:/sbin:/usr/bin:/bin"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw NetworkNamespaceError(step: step, argv: argv, status: -1, output: "cannot start: \(error)")
-        }
-        // These commands print little; reading to EOF before waiting cannot deadlock.
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0, process.terminationReason == .exit else {
-            throw NetworkNamespaceError(step: step, argv: argv, status: process.terminationStatus, output: output)
-        }
-        return output
+        let command = argv[0].hasPrefix("/") ? argv : ["/usr/bin/env"] + argv
+        let path = (ProcessInfo.processInfo.environment["PATH"].map { $0 + ":" } ?? "") + "/usr/sbin:/sbin:/usr/bin:/bin"
+        return try ChildProcess.run(command, step: step, environment: ["PATH": path])
     }
 }

@@ -1,5 +1,6 @@
 import DeviceBus
 import Foundation
+import Supervision
 import VPIOSystem
 
 /// A device-only QEMU holding one `ne2k_pci`: no firmware, no CPU running (`-accel qtest`), the NIC
@@ -10,13 +11,10 @@ import VPIOSystem
 public final class DeviceOnlyQEMU {
     public let device: QTestNE2000
     public let log: URL
-    private let process: Process
-
-    public struct LaunchError: Error, CustomStringConvertible {
-        public var description: String
-    }
+    private let process: ChildProcess
 
     static let slot = 3
+    static let step = "start QEMU's ne2k_pci"
 
     /// - Parameters: `command`, QEMU's argv prefix (the binary and its -L options); `environment` added
     ///   to this process's (QEMU_MODULE_DIR for a QEMU outside /usr, which loads qtest as a module).
@@ -31,26 +29,20 @@ public final class DeviceOnlyQEMU {
             netListener.close()
         }
         log = directory.appendingPathComponent("qemu-device.log")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst()) + [
+        try? FileManager.default.removeItem(at: log)
+        process = try ChildProcess(name: "qemu-device", argv: command + [
             "-machine", "pc", "-accel", "qtest", "-qtest", "unix:\(qtestPath)", "-qtest-log", "/dev/null",
             "-run-with", "exit-with-parent=on", "-display", "none", "-nodefaults", "-device", "ne2k_pci,addr=\(String(Self.slot, radix: 16)).0,netdev=n0,mac=\(mac)",
             "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=\(netPath)",
-        ]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: log)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        ], stderr: .file(log), environment: environment)
+        try process.start(step: Self.step)
         do {
             let qtest = try Self.accept(qtestListener, what: "qtest", process: process, log: log, timeout: timeout)
             let net = try Self.accept(netListener, what: "netdev", process: process, log: log, timeout: timeout)
             device = try QTestNE2000(link: QTestSocketLink(socket: qtest), frames: StreamFrameLink(socket: net),
                                      interrupt: interrupt, sink: sink, slot: Self.slot)
         } catch {
-            Self.end(process)
+            process.terminate(grace: 0)
             throw error
         }
     }
@@ -58,26 +50,21 @@ public final class DeviceOnlyQEMU {
     deinit { stop() }
 
     /// Ends QEMU (SIGKILL) and reaps it.
-    public func stop() { Self.end(process) }
+    public func stop() { process.terminate(grace: 0) }
 
-    private static func end(_ process: Process) {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    private static func accept(_ listener: UnixSocket, what: String, process: Process, log: URL, timeout: TimeInterval) throws -> UnixSocket {
+    private static func accept(_ listener: UnixSocket, what: String, process: ChildProcess, log: URL, timeout: TimeInterval) throws -> UnixSocket {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             guard process.isRunning else {
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                throw LaunchError(description: "QEMU exited (status \(process.terminationStatus)) before connecting its \(what) socket: "
+                process.wait(timeout: 1)
+                throw StepError(step: step, reason: "QEMU exited (status \(process.exitStatus ?? -1)) before connecting its \(what) socket: "
                                   + text.split(separator: "\n").suffix(3).joined(separator: " | "))
             }
             if try Poll.wait([(listener.descriptor, .readable)], timeoutMilliseconds: 100).first?.isEmpty == false {
                 return try listener.accept()
             }
         }
-        throw LaunchError(description: "QEMU did not connect its \(what) socket within \(Int(timeout)) s")
+        throw StepError(step: step, reason: "QEMU did not connect its \(what) socket within \(Int(timeout)) s")
     }
 }

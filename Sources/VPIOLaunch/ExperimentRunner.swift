@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 import Logging
 import PacketBackend
 import VPIOProvision
@@ -110,7 +111,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         provisioning: if !readiness.missing.isEmpty || !stale.isEmpty {
             guard c.provisionIfNeeded else {
                 guard readiness.missing.isEmpty else {
-                    throw LaunchError.failed(
+                    throw StepError(
                         step: "check cache", reason: "not provisioned: \(readiness.missing.joined(separator: "; ")); run `vpio provision`")
                 }
                 progress.line("warning: --no-provision: booting the cache as it is, though stale: \(stale.joined(separator: "; "))")
@@ -122,130 +123,141 @@ public final class ExperimentRunner: @unchecked Sendable {
             readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
         }
         guard let qemu = readiness.qemu, readiness.missing.isEmpty else {
-            throw LaunchError.failed(step: "check cache", reason: "still missing after provisioning: \(readiness.missing.joined(separator: "; "))")
+            throw StepError(step: "check cache", reason: "still missing after provisioning: \(readiness.missing.joined(separator: "; "))")
         }
         return qemu
     }
 
-    /// Runs the experiment and returns what the guest reported. Throws when the run could not be set up
-    /// (a failing step); a run that set up but whose workloads failed returns a result with `failures`.
+    /// Runs the experiment and returns what the guest reported. Throws a `StepError` when the run could
+    /// not be set up; a run that set up but whose workloads failed returns a result with `failures`. Each
+    /// step registers the cleanup of what it started; they all run, in reverse, on every path.
     public func run() throws -> RunResult {
-        let c = configuration
         let started = Date()
-        let namespaceBox = LockedBox<NetworkNamespace?>(nil)
-        let trap = SignalTrap(emergency: {
-            if let namespace = namespaceBox.value { try? namespace.delete(grace: 0.5) }
-        })
-        defer { trap.cancel() }
-        trap.onInterrupt { Command.interruptRunning() }
-        let cleanup = CleanupStack(logger: logger)
-        defer { cleanup.runAll() }
-
+        let session = RunSession(logger: logger)
+        defer { session.end() }
         for name in NetworkNamespace.removeStale() { progress.line("removed stale network namespace \(name)") }
-
         let qemu = try readyCache()
-        let sha256 = try ServedFiles.checksum(layout: c.layout, size: c.size)
-        if trap.interrupted { throw LaunchError.interrupted(step: "provision") }
+        let sha256 = try ServedFiles.checksum(layout: configuration.layout, size: configuration.size)
+        try session.checkInterrupted("provision")
+        let directory = try makeRunDirectory(session)
+        let namespace = try createNamespace(session)
+        let provider = try startNICProvider(in: namespace, directory: directory, session: session)
+        let servers = try startPeerServers(in: namespace, directory: directory, session: session)
+        let boot = GuestBoot(installation: qemu, nic: provider.nic, prefix: provider.qemuPrefix, sha256: sha256,
+                             directory: directory.url, deadline: started.addingTimeInterval(configuration.timeout))
+        let guest = try bootGuest(boot, workloads: configuration.workloads, index: 1, session: session)
+        let parts = RunParts(guest: guest, host: provider.host, hostLaunch: provider.hostLaunch, servers: servers, tapName: provider.tapName)
+        let injector = configuration.fault.map(FaultInjector.init)
+        let timedOut = try supervise(parts, injector: injector, boot: boot, started: started, session: session)
+        var final = collect(parts, directory: directory)
+        final.timedOut = timedOut
+        final.interrupted = session.trap.interrupted
+        final.fault = injector?.report
+        final.wallSeconds = Date().timeIntervalSince(started)
+        directory.keep = configuration.keepLogs || !final.succeeded
+        if final.interrupted { throw StepError.interrupted(step: "guest run") }
+        return final
+    }
 
-        // Run directory (socket, logs, stats).
-        let runDirectory = try makeRunDirectory()
-        var keepRunDirectory = c.keepLogs
-        var reachedEnd = false
-        defer {
-            if keepRunDirectory || !reachedEnd {
-                progress.line("logs kept in \(runDirectory.path)")
-            } else {
-                try? FileManager.default.removeItem(at: runDirectory)
-            }
+    // MARK: - Steps
+
+    /// `/tmp/vpio-<pid>` (short, so the socket path stays far below the 108-byte limit), emptied first;
+    /// removed at the end unless the run failed (or threw) or logs are to be kept.
+    func makeRunDirectory(_ session: RunSession) throws -> RunDirectory {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let url = URL(fileURLWithPath: base).appendingPathComponent("vpio-\(getpid())")
+        try? FileManager.default.removeItem(at: url)
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw StepError(step: "create run directory", reason: "\(url.path): \(error)")
         }
-        let socketPath = runDirectory.appendingPathComponent("ne2k.sock").path
-        let statsPath = runDirectory.appendingPathComponent("vpio-host-stats.json")
-        let tapName = "vpiotap\(getpid() % 100_000_000)"
+        let directory = RunDirectory(url: url)
+        session.cleanup.push("remove run directory") { [progress] in
+            if directory.keep { progress.line("logs kept in \(url.path)") } else { try FileManager.default.removeItem(at: url) }
+        }
+        return directory
+    }
 
-        // Namespace.
+    /// The run's private network namespace: the peer lives there, nothing routes off this machine.
+    func createNamespace(_ session: RunSession) throws -> NetworkNamespace {
+        let c = configuration
         let namespace = try NetworkNamespace.create()
-        namespaceBox.value = namespace
-        cleanup.push("delete network namespace \(namespace.name)") { try namespace.delete() }
+        session.adopt(namespace)
         progress.line("network namespace \(namespace.name) (peer \(c.peerAddress)/\(c.prefixLength), no route off this machine)")
+        return namespace
+    }
 
-        // NIC provider.
-        var host: ChildProcess?
-        var hostLaunch: HostLaunch?
-        let nic: GuestNIC
-        var qemuPrefix: [String] = []
+    /// Where the guest's NIC comes from: vpio-host (which creates the TAP in the namespace) or a TAP for
+    /// QEMU's in-process ne2k_pci, with QEMU then run inside the namespace.
+    func startNICProvider(in namespace: NetworkNamespace, directory: RunDirectory, session: RunSession) throws -> NICProvider {
+        let c = configuration
+        let tapName = "vpiotap\(getpid() % 100_000_000)"
         switch c.nic {
         case let .vpioHost(binary, extraArguments):
             guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-                throw LaunchError.failed(step: "start vpio-host", reason: "\(binary.path) is not an executable (build it, or pass --host-binary)")
+                throw StepError(step: "start vpio-host", reason: "\(binary.path) is not an executable (build it, or pass --host-binary)")
             }
+            let socket = directory.url.appendingPathComponent("ne2k.sock").path
             let launch = HostLaunch(
-                argv: [binary.path,
-                       "--socket", socketPath, "--netns", namespace.name, "--tap-name", tapName,
+                argv: [binary.path, "--socket", socket, "--netns", namespace.name, "--tap-name", tapName,
                        "--peer-address", "\(c.peerAddress)/\(c.prefixLength)", "--mac", c.mac,
-                       "--stats-json", statsPath.path] + extraArguments,
-                socket: socketPath, directory: runDirectory)
-            host = try startHost(launch, logName: "vpio-host.log", cleanup: cleanup, trap: trap)
-            hostLaunch = launch
-            nic = .vfioUser(socket: socketPath)
+                       "--stats-json", directory.hostStatistics.path] + extraArguments,
+                socket: socket, directory: directory.url)
+            let host = try startHost(launch, logName: "vpio-host.log", session: session)
+            return NICProvider(nic: .vfioUser(socket: socket), tapName: tapName, host: host, hostLaunch: launch, qemuPrefix: [])
         case .qemuNE2K:
             try namespace.addTap(tapName)
             try namespace.configure(link: tapName, address: "\(c.peerAddress)/\(c.prefixLength)")
-            nic = .qemuNE2K(tap: .ifname(tapName), mac: c.mac)
-            qemuPrefix = namespace.execPrefix
             progress.line("TAP \(tapName) in \(namespace.name) for QEMU's own ne2k_pci")
+            return NICProvider(nic: .qemuNE2K(tap: .ifname(tapName), mac: c.mac), tapName: tapName, host: nil, hostLaunch: nil,
+                               qemuPrefix: namespace.execPrefix)
         }
+    }
 
-        // Peer servers.
+    /// The peer's HTTP and ssh servers, in the namespace.
+    func startPeerServers(in namespace: NetworkNamespace, directory: RunDirectory, session: RunSession) throws -> PeerServers {
+        let c = configuration
         let servers = try PeerServers.start(
-            in: namespace,
-            configuration: .init(address: c.peerAddress, httpPort: c.httpPort, sshPort: c.sshPort, layout: c.layout),
-            logDirectory: runDirectory)
-        cleanup.push("stop peer servers") { servers.stop() }
+            in: namespace, configuration: .init(address: c.peerAddress, httpPort: c.httpPort, sshPort: c.sshPort, layout: c.layout),
+            logDirectory: directory.url)
+        session.cleanup.push("stop peer servers") { servers.stop() }
         progress.line("peer servers: http://\(c.peerAddress):\(c.httpPort)/ and ssh \(c.peerAddress):\(c.sshPort)")
+        return servers
+    }
 
-        // QEMU.
-        let boot = GuestBoot(installation: qemu, nic: nic, prefix: qemuPrefix, sha256: sha256, directory: runDirectory,
-                             deadline: started.addingTimeInterval(c.timeout))
-        let guest = try bootGuest(boot, workloads: c.workloads, index: 1, cleanup: cleanup, trap: trap)
-        let parts = RunParts(guest: guest, host: host, hostLaunch: hostLaunch, servers: servers, tapName: tapName)
-        let injector = c.fault.map(FaultInjector.init)
-        let timedOut = try supervise(parts, injector: injector, boot: boot, started: started, cleanup: cleanup, trap: trap)
+    /// After the guest: QEMU stopped, the iPXE download judged while vpio-host still holds the TAP, then
+    /// vpio-host stopped and its statistics read. Returns the result so far.
+    func collect(_ parts: RunParts, directory: RunDirectory) -> RunResult {
         let qemuStatus = parts.guest.process.terminate(grace: 3)
         parts.guest.reader.wait(timeout: 5)
-        verifyIPXEDownload(servers: servers, tapName: tapName)  // while vpio-host still holds the TAP
-
-        // vpio-host: SIGTERM, then its statistics.
-        var hostErrors: [String] = []
-        if let host = parts.host {
-            let status = host.terminate(grace: 15)
-            if let data = try? Data(contentsOf: statsPath) {
-                lock.withLock { result.hostStatisticsJSON = String(decoding: data, as: UTF8.self) }
-            } else {
-                hostErrors.append("vpio-host wrote no statistics to \(statsPath.path)")
-            }
-            if let status, status != 0 {
-                let log = (try? String(contentsOf: parts.hostLog, encoding: .utf8)) ?? ""
-                hostErrors.append("vpio-host exited with status \(status)")
-                progress.line("vpio-host log (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
-            }
-        }
-        servers.stop()
-        cleanup.runAll()
-
+        verifyIPXEDownload(servers: parts.servers, tapName: parts.tapName)
+        let hostErrors = parts.host.map { stopHost($0, log: parts.hostLog, statistics: directory.hostStatistics) } ?? []
+        parts.servers.stop()
         var final = lock.withLock { result }
-        final.timedOut = timedOut
-        final.interrupted = trap.interrupted
         final.qemuExitStatus = qemuStatus
         final.hostErrors += hostErrors
-        final.fault = injector?.report
-        final.wallSeconds = Date().timeIntervalSince(started)
         if final.guestRC == nil, let log = try? String(contentsOf: parts.guest.log, encoding: .utf8), !log.isEmpty {
             progress.line("QEMU stderr (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
         }
-        if !final.succeeded { keepRunDirectory = true }
-        reachedEnd = true
-        if final.interrupted { throw LaunchError.interrupted(step: "guest run") }
         return final
+    }
+
+    /// vpio-host: SIGTERM (it writes its statistics on the way out), then what went wrong, if anything.
+    func stopHost(_ host: ChildProcess, log: URL, statistics: URL) -> [String] {
+        var errors: [String] = []
+        let status = host.terminate(grace: 15)
+        if let data = try? Data(contentsOf: statistics) {
+            lock.withLock { result.hostStatisticsJSON = String(decoding: data, as: UTF8.self) }
+        } else {
+            errors.append("vpio-host wrote no statistics to \(statistics.path)")
+        }
+        if let status, status != 0 {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            errors.append("vpio-host exited with status \(status)")
+            progress.line("vpio-host log (last lines):\n\(text.split(separator: "\n").suffix(15).joined(separator: "\n"))")
+        }
+        return errors
     }
 
     // MARK: - Guests, the host and faults
@@ -295,21 +307,31 @@ public final class ExperimentRunner: @unchecked Sendable {
         }
     }
 
+    /// What serves the guest's NIC.
+    struct NICProvider {
+        var nic: GuestNIC
+        var tapName: String
+        var host: ChildProcess?
+        var hostLaunch: HostLaunch?
+        /// What QEMU runs under (`ip netns exec` for QEMU's in-process NIC).
+        var qemuPrefix: [String]
+    }
+
     /// Starts vpio-host with its output in `logName` and waits for its socket.
-    func startHost(_ launch: HostLaunch, logName: String, cleanup: CleanupStack, trap: SignalTrap) throws -> ChildProcess {
+    func startHost(_ launch: HostLaunch, logName: String, session: RunSession) throws -> ChildProcess {
         let log = launch.directory.appendingPathComponent(logName)
         let child = try ChildProcess(name: "vpio-host", argv: launch.argv, stdout: .file(log), stderr: .file(log))
         logger.debug("starting vpio-host", metadata: ["argv": "\(child.argv.joined(separator: " "))"])
         try child.start(step: "start vpio-host")
-        cleanup.push("stop vpio-host") { child.terminate(grace: 10) }
-        try waitForSocket(launch.socket, host: child, log: log, trap: trap)
+        session.cleanup.push("stop vpio-host") { child.terminate(grace: 10) }
+        try waitForSocket(launch.socket, host: child, log: log, session: session)
         progress.line("vpio-host listening on \(launch.socket)")
         return child
     }
 
     /// Boots guest number `index` (1 first; its console is prefixed `guestN| ` after the first, its
     /// stderr goes to qemu.log, qemu-N.log) running `workloads`, with what is left of the run's time.
-    func bootGuest(_ boot: GuestBoot, workloads: [String], index: Int, cleanup: CleanupStack, trap: SignalTrap) throws -> Guest {
+    func bootGuest(_ boot: GuestBoot, workloads: [String], index: Int, session: RunSession) throws -> Guest {
         let c = configuration
         var parameters = GuestParameters(file: ServedFiles.name(size: c.size), sha256: boot.sha256, workloads: workloads)
         parameters.address = "\(c.guestAddress)/\(c.prefixLength)"
@@ -329,10 +351,10 @@ public final class ExperimentRunner: @unchecked Sendable {
         logger.debug("starting QEMU", metadata: ["argv": "\(process.argv.joined(separator: " "))"])
         progress.line("booting \(index == 1 ? "the guest" : "guest \(index)") (\(boot.installation), \(c.accelerator.rawValue), "
                       + "timeout \(Int(left)) s)")
-        if trap.interrupted { throw LaunchError.interrupted(step: "start QEMU") }
+        try session.checkInterrupted("start QEMU")
         try process.start(step: "start QEMU")
-        cleanup.push("stop QEMU") { process.terminate(grace: 3) }
-        trap.onInterrupt { process.signal(SIGTERM) }
+        session.cleanup.push("stop QEMU") { process.terminate(grace: 3) }
+        session.trap.onInterrupt { process.signal(SIGTERM) }
         lock.withLock { doneSeenAt = nil }
         let prefix = index == 1 ? c.consolePrefix : "guest\(index)| "
         return Guest(index: index, process: process, reader: startConsoleReader(process, prefix: prefix), log: log)
@@ -370,10 +392,9 @@ public final class ExperimentRunner: @unchecked Sendable {
     }
 
     /// Waits while the guest runs, injecting the fault when it is due. Returns whether the run timed out.
-    func supervise(_ parts: RunParts, injector: FaultInjector?, boot: GuestBoot, started: Date,
-                   cleanup: CleanupStack, trap: SignalTrap) throws -> Bool {
+    func supervise(_ parts: RunParts, injector: FaultInjector?, boot: GuestBoot, started: Date, session: RunSession) throws -> Bool {
         while parts.guest.process.isRunning {
-            if trap.interrupted { return false }
+            if session.trap.interrupted { return false }
             if Date() >= boot.deadline { return true }
             if let doneSeenAt = lock.withLock({ self.doneSeenAt }), Date().timeIntervalSince(doneSeenAt) > 15 {
                 logger.notice("guest reported done but QEMU did not exit; stopping it")
@@ -384,7 +405,7 @@ public final class ExperimentRunner: @unchecked Sendable {
                 return false
             }
             if let injector, injector.isDue(peerBytes: parts.servers.bytesSent(on: parts.tapName), runStarted: started) {
-                try inject(injector, parts: parts, boot: boot, cleanup: cleanup, trap: trap)
+                try inject(injector, parts: parts, boot: boot, session: session)
             }
             usleep(50_000)
         }
@@ -396,7 +417,7 @@ public final class ExperimentRunner: @unchecked Sendable {
     }
 
     /// Performs the due fault.
-    func inject(_ injector: FaultInjector, parts: RunParts, boot: GuestBoot, cleanup: CleanupStack, trap: SignalTrap) throws {
+    func inject(_ injector: FaultInjector, parts: RunParts, boot: GuestBoot, session: RunSession) throws {
         let fault = injector.fault
         progress.line("fault \(fault.kind.rawValue): the peer has sent \(injector.report.peerBytes ?? 0) bytes")
         switch fault.kind {
@@ -407,7 +428,7 @@ public final class ExperimentRunner: @unchecked Sendable {
             old.reader.wait(timeout: 5)
             injector.qemuExited(status: old.process.exitStatus)
             injector.note("QEMU of guest \(old.index) killed, exit status \(old.process.exitStatus ?? -1)")
-            parts.guest = try bootGuest(boot, workloads: fault.restartWorkloads, index: 2, cleanup: cleanup, trap: trap)
+            parts.guest = try bootGuest(boot, workloads: fault.restartWorkloads, index: 2, session: session)
             injector.guestBooted()
             injector.note("guest 2 booting on the same vpio-host")
         case .restartHost:
@@ -420,7 +441,7 @@ public final class ExperimentRunner: @unchecked Sendable {
             injector.note("vpio-host killed, exit status \(host.exitStatus ?? -1)")
             // The killed host leaves its socket file; without it the wait below sees the new one.
             try? FileManager.default.removeItem(atPath: launch.socket)
-            parts.host = try startHost(launch, logName: "vpio-host-2.log", cleanup: cleanup, trap: trap)
+            parts.host = try startHost(launch, logName: "vpio-host-2.log", session: session)
             parts.hostLog = launch.directory.appendingPathComponent("vpio-host-2.log")
             injector.note("vpio-host restarted on \(launch.socket)")
         case .killHTTP:
@@ -431,34 +452,21 @@ public final class ExperimentRunner: @unchecked Sendable {
 
     // MARK: - Pieces
 
-    /// `/tmp/vpio-<pid>` (short, so the socket path stays far below the 108-byte limit); emptied first.
-    func makeRunDirectory() throws -> URL {
-        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        let directory = URL(fileURLWithPath: base).appendingPathComponent("vpio-\(getpid())")
-        try? FileManager.default.removeItem(at: directory)
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw LaunchError.failed(step: "create run directory", reason: "\(directory.path): \(error)")
-        }
-        return directory
-    }
-
     /// Waits for vpio-host's socket file; fails with its log when it exits first or takes too long.
-    func waitForSocket(_ path: String, host: ChildProcess, log: URL, trap: SignalTrap) throws {
+    func waitForSocket(_ path: String, host: ChildProcess, log: URL, session: RunSession) throws {
         let deadline = Date().addingTimeInterval(configuration.hostStartTimeout)
         while !FileManager.default.fileExists(atPath: path) {
-            if trap.interrupted { throw LaunchError.interrupted(step: "wait for vpio-host") }
+            try session.checkInterrupted("wait for vpio-host")
             if !host.isRunning {
                 host.wait(timeout: 1)
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                throw LaunchError.failed(
+                throw StepError(
                     step: "start vpio-host",
                     reason: "exited with status \(host.exitStatus ?? -1) before creating \(path); its output:\n\(text.suffix(2000))")
             }
             if Date() >= deadline {
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                throw LaunchError.failed(
+                throw StepError(
                     step: "start vpio-host",
                     reason: "no socket at \(path) after \(Int(configuration.hostStartTimeout)) s; its output:\n\(text.suffix(2000))")
             }
@@ -527,26 +535,42 @@ final class LockedBox<Value>: @unchecked Sendable {
     }
 }
 
-/// Teardown actions, run once each in reverse order; failures are logged, never thrown.
-final class CleanupStack: @unchecked Sendable {
-    private let lock = NSLock()
-    private var actions: [(String, () throws -> Void)] = []
-    private let logger: Logger
+/// The run's directory (socket, logs, statistics): kept when the run failed or threw, unless the run
+/// decides otherwise at its end.
+final class RunDirectory: @unchecked Sendable {
+    let url: URL
+    var keep = true
+    init(url: URL) { self.url = url }
+    var hostStatistics: URL { url.appendingPathComponent("vpio-host-stats.json") }
+}
 
-    init(logger: Logger) { self.logger = logger }
+/// What every step of a run shares: the cleanups each registers, the signal trap, and the namespace an
+/// emergency exit (a second signal) must still delete.
+final class RunSession {
+    let cleanup: CleanupStack
+    let trap: SignalTrap
+    private let namespace = LockedBox<NetworkNamespace?>(nil)
 
-    func push(_ name: String, _ action: @escaping () throws -> Void) {
-        lock.withLock { actions.append((name, action)) }
+    init(logger: Logger) {
+        let namespace = self.namespace
+        trap = SignalTrap(emergency: { if let namespace = namespace.value { try? namespace.delete(grace: 0.5) } })
+        trap.onInterrupt { Supervisor.shared.interruptAll() }
+        cleanup = CleanupStack(logger: logger)
     }
 
-    func runAll() {
-        while let (name, action) = lock.withLock({ actions.popLast() }) {
-            do {
-                try action()
-            } catch {
-                logger.error("cleanup '\(name)' failed: \(error)")
-                FileHandle.standardError.write(Data("vpio: cleanup '\(name)' failed: \(error)\n".utf8))
-            }
-        }
+    /// The namespace goes at the end of the run, or at once on an emergency exit.
+    func adopt(_ created: NetworkNamespace) {
+        namespace.value = created
+        cleanup.push("delete network namespace \(created.name)") { try created.delete() }
+    }
+
+    func checkInterrupted(_ step: String) throws {
+        if trap.interrupted { throw StepError.interrupted(step: step) }
+    }
+
+    /// Every cleanup, in reverse; then the default signal dispositions.
+    func end() {
+        cleanup.runAll()
+        trap.cancel()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 import PacketBackend
 import VPIOProvision
 
@@ -49,7 +50,7 @@ public final class PeerServers: @unchecked Sendable {
         guard let busybox = ["/bin/busybox", "/usr/bin/busybox"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
               let unshare = Command.which("unshare"), let dropbear = Command.which("dropbear")
         else {
-            throw LaunchError.failed(step: "start peer servers", reason: "busybox, unshare or dropbear missing (run `vpio provision`)")
+            throw StepError(step: "start peer servers", reason: "busybox, unshare or dropbear missing (run `vpio provision`)")
         }
         let startHTTP = {
             let http = try ChildProcess(
@@ -104,13 +105,13 @@ public final class PeerServers: @unchecked Sendable {
         while Date() < deadline {
             if !child.isRunning {
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                throw LaunchError.failed(
+                throw StepError(
                     step: "start peer \(what)", reason: "exited with status \(child.exitStatus ?? -1): \(text.suffix(800))")
             }
             if isListening(pid: child.pid, port: port) { return }
             usleep(50_000)
         }
-        throw LaunchError.timedOut(step: "start peer \(what) (waiting for port \(port))", seconds: timeout)
+        throw StepError(step: "start peer \(what) (waiting for port \(port))", cause: .timedOut(seconds: timeout))
     }
 
     /// Whether /proc/PID/net/tcp lists a listening socket (state 0A) on `port`.

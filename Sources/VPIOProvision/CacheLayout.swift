@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 /// Where everything provisioning makes lives: one cache directory, by default `<repo>/cache/`.
 ///
@@ -41,7 +42,7 @@ public struct CacheLayout: Sendable, Equatable {
             return CacheLayout(root: URL(fileURLWithPath: fromEnvironment), repository: repository)
         }
         guard let repository else {
-            throw ProvisionError.failed(
+            throw StepError(
                 step: "locate cache",
                 reason: "no folder holding Package.swift above the executable or the current directory; pass --cache DIR or set VPIO_CACHE")
         }

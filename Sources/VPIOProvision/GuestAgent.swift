@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 /// The guest agent for the image: `vpio-agent` built with `--static-swift-stdlib` (libbpf, libelf, zlib
 /// and zstd are linked from their static archives), and its BPF object compiled with the toolchain's
@@ -31,11 +32,11 @@ extension Provisioner {
     static func swiftToolchain(step: String) throws -> (swift: String, clang: String) {
         guard let swift = Command.which("swift") ?? ["/opt/swift/usr/bin/swift", "/usr/share/swift/usr/bin/swift"]
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
-        else { throw ProvisionError.failed(step: step, reason: "no Swift toolchain (swift not in PATH, nor /opt/swift)") }
+        else { throw StepError(step: step, reason: "no Swift toolchain (swift not in PATH, nor /opt/swift)") }
         let real = URL(fileURLWithPath: swift).resolvingSymlinksInPath()
         let clang = real.deletingLastPathComponent().appendingPathComponent("clang").path
         guard FileManager.default.isExecutableFile(atPath: clang) else {
-            throw ProvisionError.failed(step: step, reason: "no clang beside \(real.path) (the toolchain's clang compiles the BPF program)")
+            throw StepError(step: step, reason: "no clang beside \(real.path) (the toolchain's clang compiles the BPF program)")
         }
         return (swift, clang)
     }
@@ -44,7 +45,7 @@ extension Provisioner {
     func ensureGuestAgent() throws {
         let step = "guest agent"
         guard let repository = layout.repository else {
-            throw ProvisionError.failed(step: step, reason: "the repository (guest-agent/) is needed to build the agent")
+            throw StepError(step: step, reason: "the repository (guest-agent/) is needed to build the agent")
         }
         try stampedStep("agent", title: "guest agent: vpio-agent (static Swift stdlib) + BPF object",
                         fingerprint: Self.agentFingerprint(repository: repository),

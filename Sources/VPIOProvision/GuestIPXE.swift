@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 /// The second guest driver: iPXE from Debian's `ipxe` package (`/boot/ipxe.lkrn`), whose `ns8390`
 /// driver binds the RTL8029 (10ec:8029). QEMU boots it as a kernel and iPXE runs its command line as a
@@ -23,7 +24,7 @@ extension Provisioner {
             let (tree, deb) = try extractPackage(GuestIPXE.package, into: work, step: "guest iPXE")
             let image = tree.appendingPathComponent("boot/ipxe.lkrn")
             guard fm.fileExists(atPath: image.path) else {
-                throw ProvisionError.failed(step: "guest iPXE: extract", reason: "no boot/ipxe.lkrn in \(deb)")
+                throw StepError(step: "guest iPXE: extract", reason: "no boot/ipxe.lkrn in \(deb)")
             }
             try? fm.removeItem(at: layout.ipxeKernel)
             try fm.copyItem(at: image, to: layout.ipxeKernel)

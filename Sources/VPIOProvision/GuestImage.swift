@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 /// The guest initramfs: a list of entries turned into a gzip'd newc cpio.
 ///
@@ -30,13 +31,13 @@ public struct GuestImage: Sendable {
     public static func standard(layout: CacheLayout) throws -> GuestImage {
         let step = "guest image: collect files"
         guard let initScript = layout.initScript, FileManager.default.fileExists(atPath: initScript.path) else {
-            throw ProvisionError.failed(step: step, reason: "guest-agent/image/init not found (repository: \(layout.repository?.path ?? "none"))")
+            throw StepError(step: step, reason: "guest-agent/image/init not found (repository: \(layout.repository?.path ?? "none"))")
         }
         guard let busybox = ["/bin/busybox", "/usr/bin/busybox"].first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw ProvisionError.failed(step: step, reason: "busybox not found (package busybox-static)")
+            throw StepError(step: step, reason: "busybox not found (package busybox-static)")
         }
         guard let dbclient = Command.which("dbclient") else {
-            throw ProvisionError.failed(step: step, reason: "dbclient not found (package dropbear-bin)")
+            throw StepError(step: step, reason: "dbclient not found (package dropbear-bin)")
         }
         var image = GuestImage()
         for dir in ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys", "/dev", "/tmp", "/etc", "/lib/modules", "/var/run"] {
@@ -126,7 +127,7 @@ public struct GuestImage: Sendable {
             case let .file(source, _, mode):
                 let resolved = source.resolvingSymlinksInPath()
                 guard fm.fileExists(atPath: resolved.path) else {
-                    throw ProvisionError.failed(step: step, reason: "missing input \(source.path) for \(entry.path)")
+                    throw StepError(step: step, reason: "missing input \(source.path) for \(entry.path)")
                 }
                 try? fm.removeItem(at: target)
                 try fm.copyItem(at: resolved, to: target)

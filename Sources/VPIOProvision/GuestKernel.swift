@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 /// The guest kernel: Debian 12's current `linux-image-6.1.0-*-amd64`.
 public enum GuestKernel {
@@ -26,7 +27,7 @@ extension Provisioner {
         try aptUpdateOnce(step: step)
         let output = try Command.run(["apt-cache", "depends", "linux-image-amd64"], step: step)
         guard let name = GuestKernel.parseKernelPackage(output) else {
-            throw ProvisionError.failed(step: step, reason: "`apt-cache depends linux-image-amd64` names no linux-image-6.* package")
+            throw StepError(step: step, reason: "`apt-cache depends linux-image-amd64` names no linux-image-6.* package")
         }
         return name
     }
@@ -41,11 +42,11 @@ extension Provisioner {
             let (extract, deb) = try extractPackage(package, into: work, step: "guest kernel")
             let boot = extract.appendingPathComponent("boot")
             guard let vmlinuz = try fm.contentsOfDirectory(atPath: boot.path).first(where: { $0.hasPrefix("vmlinuz-") }) else {
-                throw ProvisionError.failed(step: "guest kernel: extract", reason: "no boot/vmlinuz-* in \(deb)")
+                throw StepError(step: "guest kernel: extract", reason: "no boot/vmlinuz-* in \(deb)")
             }
             let moduleRoot = extract.appendingPathComponent("lib/modules")
             guard let release = try fm.contentsOfDirectory(atPath: moduleRoot.path).first else {
-                throw ProvisionError.failed(step: "guest kernel: extract", reason: "no lib/modules/* in \(deb)")
+                throw StepError(step: "guest kernel: extract", reason: "no lib/modules/* in \(deb)")
             }
             let driverDir = moduleRoot.appendingPathComponent("\(release)/kernel/drivers/net/ethernet/8390")
 
@@ -54,7 +55,7 @@ extension Provisioner {
             for name in GuestKernel.moduleNames {
                 let source = driverDir.appendingPathComponent(name)
                 guard fm.fileExists(atPath: source.path) else {
-                    throw ProvisionError.failed(step: "guest kernel: extract", reason: "\(name) not in \(driverDir.path)")
+                    throw StepError(step: "guest kernel: extract", reason: "\(name) not in \(driverDir.path)")
                 }
                 try fm.copyItem(at: source, to: layout.modulesDirectory.appendingPathComponent(name))
             }
@@ -76,7 +77,7 @@ extension Provisioner {
         try fm.setAttributes([.posixPermissions: 0o777], ofItemAtPath: work.path)
         try Command.run(["apt-get", "download", "-qq", package], step: "\(step): apt-get download", currentDirectory: work.path)
         guard let deb = try fm.contentsOfDirectory(atPath: work.path).first(where: { $0.hasSuffix(".deb") }) else {
-            throw ProvisionError.failed(step: "\(step): apt-get download", reason: "no .deb appeared in \(work.path)")
+            throw StepError(step: "\(step): apt-get download", reason: "no .deb appeared in \(work.path)")
         }
         let tree = work.appendingPathComponent("x")
         try Command.run(["dpkg-deb", "-x", work.appendingPathComponent(deb).path, tree.path], step: "\(step): dpkg-deb -x")

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 /// The guest's attack tools (`guest-agent/tools`): `vpio-rogue` (raw port I/O that starts a remote DMA
 /// outside the grant) and `vpio-tamper` (a misbehaving agent). Small C programs built on the host with
@@ -31,13 +32,13 @@ extension Provisioner {
     func ensureGuestTools() throws {
         let step = "guest tools"
         guard let repository = layout.repository else {
-            throw ProvisionError.failed(step: step, reason: "the repository (guest-agent/tools) is needed to build the guest tools")
+            throw StepError(step: step, reason: "the repository (guest-agent/tools) is needed to build the guest tools")
         }
         try stampedStep("tools", title: "guest tools: vpio-rogue, vpio-tamper (static C)",
                         fingerprint: Self.guestToolsFingerprint(repository: repository),
                         outputs: layout.guestTools) {
             guard let gcc = Command.which("gcc") else {
-                throw ProvisionError.failed(step: step, reason: "gcc not found (package gcc; libc6-dev for the static C library)")
+                throw StepError(step: step, reason: "gcc not found (package gcc; libc6-dev for the static C library)")
             }
             try FileManager.default.createDirectory(at: layout.toolsDirectory, withIntermediateDirectories: true)
             for (name, output) in zip(Self.guestToolNames, layout.guestTools) {

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 extension Provisioner {
     /// Debian packages the host needs: busybox (guest image and the peer's httpd), dropbear (peer ssh
@@ -39,7 +40,7 @@ extension Provisioner {
                 environment: ["DEBIAN_FRONTEND": "noninteractive"])
             let still = Self.missingPackages(missing)
             guard still.isEmpty else {
-                throw ProvisionError.failed(step: "host packages", reason: "still not installed: \(still.joined(separator: ", "))")
+                throw StepError(step: "host packages", reason: "still not installed: \(still.joined(separator: ", "))")
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 extension Provisioner {
     /// The key type for both keys (dropbear 2022.83 on both sides supports it).
@@ -22,7 +23,7 @@ extension Provisioner {
             }
             let output = try Command.run(["dropbearkey", "-y", "-f", layout.clientKey.path], step: "keys: public client key")
             guard let publicKey = Self.parsePublicKey(output) else {
-                throw ProvisionError.failed(step: "keys: public client key", reason: "no ssh-* line in dropbearkey -y output")
+                throw StepError(step: "keys: public client key", reason: "no ssh-* line in dropbearkey -y output")
             }
             let ssh = layout.authorizedKeys.deletingLastPathComponent()
             try fm.createDirectory(at: ssh, withIntermediateDirectories: true)

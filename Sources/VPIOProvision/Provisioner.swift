@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 import Logging
 
 /// Provisions everything a run needs into one cache directory. Every step is idempotent: it is skipped
@@ -30,7 +31,7 @@ public final class Provisioner {
     @discardableResult
     public func provision(servedSizes: [Int] = [ServedFiles.defaultSize]) throws -> Result {
         guard geteuid() == 0 else {
-            throw ProvisionError.failed(step: "provision", reason: "must run as root (apt-get, debootstrap, mounts)")
+            throw StepError(step: "provision", reason: "must run as root (apt-get, debootstrap, mounts)")
         }
         let start = Date()
         progress.line("cache: \(layout.root.path)")

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 extension Provisioner {
     /// The packages installed into the trixie tree from trixie-backports.
@@ -67,13 +68,13 @@ extension Provisioner {
                     step: "QEMU: apt-get install in tree", environment: env)
             }
             guard QEMUInstallation.detectTree(root: tree) != nil else {
-                throw ProvisionError.failed(
+                throw StepError(
                     step: "QEMU: verify", reason: "\(tree.path)/usr/bin/qemu-system-x86_64 is missing, too old or lacks vfio-user-pci")
             }
         }
         guard let qemu = QEMUInstallation.detectTree(root: tree) else {
             clearStamp("qemu-install")
-            throw ProvisionError.failed(
+            throw StepError(
                 step: "QEMU: verify", reason: "the tree's QEMU does not run or lacks vfio-user-pci; run provision again to reinstall")
         }
         progress.line("QEMU… \(qemu)")

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 
 /// The files the peer's HTTP server serves: deterministic pseudo-random bytes (the same size always gives
 /// the same file), with their SHA-256 computed on the host.
@@ -64,7 +65,7 @@ extension Provisioner {
             try ServedFiles.contents(size: size).write(to: file, options: .atomic)
             let output = try Command.run(["sha256sum", file.path], step: "served file: sha256sum")
             guard let sum = output.split(separator: " ").first, sum.count == 64 else {
-                throw ProvisionError.failed(step: "served file: sha256sum", reason: "unexpected output: \(output)")
+                throw StepError(step: "served file: sha256sum", reason: "unexpected output: \(output)")
             }
             try Data("\(sum)\n".utf8).write(to: sumFile, options: .atomic)
         }

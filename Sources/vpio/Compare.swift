@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Supervision
 import KVMProbe
 import VPIOCompare
 import VPIOLaunch
@@ -127,7 +128,7 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         cache.bootstrapLogging()
-        guard geteuid() == 0 else { throw fail(LaunchError.failed(step: "compare", reason: "must run as root (network namespaces, TAP)")) }
+        guard geteuid() == 0 else { throw fail(StepError(step: "compare", reason: "must run as root (network namespaces, TAP)")) }
         let started = Date()
         let layout = try cache.layout()
         let plans = self.plans
@@ -225,19 +226,16 @@ struct Compare: ParsableCommand {
         let result: RunResult
         do {
             result = try ExperimentRunner(configuration: configuration).run()
-        } catch let error as LaunchError {
-            if case .interrupted = error {
-                FileHandle.standardError.write(Data("vpio: \(error)\n".utf8))
-                throw ExitCode(130)
-            }
-            throw fail(error)
+        } catch let error as StepError where error.isInterruption {
+            FileHandle.standardError.write(Data("vpio: \(error)\n".utf8))
+            throw ExitCode(130)
         } catch {
             throw fail(error)
         }
         guard let data = FileManager.default.contents(atPath: ledger.path),
               let exits = try? JSONDecoder().decode(ExitLedger.self, from: data) else {
             result.summary.forEach { say("[run] \($0)") }
-            throw fail(LaunchError.failed(step: label, reason: "vpio-host wrote no exit ledger to \(ledger.path)"))
+            throw fail(StepError(step: label, reason: "vpio-host wrote no exit ledger to \(ledger.path)"))
         }
         let bytes: Int, verified: Bool, check: String, seconds: Double
         switch plan.workload {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Supervision
 import VPIOLaunch
 import VPIOProvision
 
@@ -28,7 +29,7 @@ struct Provision: ParsableCommand {
         cache.bootstrapLogging()
         // Ctrl-C ends the running command; the step then fails and unwinds (mounts are undone).
         let trap = SignalTrap(emergency: {})
-        trap.onInterrupt { Command.interruptRunning() }
+        trap.onInterrupt { Supervisor.shared.interruptAll() }
         defer { trap.cancel() }
         do {
             let provisioner = try Provisioner(layout: cache.layout())

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 import VFIOUserClient
 import VPIOSystem
 
@@ -51,15 +52,9 @@ enum RoundTrip {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let socketPath = directory.appendingPathComponent("rtt.sock").path
-        let host = Process()
-        host.executableURL = hostBinary
-        host.arguments = ["--socket", socketPath, "--log-level", "warning"]
-        host.standardError = FileHandle.nullDevice
-        try host.run()
-        defer {
-            host.terminate()
-            host.waitUntilExit()
-        }
+        let host = try ChildProcess(name: "vpio-host", argv: [hostBinary.path, "--socket", socketPath, "--log-level", "warning"])
+        try host.start(step: "start vpio-host for the round-trip benchmark")
+        defer { host.terminate() }
         let client = try connect(to: socketPath, within: 10, host: host)
         try client.negotiate()
         var samples: [UInt64] = []
@@ -72,7 +67,7 @@ enum RoundTrip {
         return Summary(samples: samples)
     }
 
-    private static func connect(to path: String, within seconds: Double, host: Process) throws -> VFIOUserClient {
+    private static func connect(to path: String, within seconds: Double, host: ChildProcess) throws -> VFIOUserClient {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
             if let client = try? VFIOUserClient(connectingTo: FilePath(path)) { return client }

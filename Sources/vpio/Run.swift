@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Supervision
 import Logging
 import VPIOLaunch
 import VPIOMonitor
@@ -145,7 +146,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         cache.bootstrapLogging()
-        guard geteuid() == 0 else { throw fail(LaunchError.failed(step: "run", reason: "must run as root (network namespaces, TAP)")) }
+        guard geteuid() == 0 else { throw fail(StepError(step: "run", reason: "must run as root (network namespaces, TAP)")) }
         let result: RunResult
         do {
             let layout = try cache.layout()
@@ -170,12 +171,9 @@ struct Run: ParsableCommand {
                 FaultInjection(kind: $0, afterPeerBytes: faultAfter.bytes, restartWorkloads: restartWorkloads.split(separator: ",").map(String.init))
             }
             result = try ExperimentRunner(configuration: configuration).run()
-        } catch let error as LaunchError {
-            if case .interrupted = error {
-                FileHandle.standardError.write(Data("vpio: \(error)\n".utf8))
-                throw ExitCode(130)
-            }
-            throw fail(error)
+        } catch let error as StepError where error.isInterruption {
+            FileHandle.standardError.write(Data("vpio: \(error)\n".utf8))
+            throw ExitCode(130)
         } catch {
             throw fail(error)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Supervision
 import Logging
 import VPIOLaunch
 import VPIOProvision
