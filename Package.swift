@@ -121,7 +121,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),
-        .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol"]),
+        .testTarget(name: "VPIOProtocolTests", dependencies: ["VPIOProtocol", "Supervision"]),
         .testTarget(name: "KVMProbeTests", dependencies: ["KVMProbe", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "EnforcementTests", dependencies: ["Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus"]),
         .testTarget(name: "HostMonitorTests", dependencies: [
@@ -135,7 +135,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
-        .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem"]),
+        .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem", "Supervision"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
         .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision",
@@ -146,6 +146,6 @@ let package = Package(
         .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus", "SeededRandom"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "VPIOCompareTests", dependencies: ["VPIOCompare", "VPIOMonitor"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch", "VPIOCompare", "VPIOMonitor"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch", "VPIOCompare", "VPIOMonitor", "Supervision"]),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 import Testing
 import VPIOLaunch
 import VPIOProvision
@@ -43,22 +44,9 @@ enum EndToEnd {
 
     /// Runs `vpio ARGS` with the test cache, printing and returning its exit status and combined output.
     static func invoke(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = vpio
-        process.arguments = arguments
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-e2e-\(getpid())-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try handle.close()
-        let text = try String(contentsOf: output, encoding: .utf8)
-        print(text)
-        return (process.terminationStatus, text)
+        let completion = try ChildProcess.complete([vpio.path] + arguments, step: "vpio \(arguments.first ?? "")")
+        print(completion.text)
+        return (completion.status, completion.text)
     }
 
     /// Runs `vpio run ARGS --no-provision` and returns its exit status and the result lines it printed.

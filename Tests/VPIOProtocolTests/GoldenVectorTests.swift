@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 import Testing
 import VPIOProtocol
 
@@ -107,16 +108,8 @@ import VPIOProtocol
     }
 
     func run(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let completion = try ChildProcess.complete([path] + arguments, step: path)
+        return (completion.status, completion.text)
     }
 
     @Test(.enabled(if: compiler() != nil, "no C compiler on this machine (looked for clang, cc, gcc)"))

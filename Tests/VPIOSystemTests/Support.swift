@@ -1,4 +1,5 @@
 import Foundation
+import Supervision
 import Glibc
 import Testing
 import VPIOSystem
@@ -25,19 +26,11 @@ func peerClosed(_ fd: FileDescriptor) throws -> Bool {
     try Poll.wait([(fd, [])], timeoutMilliseconds: 0)[0].contains(.hangup)
 }
 
-/// Runs a command and returns its exit status and standard output.
+/// Runs a command (looked up by /usr/bin/env) and returns its exit status and output.
 @discardableResult
 func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let completion = try ChildProcess.complete(["/usr/bin/env"] + arguments, step: arguments.joined(separator: " "))
+    return (completion.status, completion.text)
 }
 
 /// Clears O_NONBLOCK on `fd` (and on every descriptor sharing its open file description).
