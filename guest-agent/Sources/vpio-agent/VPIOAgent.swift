@@ -101,13 +101,29 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// The straight line: checks → scan → open/configure/load → attach → ring → register → poll; one
-/// cleanup path (defers) that unregisters, detaches every kprobe and prints the summary.
+/// The steps, in order: checks → scan → open/configure/load and map the ring → attach → register →
+/// poll → summary. Each step that acquires something adds its release to `cleanups`, which `run()`
+/// runs on every way out, newest first: unregister, detach every kprobe, close the object, then the
+/// statistics descriptor.
 struct Agent {
     var options: VPIOAgent
 
     func run() throws {
-        // 1. Checks, each with a clear message.
+        let cleanups = Cleanups()
+        defer { cleanups.runAll() }
+        let device = try checkPlatform()
+        let sites = try scanSites()
+        let program = try loadBPF(bar0Base: device.ioBase, sites: sites, cleanups: cleanups)
+        installSignalHandlers()
+        let attachment = try attach(sites, program: program, cleanups: cleanups)
+        let registration = try register(program.ring, device: device, cleanups: cleanups)
+        createReadyFile()
+        let counter = try poll(program, bar0Base: device.ioBase)
+        printSummary(counter: counter, program: program, siteCount: sites.count, attachment: attachment, registration: registration)
+    }
+
+    /// Root, the NIC, the driver modules, BPF and kprobes, each with a clear message; returns the NIC.
+    func checkPlatform() throws -> PCIDevice {
         guard geteuid() == 0 else { throw AgentError("must run as root (BPF, kprobes, /proc/self/pagemap, PCI config writes)") }
         guard let device = PCIDevice.find(vendor: 0x10ec, device: 0x8029) else {
             throw AgentError("device absent: no PCI function 10ec:8029 (RTL8029 / NE2000) with an I/O BAR0 in /sys/bus/pci/devices")
@@ -123,8 +139,11 @@ struct Agent {
             throw AgentError("kernel without kprobe support: none of \(kprobeInterfaces.joined(separator: ", ")) exists (CONFIG_KPROBES, CONFIG_KPROBE_EVENTS; mount tracefs)")
         }
         print("VPIO-AGENT device \(device.address) bar0=0x\(String(device.ioBase, radix: 16))+0x\(String(device.ioSize, radix: 16))")
+        return device
+    }
 
-        // 2. Sites from the module files (libelf).
+    /// The probe sites in the module files (libelf), which must be the loaded modules.
+    func scanSites() throws -> [ProbeSite] {
         let scans = try moduleFiles().map { try SiteScanner.scan(path: $0) }
         for scan in scans {
             if let srcversion = scan.srcversion, let loaded = readFile("/sys/module/\(scan.module)/srcversion")?.filter({ !$0.isWhitespace }),
@@ -135,29 +154,53 @@ struct Agent {
         let sites = SiteScanner.assignIDs(scans)
         let cold = sites.filter(\.cold).count
         print("VPIO-AGENT scanned \(scans.map { "\($0.module)=\($0.sites.count)" }.joined(separator: " ")) candidates=\(sites.count) cold=\(cold)")
+        return sites
+    }
 
-        // 3. Open, configure, load.
+    /// The loaded BPF object, the ring mapped from its `ring` map, and its `events` ring buffer map.
+    struct LoadedProgram {
+        var bpf: AgentBPFObject
+        var ring: SharedRing
+        var eventsMapFD: Int32
+    }
+
+    /// Opens, configures and loads the BPF object, fills its tables, and maps the ring.
+    func loadBPF(bar0Base: UInt16, sites: [ProbeSite], cleanups: Cleanups) throws -> LoadedProgram {
+        // Run-time statistics stay on while this descriptor is open (the summary's bpf_run_ns_per_hit).
         let statsFD = bpf_enable_stats(BPF_STATS_RUN_TIME)
-        defer { if statsFD >= 0 { close(statsFD) } }
+        if statsFD >= 0 { cleanups.add { close(statsFD) } }
         vpio_libbpf_set_verbose(options.verbose ? 1 : 0)
         let bpf = try AgentBPFObject(path: try bpfObjectPath())
-        defer { // the one cleanup path: destroys every link, then the object
-            let links = bpf.linkCount, start = monotonicSeconds()
-            bpf.close()
-            if links > 0 { print("VPIO-AGENT detached links=\(links) secs=\(format(monotonicSeconds() - start))") }
-        }
-        try bpf.configure(bar0Base: device.ioBase)
+        cleanups.add { bpf.close() }
+        try bpf.configure(bar0Base: bar0Base)
         try bpf.load()
         try bpf.fillSites(sites)
         try bpf.fillCommandEffects()
         guard let ringMap = bpf.map("ring"), let eventsMap = bpf.map("events") else { throw AgentError("BPF object without ring/events maps") }
-
-        // 4. The ring, before any probe fires, so intents land in a mapped ring from the first access.
+        // The ring before any probe fires, so intents land in a mapped ring from the first access.
         let ring = try SharedRing(mapFD: bpf_map__fd(ringMap))
+        return LoadedProgram(bpf: bpf, ring: ring, eventsMapFD: bpf_map__fd(eventsMap))
+    }
 
-        // 5. Attach at every site; the post site of an `in` only when the `in` attached.
-        installSignalHandlers()
-        let attachStart = monotonicSeconds()
+    /// What attaching found, for the summary.
+    struct Attachment {
+        var attached: Int
+        var refused: Int
+        var notInstructions: Int
+        var seconds: Double
+    }
+
+    /// Attaches at every site (the post site of an `in` only when the `in` attached), then publishes the
+    /// ring header with the number of access sites left unseen.
+    func attach(_ sites: [ProbeSite], program: LoadedProgram, cleanups: Cleanups) throws -> Attachment {
+        let bpf = program.bpf
+        // Added before the first attach, so a signal or an error part-way detaches what did attach.
+        cleanups.add {
+            let links = bpf.linkCount, start = monotonicSeconds()
+            bpf.detachAll()
+            if links > 0 { print("VPIO-AGENT detached links=\(links) secs=\(format(monotonicSeconds() - start))") }
+        }
+        let start = monotonicSeconds()
         var outcomes: [AgentBPFObject.AttachOutcome] = []
         var attachedIDs = Set<Int>()
         for site in sites {
@@ -170,44 +213,49 @@ struct Agent {
                 print("VPIO-AGENT site \(site.id) \(site.label) \(site.kind) w\(site.width)\(site.cold ? " cold" : "") -> \(outcome.attached ? "attached at +0x\(String(outcome.attachedOffset!, radix: 16))" : "refused: \(errnoText(outcome.error))")")
             }
         }
-        let attachSeconds = monotonicSeconds() - attachStart
+        let seconds = monotonicSeconds() - start
         let notInstructions = outcomes.filter(\.notAnInstruction)
         let refused = outcomes.filter { !$0.attached && !$0.notAnInstruction }
-        let refusedAccessSites = refused.filter { $0.site.kind.isAccess }
         for outcome in refused {
             print("VPIO-AGENT refused \(outcome.site.label) \(outcome.site.kind)\(outcome.site.cold ? " (cold)" : ""): \(errnoText(outcome.error))")
         }
-        ring.publishHeader(unseenSites: UInt64(refusedAccessSites.count))
-        print("VPIO-AGENT attached sites=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) secs=\(format(attachSeconds))")
+        program.ring.publishHeader(unseenSites: UInt64(refused.filter { $0.site.kind.isAccess }.count))
+        print("VPIO-AGENT attached sites=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) secs=\(format(seconds))")
         guard !attachedIDs.isEmpty else { throw AgentError("no site could be attached (is the kernel's kprobe support usable?)") }
+        return Attachment(attached: attachedIDs.count, refused: refused.count, notInstructions: notInstructions.count, seconds: seconds)
+    }
 
-        // 6. Register the ring with the host.
-        var registration = "skipped"
-        var capability: CapabilityPort? = nil
-        defer {
-            if let capability {
-                let status = try? capability.unregister()
-                print("VPIO-AGENT unregistered \(status.map(\.description) ?? "(status unreadable)")")
-            }
-        }
+    /// Registers the ring's pages with the host through the NIC's VPIO capability (unless --no-register);
+    /// returns the summary's registration state.
+    func register(_ ring: SharedRing, device: PCIDevice, cleanups: Cleanups) throws -> String {
         let pages = ring.physicalPages.map { "0x" + String($0, radix: 16) }.joined(separator: ",")
         print("VPIO-AGENT ring pages=\(pages)")
-        if !options.noRegister {
-            guard let port = try CapabilityPort.locate(device: device) else { throw NoCapability(device: device.address) }
-            let status = try port.register(pages: ring.physicalPages)
-            capability = port
-            registration = status.registered ? "registered" : "rejected"
-            print("VPIO-AGENT register cap=0x\(String(port.offset, radix: 16)) \(status)")
+        if options.noRegister { return "skipped" }
+        guard let port = try CapabilityPort.locate(device: device) else { throw NoCapability(device: device.address) }
+        let status = try port.register(pages: ring.physicalPages)
+        // Added after the detach, so it runs before it: the host stops expecting intents before the
+        // probes that write them are gone.
+        cleanups.add {
+            let status = try? port.unregister()
+            print("VPIO-AGENT unregistered \(status.map(\.description) ?? "(status unreadable)")")
         }
-        if let readyFile = options.readyFile {
-            let fd = open(readyFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            if fd >= 0 { close(fd) }
-        }
+        print("VPIO-AGENT register cap=0x\(String(port.offset, radix: 16)) \(status)")
+        return status.registered ? "registered" : "rejected"
+    }
 
-        // 7. Consume events until a signal (or --duration with --once).
-        let counter = EventCounter(bar0Base: device.ioBase)
+    /// Tells an init script waiting on --ready-file that the agent is attached (and registered).
+    func createReadyFile() {
+        guard let readyFile = options.readyFile else { return }
+        let fd = open(readyFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd >= 0 { close(fd) }
+    }
+
+    /// Consumes the probes' events until a signal (or --duration with --once), publishing heartbeat and
+    /// state records to the ring; returns the counts.
+    func poll(_ program: LoadedProgram, bar0Base: UInt16) throws -> EventCounter {
+        let counter = EventCounter(bar0Base: bar0Base)
         let context = Unmanaged.passUnretained(counter).toOpaque()
-        guard let events = ring_buffer__new(bpf_map__fd(eventsMap), { context, data, size in
+        guard let events = ring_buffer__new(program.eventsMapFD, { context, data, size in
             guard let context, let data, size >= MemoryLayout<vpio_event>.size else { return 0 }
             let counter = Unmanaged<EventCounter>.fromOpaque(context).takeUnretainedValue()
             counter.consume(data.loadUnaligned(as: vpio_event.self))
@@ -215,6 +263,7 @@ struct Agent {
         }, context, nil) else { throw AgentError("ring_buffer__new: \(errnoText(errno))") }
         defer { ring_buffer__free(events) }
 
+        let ring = program.ring
         let started = monotonicSeconds()
         var lastBeat = started, lastReport = started
         let pollMilliseconds = Int32(max(1, min(100, options.publishEvery * 1000)))
@@ -224,7 +273,7 @@ struct Agent {
             let now = monotonicSeconds()
             if now - lastBeat >= options.publishEvery {
                 lastBeat = now
-                publish(ring: ring, counter: counter, bpf: bpf)
+                publish(ring: ring, counter: counter, bpf: program.bpf)
             }
             if options.reportEvery > 0, now - lastReport >= options.reportEvery {
                 lastReport = now
@@ -233,13 +282,16 @@ struct Agent {
             if options.once && now - started >= options.duration { break }
         }
         _ = ring_buffer__consume(events)
-        publish(ring: ring, counter: counter, bpf: bpf)
+        publish(ring: ring, counter: counter, bpf: program.bpf)
+        return counter
+    }
 
-        // 8. Summary (before the deferred unregister and detach).
-        let stats = bpf.stats()
-        let run = bpf.runStats()
+    /// The line the host parses (VPIOLaunch.AgentSummary), printed before the cleanups unregister and detach.
+    func printSummary(counter: EventCounter, program: LoadedProgram, siteCount: Int, attachment: Attachment, registration: String) {
+        let stats = program.bpf.stats()
+        let run = program.bpf.runStats()
         let perHit = run.map { $0.runs > 0 ? $0.nanoseconds / $0.runs : 0 } ?? 0
-        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(ring.intentsWritten) dma_starts=\(counter.dmaStarts) model_dma_starts=\(counter.modelDMAStarts) reusable=\(counter.reusable ? 1 : 0) by_port=\(counter.byPort) sites=\(sites.count) attached=\(attachedIDs.count) refused_sites=\(refused.count) not_instructions=\(notInstructions.count) attach_secs=\(format(attachSeconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) bpf_misses=\(run?.misses ?? 0) registration=\(registration)")
+        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(program.ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(program.ring.intentsWritten) dma_starts=\(counter.dmaStarts) model_dma_starts=\(counter.modelDMAStarts) reusable=\(counter.reusable ? 1 : 0) by_port=\(counter.byPort) sites=\(siteCount) attached=\(attachment.attached) refused_sites=\(attachment.refused) not_instructions=\(attachment.notInstructions) attach_secs=\(format(attachment.seconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) bpf_misses=\(run?.misses ?? 0) registration=\(registration)")
     }
 
     /// Heartbeat and state records for the host (asynchronous state: the user-space part's job).

@@ -169,6 +169,20 @@ let toolchainClang: String? = {
     }
 }
 
+@Suite struct CleanupsTests {
+    @Test func runsNewestFirstAndEachOnce() {
+        let cleanups = Cleanups()
+        var ran: [String] = []
+        cleanups.add { ran.append("close object") }
+        cleanups.add { ran.append("detach") }
+        cleanups.add { ran.append("unregister") }
+        cleanups.runAll()
+        #expect(ran == ["unregister", "detach", "close object"])
+        cleanups.runAll()
+        #expect(ran.count == 3)
+    }
+}
+
 /// Runs argv, returns its exit status.
 func run(_ argv: [String]) throws -> Int32 {
     var pid: pid_t = 0
