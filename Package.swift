@@ -52,6 +52,9 @@ let package = Package(
         .target(name: "NE2000Model", dependencies: ["DeviceBus", "DP8390"]),
         // Binary trace of a device's access stream (pure codec).
         .target(name: "AccessTrace", dependencies: ["NE2000Model", "DeviceBus"]),
+        // One NE2000 shared by several guests: contexts saved and restored through the register interface,
+        // the switcher, frames demultiplexed per guest (pure).
+        .target(name: "DeviceSharing", dependencies: ["DeviceBus", "DP8390", "NE2000Model"]),
         // A recorded trace replayed on two devices at once, every read, edge and frame compared (pure).
         .target(name: "TraceReplay", dependencies: ["AccessTrace", "NE2000Model", "DeviceBus", "DP8390"]),
         // Hook sets per mode, shadow monitors, the exit ledger (pure).
@@ -136,6 +139,7 @@ let package = Package(
         ]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem", "Supervision"]),
+        .testTarget(name: "DeviceSharingTests", dependencies: ["DeviceSharing", "NE2000", "DeviceBus", "DP8390", "QEMUDevice", "VPIOProvision", "SeededRandom"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
         .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision",

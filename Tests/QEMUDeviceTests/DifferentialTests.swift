@@ -230,4 +230,27 @@ struct DifferentialTests {
                 "the header at BNRY + 1: \(listed)")
         #expect(divergences.allSatisfy { $0.index >= curr }, "nothing differs before the ring is read: \(listed)")
     }
+
+    /// The unicast filter: the DP8390 compares a frame's destination with PAR (page 1), which the
+    /// driver writes from the PROM; QEMU's ne2k_pci compares it with the PROM itself and ignores PAR.
+    /// Both drivers write the PROM's address into PAR, so no recorded trace shows it; a driver (or a
+    /// host giving each guest its own address) that writes another address does.
+    @Test("unicast filtering: ours by PAR, QEMU's by the PROM", enabled)
+    func unicastFilterDiverges() throws {
+        let directory = try Self.scratchDirectory("filter")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (ours, theirs) = try Self.sides(in: directory)
+        let other: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x99]
+        let reprogram: [Step] = [.out(0x00, 0x61)] + other.enumerated().map { Step.out(UInt64(1 + $0.offset), UInt32($0.element)) } + [.out(0x00, 0x22)]
+        let curr: [Step] = [.out(0x00, 0x62), .read(0x07), .out(0x00, 0x22)]
+        let steps = Self.open + reprogram + [.frame(Self.frame(to: other, length: 100, seed: 1))] + curr
+            + [.frame(Self.frame(to: Self.mac, length: 100, seed: 2))] + curr
+        let (divergences, _) = Self.compare(steps, ours, theirs)
+        // Ours stores the frame for PAR (CURR 0x47 → 0x48) and drops the PROM's; QEMU's the reverse: one
+        // CURR differs, the lines differ from the first frame to the second, the last CURR agrees.
+        let second = Self.open.count + reprogram.count + 1 + curr.count
+        let reads = divergences.filter { $0.what.hasPrefix("read") }.map(\.what)
+        #expect(reads == ["read 0x7: ours 0x48, QEMU's 0x47"], "\(divergences.map(\.description))")
+        #expect(divergences.allSatisfy { $0.index < second }, "\(divergences.map(\.description))")
+    }
 }
