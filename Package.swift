@@ -139,7 +139,7 @@ let package = Package(
         ]),
         .testTarget(name: "PCIFunctionTests", dependencies: ["PCIFunction"]),
         .testTarget(name: "VPIOSystemTests", dependencies: ["VPIOSystem", "Supervision"]),
-        .testTarget(name: "DeviceSharingTests", dependencies: ["DeviceSharing", "NE2000", "DeviceBus", "DP8390", "QEMUDevice", "VPIOProvision", "SeededRandom"]),
+        .testTarget(name: "DeviceSharingTests", dependencies: ["DeviceSharing", "NE2000", "NE2000Model", "DeviceBus", "DP8390", "QEMUDevice", "VPIOProvision", "AccessTrace", "SeededRandom"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
         .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision",
