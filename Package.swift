@@ -94,7 +94,7 @@ let package = Package(
         // register interface), the receive gate.
         .target(name: "HostMonitor", dependencies: [
             "AgentLink", "Enforcement", "DeviceBus", "NE2000", "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProtocol",
-            "VFIOUserServer", "QEMUDevice", .product(name: "Logging", package: "swift-log"),
+            "VFIOUserServer", "QEMUDevice", "DeviceSharing", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.strictMemorySafety()]),
         .executableTarget(name: "vpio-host", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",

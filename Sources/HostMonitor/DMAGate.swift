@@ -1,5 +1,6 @@
 import AgentLink
 import DeviceBus
+import DeviceSharing
 import Enforcement
 import Logging
 import NE2000Model

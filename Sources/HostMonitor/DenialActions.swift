@@ -1,3 +1,4 @@
+import DeviceSharing
 import NE2000Model
 
 /// What the host does to the device when it denies a start, through the register interface only, so the

@@ -1,4 +1,5 @@
 import DeviceBus
+import DeviceSharing
 import Enforcement
 import NE2000Model
 
