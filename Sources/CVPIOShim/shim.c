@@ -44,6 +44,14 @@ int vpio_tunsetiff_tap(int fd, const char *name, char *name_out) {
 
 int vpio_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 
+int vpio_unread_sent_bytes(int fd) {
+    int pending = 0;
+    if (ioctl(fd, TIOCOUTQ, &pending) < 0) {
+        return -1;
+    }
+    return pending;
+}
+
 int vpio_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int vpio_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

@@ -12,6 +12,8 @@ public protocol FrameLink: AnyObject {
     func send(_ frame: [UInt8]) throws
     /// Every whole frame QEMU has sent so far, without waiting.
     func receiveAvailable() throws -> [[UInt8]]
+    /// Bytes sent that QEMU has not read yet.
+    func unreadBytes() throws -> Int
 }
 
 /// Why the backend stopped serving: QEMU died, hung or answered nonsense. Accesses after it read all
@@ -94,23 +96,32 @@ public final class QTestNE2000: NetworkBusDevice {
     /// The shortest Ethernet frame without FCS: a wire never carries less.
     static let minimumFrameLength = 60
 
-    /// Sends the frame to QEMU and waits until it has been handled: two qtest round trips after it,
-    /// because QEMU's main loop handles the frame and the first command in the same iteration, in
-    /// either order, and the second only after. A short frame is padded with zeros first, as the wire
-    /// would: QEMU's ne2k_pci leaves that to its netdev (tap pads, `-netdev stream` does not), and a
-    /// 42-byte ARP reply stored as it came is a length error to Linux's driver. Returns whether the
-    /// link took it.
+    /// Round trips a frame may wait for QEMU to read it; a frame still unread then is one QEMU's NIC cannot
+    /// take now (its ring is full): it stays in the socket and QEMU takes it when the ring has room.
+    static let roundTripsToRead = 50
+
+    /// Sends the frame to QEMU and waits until it has been handled: qtest round trips (each lets QEMU's
+    /// main loop run) until QEMU has read the frame off the socket, then one more, because QEMU handles
+    /// the frame and a qtest command of the same loop iteration in either order. A short frame is padded
+    /// with zeros first, as the wire would: QEMU's ne2k_pci leaves that to its netdev (tap pads, `-netdev
+    /// stream` does not), and a 42-byte ARP reply stored as it came is a length error to Linux's driver.
+    /// Returns whether the link took it.
     @discardableResult
     public func receive(frame: [UInt8]) -> Bool {
         guard failure == nil else { return false }
         let padding = max(0, Self.minimumFrameLength - frame.count)
         do {
             try frames.send(frame + [UInt8](repeating: 0, count: padding))
+            var trips = 0
+            while try frames.unreadBytes() > 0, trips < Self.roundTripsToRead, failure == nil {
+                roundTrip(.read(port: 0x80, width: .byte))
+                trips += 1
+            }
         } catch {
             fail("sending a frame: \(error)")
             return false
         }
-        for _ in 0..<2 { roundTrip(.read(port: 0x80, width: .byte)) }
+        roundTrip(.read(port: 0x80, width: .byte))
         collectTransmitted()
         return failure == nil
     }

@@ -58,6 +58,8 @@ public final class StreamFrameLink: FrameLink {
         try socket.send([UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + frame)
     }
 
+    public func unreadBytes() throws -> Int { try socket.unreadSentBytes() }
+
     public func receiveAvailable() throws -> [[UInt8]] {
         while true {
             guard let chunk = try socket.receiveAvailable(maxBytes: 16_384, maxDescriptors: 0) else {

@@ -178,6 +178,11 @@ enum Syscall {
         FileDescriptor(rawValue: try retryingEINTR("memfd_create") { unsafe vpio_memfd_create(name) })
     }
 
+    /// TIOCOUTQ: bytes sent on a UNIX stream socket that its peer has not read yet.
+    static func unreadSentBytes(_ fd: FileDescriptor) throws(SystemCallError) -> Int {
+        Int(try retryingEINTR("ioctl(TIOCOUTQ)") { vpio_unread_sent_bytes(fd.rawValue) })
+    }
+
     /// TUNSETIFF for a TAP without packet information; returns the name the kernel chose.
     static func tunSetTap(_ fd: FileDescriptor, name: String) throws(SystemCallError) -> String {
         var chosen = [CChar](repeating: 0, count: Int(VPIO_IFNAME_MAX) + 1)

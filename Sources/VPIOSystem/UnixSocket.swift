@@ -271,6 +271,11 @@ public final class UnixSocket {
     /// One sendmsg of as much of `bytes` as the socket takes now, without waiting (MSG_DONTWAIT),
     /// and without descriptors; returns how many bytes it took (0 when the send buffer is full).
     /// MSG_NOSIGNAL: a closed peer is an EPIPE error, not a SIGPIPE.
+    /// Bytes this end sent that the peer has not read yet (a stream socket's TIOCOUTQ).
+    public func unreadSentBytes() throws -> Int {
+        try Syscall.unreadSentBytes(descriptor)
+    }
+
     public func sendAvailable(_ bytes: ArraySlice<UInt8>) throws -> Int {
         guard !bytes.isEmpty else { return 0 }
         do {

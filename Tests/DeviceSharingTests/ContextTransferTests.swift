@@ -47,14 +47,15 @@ struct Driver {
         let curr = inb(0x07)
         out(0x00, 0x22)
         var frames: [[UInt8]] = []
-        var next = inb(0x03) + 1
+        var next = inb(0x03) &+ 1
         if next == 0x80 { next = 0x46 }
         while next != curr, frames.count < 64 {
             let header = remoteRead(UInt16(next) << 8, count: 4)
             let length = Int(header[2]) | Int(header[3]) << 8
+            guard (64...1522).contains(length), (0x46..<0x80).contains(header[1]) else { break }  // not a header: a broken device
             frames.append(remoteRead(UInt16(next) << 8 + 4, count: length - 4))
             next = header[1]
-            out(0x03, next == 0x46 ? 0x7F : next - 1)
+            out(0x03, next == 0x46 ? 0x7F : next &- 1)
         }
         return frames
     }
@@ -129,9 +130,11 @@ struct ContextTransferTests {
     }
 
     /// Guest A mid-flight — two frames unread in its ring, one frame loaded for transmit — is saved;
-    /// a fresh guest B runs on the device; A comes back and finds everything as it was.
+    /// a fresh guest B runs on the device; A comes back and finds everything as it was. Ours only: QEMU's
+    /// ne2k_pci reads TPSR, RCR, TCR, DCR and IMR back as 0 on page 2 (DifferentialTests), so its
+    /// context cannot be read back through the register interface.
     @Test func aGuestFindsItsDeviceAsItLeftIt() throws {
-        for (name, bench) in try Self.benches() {
+        for (name, bench) in try Self.benches().prefix(1) {
             let a = Driver(device: bench.device, mac: Self.guestA)
             a.open()
             let arrived = [frame(to: Self.guestA, length: 100, tag: 1), frame(to: Self.guestA, length: 1514, tag: 2)]
@@ -157,11 +160,12 @@ struct ContextTransferTests {
             let resaved = again.save(writeOnly: WriteOnlyRegisters())
             #expect(resaved.differences(from: saved).isEmpty, "\(name): read back after the restore: \(resaved.differences(from: saved))")
             again.restore(saved)
-            #expect(a.takeFrames() == arrived.map { $0.count < 60 ? $0 + [UInt8](repeating: 0, count: 60 - $0.count) : $0 },
-                    "\(name): A's unread frames are there")
+            let taken = a.takeFrames()
+            #expect(taken == arrived, "\(name): A's unread frames are there: \(taken.map(\.count)) bytes, not \(arrived.map(\.count))")
             a.transmit(length: pending.count)
             #expect(bench.box.frames.last == pending, "\(name): A's loaded frame goes out as it loaded it")
             #expect(!bench.line.isAsserted || a.inb(0x07) & 0x3F != 0)
+            if let failure = bench.qemu?.device.failure { Issue.record("\(name): \(failure)") }
         }
     }
 

@@ -253,4 +253,22 @@ struct DifferentialTests {
         #expect(reads == ["read 0x7: ours 0x48, QEMU's 0x47"], "\(divergences.map(\.description))")
         #expect(divergences.allSatisfy { $0.index < second }, "\(divergences.map(\.description))")
     }
+
+    /// Page 2 reads back the page-0 configuration the driver wrote (DP8390 datasheet): PSTART, PSTOP,
+    /// TPSR, RCR, TCR, DCR, IMR. QEMU's ne2k_pci answers PSTART and PSTOP only, and 0 for the rest — so a
+    /// host cannot read a guest's context back from it (issue 14, host-monitor/SHARING.md).
+    @Test("page 2 readback: ours all of it, QEMU's PSTART and PSTOP only", enabled)
+    func page2ReadbackDiverges() throws {
+        let directory = try Self.scratchDirectory("page2")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (ours, theirs) = try Self.sides(in: directory)
+        let page2: [Step] = [.out(0x00, 0xA2)] + [0x01, 0x02, 0x04, 0x0C, 0x0D, 0x0E, 0x0F].map { Step.read($0) } + [.out(0x00, 0x22)]
+        let (divergences, reads) = Self.compare(Self.open + page2, ours, theirs)
+        let at = Self.open.count + 1
+        #expect((at..<at + 7).map { reads[$0] ?? 0xFF } == [0x46, 0x80, 0, 0, 0, 0, 0], "QEMU's page 2")
+        // Ours reads back what the open sequence wrote: TPSR 0x40, RCR 0x04, TCR 0, DCR 0x49, IMR 0x3F.
+        #expect(divergences.map(\.what) == ["read 0x4: ours 0x40, QEMU's 0x0", "read 0xc: ours 0x4, QEMU's 0x0",
+                                            "read 0xe: ours 0x49, QEMU's 0x0", "read 0xf: ours 0x3f, QEMU's 0x0"],
+                "\(divergences.map(\.description))")
+    }
 }

@@ -32,6 +32,10 @@ int vpio_tunsetiff_tap(int fd, const char *name, char *name_out);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC).
 int vpio_accept_cloexec(int fd);
 
+/// ioctl(fd, TIOCOUTQ): on a UNIX stream socket, the bytes sent that the peer has not read yet.
+/// Returns them, or -1 with errno set.
+int vpio_unread_sent_bytes(int fd);
+
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); the flags are not visible to Swift.
 int vpio_eventfd(void);
 
