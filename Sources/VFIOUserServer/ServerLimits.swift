@@ -13,6 +13,10 @@ public struct ServerLimits: Sendable {
     /// one that stalls longer loses its connection (one log line). The server never waits on a client,
     /// so this bounds what a stalled client holds, not the loop. Below QEMU's 5 s `x-msg-timeout`.
     public var messageWaitMilliseconds = 1000
+    /// Longest a device access may be held for a shared device's owner to change (SHARING.md): then
+    /// it fails with EBUSY. The sharing's own hold bound is shorter; this is the server's backstop,
+    /// below QEMU's 5 s `x-msg-timeout`.
+    public var holdMilliseconds = 3000
 
     public init() {}
 

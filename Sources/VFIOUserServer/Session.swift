@@ -2,6 +2,16 @@ import Logging
 import VFIOUserWire
 import VPIOSystem
 
+/// Whether this client's device accesses may reach the device now: with one device shared between
+/// clients, only its owner's do; the others' wait, holding their reply (SHARING.md).
+public protocol AccessAdmission: AnyObject {
+    /// Whether a BAR access may be served now; false holds the message until it may.
+    func mayAccess() -> Bool
+    /// After a BAR access was served: whether its reply may go now (false when the device was switched
+    /// away at this access; the reply then waits until `mayAccess`).
+    func mayReply() -> Bool
+}
+
 /// One client connection: version negotiation, the DMA map table and interrupt descriptors it
 /// installed, and the dispatch of its commands to the endpoint. Validate, then dispatch: a message
 /// that fails decoding gets an errno reply and one log line; only an untrustworthy header ends the
@@ -21,6 +31,16 @@ public final class Session {
         public var rejected = 0
         public var dmaMaps = 0
         public var dmaUnmaps = 0
+        /// Device accesses held (before they were served, or their reply after), and those failed
+        /// because they were held past `ServerLimits.holdMilliseconds`.
+        public var held = 0
+        public var holdTimeouts = 0
+    }
+
+    /// A device access the admission holds back: not served yet, or served with its reply withheld.
+    enum Held {
+        case message(ReceivedMessage)
+        case reply(MessageHeader, Outcome)
     }
 
     let channel: MessageChannel
@@ -34,14 +54,23 @@ public final class Session {
     /// The client's error-notification eventfd (VFIO_PCI_ERR_IRQ_INDEX): kept, never signalled.
     public private(set) var errorEvent: EventFD?
     public private(set) var counters = Counters()
+    let admission: AccessAdmission?
+    private var held: (what: Held, since: ContinuousClock.Instant)?
 
-    public init(stream: ByteStream, endpoint: PCIEndpoint, limits: ServerLimits, logger: Logger) {
+    public init(stream: ByteStream, endpoint: PCIEndpoint, limits: ServerLimits, admission: AccessAdmission? = nil, logger: Logger) {
         channel = MessageChannel(stream: stream, maxMessageSize: limits.maxMessageSize, maxDescriptors: limits.maxDescriptors)
         self.endpoint = endpoint
         self.limits = limits
+        self.admission = admission
         self.logger = logger
         dma = DMAMapTable(maxEntries: limits.maxDMAMaps)
     }
+
+    /// Whether a device access of this client is being held: nothing more is read from it meanwhile.
+    public var isHolding: Bool { held != nil }
+
+    /// Since when the held access has waited.
+    public var holdingSince: ContinuousClock.Instant? { held?.since }
 
     /// Drops what this connection installed; the device itself is left as it is.
     public func close() {
@@ -64,27 +93,73 @@ public final class Session {
         return true
     }
 
-    /// Serves whole buffered messages while their replies can be sent.
+    /// Serves the held access once admitted, then whole buffered messages while their replies can be
+    /// sent and nothing is held.
     private func serveBuffered() throws {
-        while channel.acceptsInput, let message = try channel.nextMessage() {
+        try resumeHeld()
+        while held == nil, channel.acceptsInput, let message = try channel.nextMessage() {
+            counters.messages += 1
             try serve(message)
         }
     }
 
     /// Throws when a reply cannot be sent (the client is gone).
     private func serve(_ message: ReceivedMessage) throws {
-        counters.messages += 1
         let header = message.header
         if header.isReply {
             // This server sends no commands, so no reply is expected: say so rather than stay silent.
             try reject(header, errno: Errno.EINVAL, reason: "unexpected reply message", send: true)
             return
         }
-        switch handle(message) {
+        let device = Self.reachesDevice(message)
+        if device, let admission, !admission.mayAccess() { return hold(.message(message)) }
+        let outcome = handle(message)
+        if device, let admission, !admission.mayReply() { return hold(.reply(header, outcome)) }
+        try send(outcome, for: header)
+    }
+
+    private func send(_ outcome: Outcome, for header: MessageHeader) throws {
+        switch outcome {
         case let .reply(payload):
             if !header.flags.contains(.noReply) { try channel.reply(to: header, payload: payload) }
         case let .failure(errno, reason):
             try reject(header, errno: errno, reason: reason, send: !header.flags.contains(.noReply))
+        }
+    }
+
+    private func hold(_ what: Held) {
+        held = (what, ContinuousClock.now)
+        counters.held += 1
+    }
+
+    /// Serves (or answers) the held access when the admission lets it; fails it with EBUSY once it has
+    /// waited past the server's own bound, so nothing waits without bound even if the sharing stalls.
+    func resumeHeld() throws {
+        guard let (what, since) = held else { return }
+        if ContinuousClock.now - since >= .milliseconds(limits.holdMilliseconds) {
+            held = nil
+            counters.holdTimeouts += 1
+            let header = switch what { case let .message(m): m.header; case let .reply(h, _): h }
+            return try reject(header, errno: Errno.EBUSY, reason: "device access held for \(limits.holdMilliseconds) ms", send: true)
+        }
+        guard admission?.mayAccess() ?? true else { return }
+        held = nil
+        switch what {
+        case let .message(message): try serve(message)
+        case let .reply(header, outcome): try send(outcome, for: header)
+        }
+    }
+
+    /// A BAR access (config space, region 7, is the client's own and never waits).
+    static func reachesDevice(_ message: ReceivedMessage) -> Bool {
+        guard let command = Command(rawValue: message.header.command) else { return false }
+        switch command {
+        case .regionRead, .regionWrite:
+            guard message.payload.count >= 12 else { return false }
+            let region = message.payload[8..<12].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+            return region != PCIEndpoint.configRegion
+        case .regionWriteMulti, .deviceReset: return true
+        default: return false
         }
     }
 

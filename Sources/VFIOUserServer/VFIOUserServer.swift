@@ -10,103 +10,72 @@ public protocol PollSource: AnyObject {
     func readable()
 }
 
-/// The vfio-user server: one client at a time on a listening UNIX socket, everything on one thread
-/// in one poll loop, so the device model needs no locks and sees accesses in wire order.
+/// The vfio-user server of one PCI function: one client at a time on its listening UNIX socket. A
+/// `ServerLoop` runs one or more of them, with the other poll sources, on one thread, so the device
+/// model needs no locks and sees accesses in wire order.
 public final class VFIOUserServer {
     public let endpoint: PCIEndpoint
     public let limits: ServerLimits
+    let admission: AccessAdmission?
     let logger: Logger
     public private(set) var session: Session?
     public private(set) var connections = 0
     /// Counters of sessions that ended, summed.
     public private(set) var pastSessions = Session.Counters()
 
-    public init(endpoint: PCIEndpoint, limits: ServerLimits = ServerLimits(), logger: Logger) {
+    /// - Parameter admission: who decides whether this client's device accesses may reach the device
+    ///   now (a shared device's switcher); nil: always.
+    public init(endpoint: PCIEndpoint, limits: ServerLimits = ServerLimits(), admission: AccessAdmission? = nil, logger: Logger) {
         self.endpoint = endpoint
         self.limits = limits
+        self.admission = admission
         self.logger = logger
     }
 
-    /// Messages, rejections and DMA map calls over all connections so far.
+    /// Messages, rejections, DMA map calls and holds over all connections so far.
     public var sessionCounters: Session.Counters {
         var total = pastSessions
-        if let c = session?.counters {
-            total.messages += c.messages
-            total.rejected += c.rejected
-            total.dmaMaps += c.dmaMaps
-            total.dmaUnmaps += c.dmaUnmaps
-        }
+        if let c = session?.counters { total.add(c) }
         return total
     }
 
-    /// Serves until `shouldStop` returns true (checked at least every `tickMilliseconds`).
+    /// Serves until `shouldStop` returns true (checked at least every `tickMilliseconds`): a loop of this
+    /// server alone.
     public func run(listener: UnixSocket, sources: [PollSource], tickMilliseconds: Int32 = 200,
                     shouldStop: () -> Bool) throws {
-        while !shouldStop() {
-            try runOnce(listener: listener, sources: sources, timeoutMilliseconds: tickMilliseconds)
-        }
-        if let session { end(session, reason: "server stopping") }
+        try ServerLoop(servers: [(self, listener)], sources: sources).run(tickMilliseconds: tickMilliseconds, shouldStop: shouldStop)
     }
 
-    /// What one poll entry stands for.
-    private enum Ready {
-        case listener, connection(Session), resample(Session), source(PollSource)
-    }
-
-    /// One poll round: waits up to `timeoutMilliseconds` (less when a stalled client's bound falls
-    /// due sooner), handles what is ready, then closes a client stuck past its bound. Runs once per
-    /// guest access, so it builds two small arrays and no closures.
-    public func runOnce(listener: UnixSocket, sources: [PollSource], timeoutMilliseconds: Int32) throws {
-        var entries: [(FileDescriptor, Poll.Events)] = []
-        var meaning: [Ready] = []
-        entries.reserveCapacity(2 + sources.count)
-        meaning.reserveCapacity(2 + sources.count)
-        if let session {
-            if let socket = session.channel.stream as? UnixSocket {
-                entries.append((socket.descriptor, session.channel.hasQueuedReplies ? .writable : .readable))
-                meaning.append(.connection(session))
-            }
-            if let unmask = session.unmaskEvent {
-                entries.append((unmask.descriptor, .readable))
-                meaning.append(.resample(session))
-            }
-        } else {
-            entries.append((listener.descriptor, .readable))
-            meaning.append(.listener)
+    /// What this server waits on: its client (readable, or writable while replies queue; neither while
+    /// a device access is held), its resample eventfd, or its listener when no client is connected.
+    func pollEntries(listener: UnixSocket) -> [(FileDescriptor, Poll.Events, ServerLoop.Ready)] {
+        guard let session else { return [(listener.descriptor, .readable, .listener(self, listener))] }
+        var entries: [(FileDescriptor, Poll.Events, ServerLoop.Ready)] = []
+        if let socket = session.channel.stream as? UnixSocket {
+            let events: Poll.Events = session.channel.hasQueuedReplies ? .writable : session.isHolding ? [] : .readable
+            entries.append((socket.descriptor, events, .connection(self, session)))
         }
-        for source in sources where source.wantsReadable {
-            entries.append((source.descriptor, .readable))
-            meaning.append(.source(source))
-        }
-        let ready = try Poll.wait(entries, timeoutMilliseconds: min(timeoutMilliseconds, millisecondsToBound()))
-        for (index, events) in ready.enumerated() where !events.isEmpty {
-            switch meaning[index] {
-            case .listener: try accept(listener)
-            case let .connection(session): serve(session, events)
-            case let .resample(session): session.resampled()
-            case let .source(source): source.readable()
-            }
-        }
-        closeStalledSession()
+        if let unmask = session.unmaskEvent { entries.append((unmask.descriptor, .readable, .resample(session))) }
+        return entries
     }
 
     /// Serves a session on any byte stream (tests drive this directly with an in-memory stream).
     public func attach(stream: ByteStream) -> Session {
-        let s = Session(stream: stream, endpoint: endpoint, limits: limits, logger: logger)
+        let s = Session(stream: stream, endpoint: endpoint, limits: limits, admission: admission, logger: logger)
         session = s
         connections += 1
         logger.info("client connected", metadata: ["connection": "\(connections)"])
         return s
     }
 
-    private func accept(_ listener: UnixSocket) throws {
+    func accept(_ listener: UnixSocket) throws {
         _ = attach(stream: try listener.accept())
     }
 
     /// Sends queued replies when the socket polled writable (or hung up: the send then fails and ends
     /// the session, instead of polling a dead socket until the bound), then serves what was received
     /// (and, when it polled readable or hung up, what it has now).
-    private func serve(_ session: Session, _ events: Poll.Events) {
+    func serve(_ session: Session, _ events: Poll.Events) {
         let reading = !events.isDisjoint(with: [.readable, .hangup, .error, .invalid])
         do {
             if !events.isDisjoint(with: [.writable, .hangup, .error]) { try session.channel.flush() }
@@ -118,31 +87,53 @@ public final class VFIOUserServer {
         }
     }
 
-    /// Milliseconds until the connected client's wait bound falls due (a large value when it waits for nothing).
-    private func millisecondsToBound() -> Int32 {
-        guard let since = session?.channel.waitingSince else { return .max }
-        let left = Duration.milliseconds(limits.messageWaitMilliseconds) - (ContinuousClock.now - since)
-        return Int32(clamping: Int(max(0, (left / .milliseconds(1)).rounded(.up))))
+    /// A held device access goes on once admitted (after a switch), or fails at the server's bound.
+    func retryHeld() {
+        guard let session, session.isHolding else { return }
+        serve(session, [])
+    }
+
+    /// Milliseconds until the connected client's wait bound falls due (a large value when it waits for
+    /// nothing): its stalled message or untaken replies, or its held access.
+    func millisecondsToBound() -> Int32 {
+        let stalled = session?.channel.waitingSince.map { ($0, limits.messageWaitMilliseconds) }
+        let holding = session?.holdingSince.map { ($0, limits.holdMilliseconds) }
+        return [stalled, holding].compactMap { $0 }.map { since, bound in
+            let left = Duration.milliseconds(bound) - (ContinuousClock.now - since)
+            return Int32(clamping: Int(max(0, (left / .milliseconds(1)).rounded(.up))))
+        }.min() ?? .max
     }
 
     /// A client stuck mid-message or not taking its replies for longer than the bound loses its
     /// connection (one log line); the loop and the device go on.
-    private func closeStalledSession() {
+    func closeStalledSession() {
         guard let session, let since = session.channel.waitingSince,
               ContinuousClock.now - since >= .milliseconds(limits.messageWaitMilliseconds) else { return }
         let what = session.channel.hasQueuedReplies ? "did not take its replies" : "left a message incomplete"
         end(session, reason: "client \(what) for \(limits.messageWaitMilliseconds) ms")
     }
 
-    private func end(_ session: Session, reason: String) {
+    func end(_ session: Session, reason: String) {
         session.close()
         (session.channel.stream as? UnixSocket)?.close()
-        let c = session.counters
-        pastSessions.messages += c.messages
-        pastSessions.rejected += c.rejected
-        pastSessions.dmaMaps += c.dmaMaps
-        pastSessions.dmaUnmaps += c.dmaUnmaps
+        pastSessions.add(session.counters)
         self.session = nil
-        logger.info("client disconnected", metadata: ["reason": "\(reason)", "messages": "\(c.messages)"])
+        logger.info("client disconnected", metadata: ["reason": "\(reason)", "messages": "\(session.counters.messages)"])
+    }
+
+    /// Ends the connected client's session (the server is stopping).
+    func stop() {
+        if let session { end(session, reason: "server stopping") }
+    }
+}
+
+extension Session.Counters {
+    mutating func add(_ other: Session.Counters) {
+        messages += other.messages
+        rejected += other.rejected
+        dmaMaps += other.dmaMaps
+        dmaUnmaps += other.dmaUnmaps
+        held += other.held
+        holdTimeouts += other.holdTimeouts
     }
 }

@@ -24,6 +24,7 @@ public enum Errno {
     public static let ENOENT: UInt32 = 2
     public static let EIO: UInt32 = 5
     public static let EFAULT: UInt32 = 14
+    public static let EBUSY: UInt32 = 16
     public static let EEXIST: UInt32 = 17
     public static let EINVAL: UInt32 = 22
     public static let ENOSPC: UInt32 = 28

@@ -75,13 +75,13 @@ struct Harness {
     let session: Session
     private var nextID: UInt16 = 1
 
-    init(negotiate: Bool = true) throws {
+    init(negotiate: Bool = true, admission: AccessAdmission? = nil, limits: ServerLimits = ServerLimits()) throws {
         let intx = self.intx
         line = InterruptLine { intx.lineChanged($0) }
         endpoint = PCIEndpoint(identity: .rtl8029, device: device, interruptLine: line, intx: intx)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        server = VFIOUserServer(endpoint: endpoint, logger: logger)
+        server = VFIOUserServer(endpoint: endpoint, limits: limits, admission: admission, logger: logger)
         session = server.attach(stream: stream)
         if negotiate {
             let (h, _) = try send(.version, VersionMessage(major: 0, minor: 1, capabilities: Capabilities()).encode())
