@@ -53,6 +53,18 @@ public enum BufferMap {
     public static let filler: UInt8 = 0xFF
 }
 
+/// The NE2000's 32-byte station-address PROM (BufferMap.prom): the address in bytes 0–5 and 0x57 0x57
+/// in 14–15 ("WW", the NE2000 signature), the reserved bytes zero, each byte doubled as the ASIC maps it.
+public enum StationPROM {
+    public static func image(mac: [UInt8]) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        bytes.replaceSubrange(0..<6, with: Array((mac + [UInt8](repeating: 0, count: 6)).prefix(6)))
+        bytes[14] = 0x57
+        bytes[15] = 0x57
+        return bytes.flatMap { [$0, $0] }
+    }
+}
+
 /// The remote DMA's address arithmetic, shared by the device and every model that follows it.
 public enum RemoteAddress {
     /// Bytes one data-port access moves. In word mode (DCR.WTS) the ASIC always transfers a 16-bit word,

@@ -57,6 +57,15 @@ public struct RegisterWindow {
         return (status, mask)
     }
 
+    /// DCR (page 2): how many bytes a data-port access moves.
+    public func dataConfiguration() -> UInt8 {
+        let saved = readCR()
+        select(page: 2, from: saved)
+        let dcr = read(Page2Read.dcr.rawValue)
+        restore(saved)
+        return dcr
+    }
+
     /// Writes a page-0 register with the page switched there and back.
     public func writePage0(_ register: Page0Write, _ value: UInt8) {
         let saved = readCR()

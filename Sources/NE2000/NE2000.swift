@@ -39,7 +39,7 @@ public final class NE2000: NetworkBusDevice {
         self.interrupt = interrupt
         self.transmitSink = transmit
         self.observer = observer
-        self.prom = NE2000.makePROM(mac: station)
+        self.prom = StationPROM.image(mac: station)
         self.s = .powerOn
         updateInterruptLine()
     }
@@ -62,16 +62,6 @@ public final class NE2000: NetworkBusDevice {
         try state.validate()
         s = state
         updateInterruptLine()
-    }
-
-    /// The PROM image as the NE2000 presents it to a word-wide read: each of the 16 PROM bytes doubled.
-    /// Bytes 0–5 are the MAC, 6–13 zero, and 14–15 0x57 ('W'), the NE2000 signature.
-    static func makePROM(mac: [UInt8]) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        bytes.replaceSubrange(0..<6, with: mac)
-        bytes[14] = 0x57
-        bytes[15] = 0x57
-        return bytes.flatMap { [$0, $0] }
     }
 
     // MARK: BusDevice
