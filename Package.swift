@@ -98,7 +98,7 @@ let package = Package(
         ], swiftSettings: [.strictMemorySafety()]),
         .executableTarget(name: "vpio-host", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
-            "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProvision",
+            "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProvision", "DeviceSharing",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "host-monitor/vpio-host"),

@@ -47,8 +47,8 @@ public protocol BusDevice: AnyObject {
     func reset()
 }
 
-/// A NIC on the bus: frames arrive from the wire and leave through the sink given at creation.
-public protocol NetworkBusDevice: BusDevice {
+/// Where frames from the wire go: a NIC, or what hands them on to one.
+public protocol FrameReceiver: AnyObject {
     /// False while a maximum-sized frame would not fit (the receive ring is full). The packet backend
     /// takes a frame from its peer only while this is true: back-pressure instead of loss. A receiver
     /// that is stopped says true and discards, as the hardware would.
@@ -58,6 +58,9 @@ public protocol NetworkBusDevice: BusDevice {
     @discardableResult
     func receive(frame: [UInt8]) -> Bool
 }
+
+/// A NIC on the bus: frames arrive from the wire and leave through the sink given at creation.
+public protocol NetworkBusDevice: BusDevice, FrameReceiver {}
 
 /// Where a NIC puts a frame it transmits.
 public typealias FrameSink = ([UInt8]) -> Void

@@ -14,3 +14,10 @@ public struct MACAddress: Sendable, Hashable {
         self.bytes = bytes
     }
 }
+
+extension MACAddress {
+    /// `52:54:00:12:34:56`.
+    public static func text(_ bytes: [UInt8]) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+    }
+}

@@ -38,6 +38,11 @@ public struct SwitchRecord: Sendable, Hashable {
     public var accesses: Int
 }
 
+/// Told of every change of owner, after the incoming guest's context is on the device.
+public protocol SwitchObserver: AnyObject {
+    func switched(from: Int?, to: Int)
+}
+
 /// Whether a guest's device access may go to the device now, or waits (its vfio-user reply held).
 public enum Admission: Sendable, Hashable {
     case proceed
@@ -60,6 +65,7 @@ public final class DeviceSwitcher {
     private var accessesThisTurn = 0
     private var lastAccess: ContinuousClock.Instant
     private var nextInLine = 0
+    private let observer: SwitchObserver?
 
     /// A guest's side of the sharing.
     struct GuestState {
@@ -71,9 +77,10 @@ public final class DeviceSwitcher {
     }
 
     public init(device: BusDevice, layout: BufferLayout, guests: Int, policy: SharingPolicy = SharingPolicy(),
-                now: ContinuousClock.Instant) {
+                observer: SwitchObserver? = nil, now: ContinuousClock.Instant) {
         precondition(guests > 0)
         self.policy = policy
+        self.observer = observer
         transfer = ContextTransfer(device: device, layout: layout)
         self.guests = Array(repeating: GuestState(context: .reset(layout: layout)), count: guests)
         ownedSince = now
@@ -136,6 +143,15 @@ public final class DeviceSwitcher {
         return nil
     }
 
+    /// Whether the owner's turn is over and another guest waits: the owner should get no new work (frames)
+    /// so that it reaches a reusable state soon.
+    public func ownerShouldYield(at now: ContinuousClock.Instant) -> Bool {
+        owner != nil && turnIsOver(at: now) && nextWaiting() != nil
+    }
+
+    /// Whether a guest other than the owner wants the device.
+    public var hasWaiting: Bool { nextWaiting() != nil }
+
     /// When the next held access falls due for the hold bound (nil: nobody waits).
     public var nextDeadline: ContinuousClock.Instant? {
         guests.compactMap(\.waitingSince).min().map { $0 + policy.holdBound }
@@ -189,10 +205,12 @@ public final class DeviceSwitcher {
         if let since = guests[guest].waitingSince { guests[guest].heldFor.append(now - since) }
         guests[guest].waitingSince = nil
         switches.append(SwitchRecord(from: owner, to: guest, reason: reason, evidence: evidence, accesses: transfer.accesses - before))
+        let previous = owner
         owner = guest
         nextInLine = (guest + 1) % guests.count
         ownedSince = now
         lastAccess = now
         accessesThisTurn = 0
+        observer?.switched(from: previous, to: guest)
     }
 }

@@ -7,6 +7,11 @@ import NE2000Model
 import VPIOMonitor
 import VPIOProtocol
 
+/// Hears each CR write of a guest after it reached the device.
+public protocol CommandWriteObserver: AnyObject {
+    func commandWritten(_ value: UInt8)
+}
+
 /// Every device access passes here: the ledger's monitors see it, and each DMA a CR write starts is
 /// judged by the enforced mode — with the agent's intent checked first in cooperative mode — while the
 /// guest's vCPU waits in that write. The gate performs the write on the device itself, in steps:
@@ -22,10 +27,14 @@ public final class DMAGate {
     let logger: Logger
     let window: RegisterWindow
     let reduced: ReducedModel
+    let commands: CommandWriteObserver?
     private var deniedLog = LogThrottle()
 
     /// The grant is the ledger's: the reduced model here and the ledger's full models judge against one.
-    public init(ledger: GuestLedger, agent: AgentMonitor, enforcer: Enforcer, device: BusDevice, logger: Logger) {
+    /// `commands` hears each CR write once it has reached the device (a shared device's switcher).
+    public init(ledger: GuestLedger, agent: AgentMonitor, enforcer: Enforcer, device: BusDevice, logger: Logger,
+                commands: CommandWriteObserver? = nil) {
+        self.commands = commands
         self.ledger = ledger
         self.agent = agent
         self.enforcer = enforcer
@@ -41,12 +50,13 @@ public final class DMAGate {
         let decisions = ledger.observe(access)
         guard access.direction == .write else { return access.value }
         let value = UInt8(truncatingIfNeeded: access.value)
-        guard access.region == 0, BAR0.decode(offset: access.offset, width: access.width) == .register(CR.offset),
-              ReducedModel.mayStartDMA(command: value) else {
+        let isCommand = access.region == 0 && BAR0.decode(offset: access.offset, width: access.width) == .register(CR.offset)
+        if isCommand, ReducedModel.mayStartDMA(command: value) {
+            command(value, decisions: decisions)
+        } else {
             window.device.write(region: access.region, offset: access.offset, width: access.width, value: access.value)
-            return nil
         }
-        command(value, decisions: decisions)
+        if isCommand { commands?.commandWritten(value) }
         return nil
     }
 

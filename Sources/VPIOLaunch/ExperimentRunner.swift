@@ -72,6 +72,18 @@ public struct RunConfiguration: Sendable {
     public var workloadTimeout: Int?
     /// A fault to inject while the guest runs (issue 11's fault-injection tests).
     public var fault: FaultInjection?
+    /// Guests sharing the one vpio-host (issue 14): guest N (from 1) gets the N-th address from
+    /// `guestAddress` on, and downloads `size` + (N − 1) × 4 KiB, so each fetches a file of its own.
+    public var guests = 1
+
+    /// Guest `slot`'s (from 0) address and download size.
+    public func guestAddress(slot: Int) -> String {
+        var octets = guestAddress.split(separator: ".").compactMap { Int($0) }
+        octets[octets.count - 1] += slot
+        return octets.map(String.init).joined(separator: ".")
+    }
+
+    public func downloadSize(slot: Int) -> Int { size + slot * 4096 }
 
     public init(layout: CacheLayout, nic: NICMode) {
         self.layout = layout
@@ -87,15 +99,18 @@ public final class ExperimentRunner: @unchecked Sendable {
     let logger: Logger
     let progress = ProgressReporter(prefix: "[run]")
     private let lock = NSLock()
-    private var result: RunResult
-    private var doneSeenAt: Date?
+    /// Each guest's result, by slot.
+    private var results: [RunResult]
+    private var doneSeenAt: [Date?]
     /// What an iPXE guest's console showed of its download (verified on the host at the end).
     private var ipxeDownload = IPXEDownloadCheck()
 
     public init(configuration: RunConfiguration, logger: Logger = Logger(label: "vpio.run")) {
         self.configuration = configuration
         self.logger = logger
-        result = RunResult(configuration: configuration.nic.label, workloads: configuration.workloads)
+        results = Array(repeating: RunResult(configuration: configuration.nic.label, workloads: configuration.workloads),
+                        count: configuration.guests)
+        doneSeenAt = Array(repeating: nil, count: configuration.guests)
     }
 
     /// The cache a run boots from, provisioned when something is missing or was built from inputs that
@@ -137,16 +152,20 @@ public final class ExperimentRunner: @unchecked Sendable {
         defer { session.end() }
         for name in NetworkNamespace.removeStale() { progress.line("removed stale network namespace \(name)") }
         let qemu = try readyCache()
-        let sha256 = try ServedFiles.checksum(layout: configuration.layout, size: configuration.size)
+        let sizes = (0..<configuration.guests).map(configuration.downloadSize(slot:))
+        try Provisioner(layout: configuration.layout).ensureServedFiles(sizes: sizes)
+        let checksums = try sizes.map { try ServedFiles.checksum(layout: configuration.layout, size: $0) }
         try session.checkInterrupted("provision")
         let directory = try makeRunDirectory(session)
         let namespace = try createNamespace(session)
         let provider = try startNICProvider(in: namespace, directory: directory, session: session)
         let servers = try startPeerServers(in: namespace, directory: directory, session: session)
-        let boot = GuestBoot(installation: qemu, nic: provider.nic, prefix: provider.qemuPrefix, sha256: sha256,
+        let boot = GuestBoot(installation: qemu, nics: provider.nics, prefix: provider.qemuPrefix, checksums: checksums,
                              directory: directory.url, deadline: started.addingTimeInterval(configuration.timeout))
-        let guest = try bootGuest(boot, workloads: configuration.workloads, index: 1, session: session)
-        let parts = RunParts(guest: guest, host: provider.host, hostLaunch: provider.hostLaunch, servers: servers, tapName: provider.tapName)
+        let guests = try (0..<configuration.guests).map {
+            try bootGuest(boot, workloads: configuration.workloads, slot: $0, index: $0 + 1, session: session)
+        }
+        let parts = RunParts(guests: guests, host: provider.host, hostLaunch: provider.hostLaunch, servers: servers, tapName: provider.tapName)
         let injector = configuration.fault.map(FaultInjector.init)
         let timedOut = try supervise(parts, injector: injector, boot: boot, started: started, session: session)
         var final = collect(parts, directory: directory)
@@ -198,19 +217,21 @@ public final class ExperimentRunner: @unchecked Sendable {
             guard FileManager.default.isExecutableFile(atPath: binary.path) else {
                 throw StepError(step: "start vpio-host", reason: "\(binary.path) is not an executable (build it, or pass --host-binary)")
             }
-            let socket = directory.url.appendingPathComponent("ne2k.sock").path
+            let sockets = c.guests == 1 ? [directory.url.appendingPathComponent("ne2k.sock").path]
+                : (1...c.guests).map { directory.url.appendingPathComponent("g\($0).sock").path }
+            let listen = c.guests == 1 ? ["--socket", sockets[0]] : sockets.enumerated().flatMap { ["--guest", "g\($0.offset + 1)=\($0.element)"] }
             let launch = HostLaunch(
-                argv: [binary.path, "--socket", socket, "--netns", namespace.name, "--tap-name", tapName,
+                argv: [binary.path] + listen + ["--netns", namespace.name, "--tap-name", tapName,
                        "--peer-address", "\(c.peerAddress)/\(c.prefixLength)", "--mac", c.mac,
                        "--stats-json", directory.hostStatistics.path] + extraArguments,
-                socket: socket, directory: directory.url)
+                socket: sockets.last!, directory: directory.url)
             let host = try startHost(launch, logName: "vpio-host.log", session: session)
-            return NICProvider(nic: .vfioUser(socket: socket), tapName: tapName, host: host, hostLaunch: launch, qemuPrefix: [])
+            return NICProvider(nics: sockets.map { .vfioUser(socket: $0) }, tapName: tapName, host: host, hostLaunch: launch, qemuPrefix: [])
         case .qemuNE2K:
             try namespace.addTap(tapName)
             try namespace.configure(link: tapName, address: "\(c.peerAddress)/\(c.prefixLength)")
             progress.line("TAP \(tapName) in \(namespace.name) for QEMU's own ne2k_pci")
-            return NICProvider(nic: .qemuNE2K(tap: .ifname(tapName), mac: c.mac), tapName: tapName, host: nil, hostLaunch: nil,
+            return NICProvider(nics: [.qemuNE2K(tap: .ifname(tapName), mac: c.mac)], tapName: tapName, host: nil, hostLaunch: nil,
                                qemuPrefix: namespace.execPrefix)
         }
     }
@@ -229,17 +250,21 @@ public final class ExperimentRunner: @unchecked Sendable {
     /// After the guest: QEMU stopped, the iPXE download judged while vpio-host still holds the TAP, then
     /// vpio-host stopped and its statistics read. Returns the result so far.
     func collect(_ parts: RunParts, directory: RunDirectory) -> RunResult {
-        let qemuStatus = parts.guest.process.terminate(grace: 3)
-        parts.guest.reader.wait(timeout: 5)
+        let qemuStatuses = parts.guests.map { $0.process.terminate(grace: 3) }
+        for guest in parts.guests { guest.reader.wait(timeout: 5) }
         verifyIPXEDownload(servers: parts.servers, tapName: parts.tapName)
         let hostErrors = parts.host.map { stopHost($0, log: parts.hostLog, statistics: directory.hostStatistics) } ?? []
         parts.servers.stop()
-        var final = lock.withLock { result }
-        final.qemuExitStatus = qemuStatus
-        final.hostErrors += hostErrors
-        if final.guestRC == nil, let log = try? String(contentsOf: parts.guest.log, encoding: .utf8), !log.isEmpty {
-            progress.line("QEMU stderr (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
+        var all = lock.withLock { results }
+        for (slot, guest) in parts.guests.enumerated() {
+            all[slot].qemuExitStatus = qemuStatuses[slot]
+            if all[slot].guestRC == nil, let log = try? String(contentsOf: guest.log, encoding: .utf8), !log.isEmpty {
+                progress.line("QEMU stderr of guest \(slot + 1) (last lines):\n\(log.split(separator: "\n").suffix(15).joined(separator: "\n"))")
+            }
         }
+        var final = all[0]
+        final.hostErrors += hostErrors
+        final.otherGuests = Array(all.dropFirst())
         return final
     }
 
@@ -248,7 +273,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         var errors: [String] = []
         let status = host.terminate(grace: 15)
         if let data = try? Data(contentsOf: statistics) {
-            lock.withLock { result.hostStatisticsJSON = String(decoding: data, as: UTF8.self) }
+            lock.withLock { results[0].hostStatisticsJSON = String(decoding: data, as: UTF8.self) }
         } else {
             errors.append("vpio-host wrote no statistics to \(statistics.path)")
         }
@@ -272,16 +297,20 @@ public final class ExperimentRunner: @unchecked Sendable {
     /// What every guest of the run shares: the QEMU line's fixed parts.
     struct GuestBoot {
         var installation: QEMUInstallation
-        var nic: GuestNIC
+        /// By guest slot.
+        var nics: [GuestNIC]
         var prefix: [String]
-        var sha256: String
+        /// The served files' SHA-256, by guest slot.
+        var checksums: [String]
         var directory: URL
         /// The run's overall deadline.
         var deadline: Date
     }
 
-    /// One running guest: its QEMU, the console reader, QEMU's stderr log.
+    /// One running guest: its slot (which result it fills), its boot number, its QEMU, the console
+    /// reader, QEMU's stderr log.
     struct Guest {
+        var slot: Int
         var index: Int
         var process: ChildProcess
         var reader: ConsoleReader
@@ -290,15 +319,15 @@ public final class ExperimentRunner: @unchecked Sendable {
 
     /// The processes of a run that a fault may replace.
     final class RunParts {
-        var guest: Guest
+        var guests: [Guest]
         var host: ChildProcess?
         var hostLog: URL
         let hostLaunch: HostLaunch?
         let servers: PeerServers
         let tapName: String
 
-        init(guest: Guest, host: ChildProcess?, hostLaunch: HostLaunch?, servers: PeerServers, tapName: String) {
-            self.guest = guest
+        init(guests: [Guest], host: ChildProcess?, hostLaunch: HostLaunch?, servers: PeerServers, tapName: String) {
+            self.guests = guests
             self.host = host
             self.hostLaunch = hostLaunch
             self.servers = servers
@@ -309,7 +338,8 @@ public final class ExperimentRunner: @unchecked Sendable {
 
     /// What serves the guest's NIC.
     struct NICProvider {
-        var nic: GuestNIC
+        /// One per guest slot.
+        var nics: [GuestNIC]
         var tapName: String
         var host: ChildProcess?
         var hostLaunch: HostLaunch?
@@ -330,11 +360,11 @@ public final class ExperimentRunner: @unchecked Sendable {
     }
 
     /// Boots guest number `index` (1 first; its console is prefixed `guestN| ` after the first, its
-    /// stderr goes to qemu.log, qemu-N.log) running `workloads`, with what is left of the run's time.
-    func bootGuest(_ boot: GuestBoot, workloads: [String], index: Int, session: RunSession) throws -> Guest {
+    /// stderr goes to qemu.log, qemu-N.log) in `slot` running `workloads`, with what is left of the run's time.
+    func bootGuest(_ boot: GuestBoot, workloads: [String], slot: Int, index: Int, session: RunSession) throws -> Guest {
         let c = configuration
-        var parameters = GuestParameters(file: ServedFiles.name(size: c.size), sha256: boot.sha256, workloads: workloads)
-        parameters.address = "\(c.guestAddress)/\(c.prefixLength)"
+        var parameters = GuestParameters(file: ServedFiles.name(size: c.downloadSize(slot: slot)), sha256: boot.checksums[slot], workloads: workloads)
+        parameters.address = "\(c.guestAddress(slot: slot))/\(c.prefixLength)"
         parameters.peer = c.peerAddress
         parameters.httpPort = c.httpPort
         parameters.sshPort = c.sshPort
@@ -344,7 +374,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         let left = boot.deadline.timeIntervalSinceNow
         parameters.deadline = max(30, Int(left) - 10)
         parameters.workloadTimeout = c.workloadTimeout ?? max(20, Int(left) - 30)
-        var line = QEMUCommandLine(installation: boot.installation, program: program(parameters), nic: boot.nic)
+        var line = QEMUCommandLine(installation: boot.installation, program: program(parameters), nic: boot.nics[slot])
         line.accelerator = c.accelerator
         let log = boot.directory.appendingPathComponent(index == 1 ? "qemu.log" : "qemu-\(index).log")
         let process = try ChildProcess(name: "qemu", argv: boot.prefix + line.argv, stdout: .pipe, stderr: .file(log))
@@ -355,9 +385,9 @@ public final class ExperimentRunner: @unchecked Sendable {
         try process.start(step: "start QEMU")
         session.cleanup.push("stop QEMU") { process.terminate(grace: 3) }
         session.trap.onInterrupt { process.signal(SIGTERM) }
-        lock.withLock { doneSeenAt = nil }
+        lock.withLock { doneSeenAt[slot] = nil }
         let prefix = index == 1 ? c.consolePrefix : "guest\(index)| "
-        return Guest(index: index, process: process, reader: startConsoleReader(process, prefix: prefix), log: log)
+        return Guest(slot: slot, index: index, process: process, reader: startConsoleReader(process, prefix: prefix, slot: slot), log: log)
     }
 
     /// An iPXE guest's download, judged on the host once the guest is gone (the peer and the TAP still up).
@@ -367,7 +397,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         let log = (try? String(contentsOf: servers.httpLog, encoding: .utf8)) ?? ""
         let peerBytes = servers.bytesSent(on: tapName)
         lock.withLock {
-            result.download = ipxeDownload.verdict(file: ServedFiles.name(size: c.size), size: c.size, httpLog: log, peerBytesSent: peerBytes)
+            results[0].download = ipxeDownload.verdict(file: ServedFiles.name(size: c.size), size: c.size, httpLog: log, peerBytesSent: peerBytes)
         }
     }
 
@@ -393,15 +423,17 @@ public final class ExperimentRunner: @unchecked Sendable {
 
     /// Waits while the guest runs, injecting the fault when it is due. Returns whether the run timed out.
     func supervise(_ parts: RunParts, injector: FaultInjector?, boot: GuestBoot, started: Date, session: RunSession) throws -> Bool {
-        while parts.guest.process.isRunning {
+        while parts.guests.contains(where: { $0.process.isRunning }) {
             if session.trap.interrupted { return false }
             if Date() >= boot.deadline { return true }
-            if let doneSeenAt = lock.withLock({ self.doneSeenAt }), Date().timeIntervalSince(doneSeenAt) > 15 {
-                logger.notice("guest reported done but QEMU did not exit; stopping it")
-                return false
+            for guest in parts.guests where guest.process.isRunning {
+                if let seen = lock.withLock({ doneSeenAt[guest.slot] }), Date().timeIntervalSince(seen) > 15 {
+                    logger.notice("guest \(guest.slot + 1) reported done but QEMU did not exit; stopping it")
+                    guest.process.terminate(grace: 3)
+                }
             }
             if let host = parts.host, !host.isRunning {
-                lock.withLock { result.hostErrors.append("vpio-host exited during the run with status \(host.exitStatus ?? -1)") }
+                lock.withLock { results[0].hostErrors.append("vpio-host exited during the run with status \(host.exitStatus ?? -1)") }
                 return false
             }
             if let injector, injector.isDue(peerBytes: parts.servers.bytesSent(on: parts.tapName), runStarted: started) {
@@ -410,8 +442,8 @@ public final class ExperimentRunner: @unchecked Sendable {
             usleep(50_000)
         }
         if let injector, injector.hasFired {
-            injector.qemuExited(status: parts.guest.process.exitStatus)
-            injector.note("QEMU of guest \(parts.guest.index) exited with status \(parts.guest.process.exitStatus ?? -1)")
+            injector.qemuExited(status: parts.guests[0].process.exitStatus)
+            injector.note("QEMU of guest \(parts.guests[0].index) exited with status \(parts.guests[0].process.exitStatus ?? -1)")
         }
         return false
     }
@@ -422,13 +454,13 @@ public final class ExperimentRunner: @unchecked Sendable {
         progress.line("fault \(fault.kind.rawValue): the peer has sent \(injector.report.peerBytes ?? 0) bytes")
         switch fault.kind {
         case .killQEMU:
-            let old = parts.guest
+            let old = parts.guests[0]
             old.process.signal(SIGKILL)
             old.process.wait(timeout: 10)
             old.reader.wait(timeout: 5)
             injector.qemuExited(status: old.process.exitStatus)
             injector.note("QEMU of guest \(old.index) killed, exit status \(old.process.exitStatus ?? -1)")
-            parts.guest = try bootGuest(boot, workloads: fault.restartWorkloads, index: 2, session: session)
+            parts.guests[0] = try bootGuest(boot, workloads: fault.restartWorkloads, slot: 0, index: 2, session: session)
             injector.guestBooted()
             injector.note("guest 2 booting on the same vpio-host")
         case .restartHost:
@@ -476,7 +508,7 @@ public final class ExperimentRunner: @unchecked Sendable {
 
     /// Reads QEMU's stdout (the guest console) line by line on a thread: echoes each line with the prefix
     /// and folds `VPIO-RESULT` lines into the result.
-    func startConsoleReader(_ qemu: ChildProcess, prefix: String) -> ConsoleReader {
+    func startConsoleReader(_ qemu: ChildProcess, prefix: String, slot: Int) -> ConsoleReader {
         let reader = ConsoleReader()
         guard let handle = qemu.standardOutput else { reader.finish(); return reader }
         let echo = configuration.echoConsole
@@ -489,10 +521,10 @@ public final class ExperimentRunner: @unchecked Sendable {
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let lineData = pending[pending.startIndex..<newline]
                     pending.removeSubrange(pending.startIndex...newline)
-                    consume(String(decoding: lineData, as: UTF8.self), echo: echo, prefix: prefix)
+                    consume(String(decoding: lineData, as: UTF8.self), echo: echo, prefix: prefix, slot: slot)
                 }
             }
-            if !pending.isEmpty { consume(String(decoding: pending, as: UTF8.self), echo: echo, prefix: prefix) }
+            if !pending.isEmpty { consume(String(decoding: pending, as: UTF8.self), echo: echo, prefix: prefix, slot: slot) }
             reader.finish()
         }
         thread.name = "vpio-console"
@@ -500,18 +532,18 @@ public final class ExperimentRunner: @unchecked Sendable {
         return reader
     }
 
-    private func consume(_ raw: String, echo: Bool, prefix: String) {
+    private func consume(_ raw: String, echo: Bool, prefix: String, slot: Int) {
         let line = raw.replacingOccurrences(of: "\r", with: "")
         if echo { FileHandle.standardOutput.write(Data((prefix + line + "\n").utf8)) }
         if let summary = AgentSummary.parse(line) {
-            lock.withLock { result.agentSummary = summary }
+            lock.withLock { results[slot].agentSummary = summary }
             return
         }
         if configuration.guest == .ipxe { lock.withLock { ipxeDownload.observe(line, at: Date()) } }
         guard let parsed = ResultLine.parse(line) else { return }
         lock.withLock {
-            result.apply(parsed)
-            if parsed.kind == "done" { doneSeenAt = Date() }
+            results[slot].apply(parsed)
+            if parsed.kind == "done" { doneSeenAt[slot] = Date() }
         }
     }
 }

@@ -125,6 +125,8 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var hostErrors: [String] = []
     /// The injected fault's report, when the run injected one.
     public var fault: FaultReport?
+    /// The results of guests 2… when several shared one vpio-host (this one is guest 1's).
+    public var otherGuests: [RunResult] = []
 
     public init(configuration: String, workloads: [String]) {
         self.configuration = configuration
@@ -202,6 +204,9 @@ public struct RunResult: Sendable, Codable, Equatable {
         if let guestRC, guestRC != 0, reasons.isEmpty { reasons.append("guest rc=\(guestRC)") }
         if guestRC == nil, !timedOut, !interrupted { reasons.append("the guest never reported done") }
         reasons += hostErrors
+        for (index, other) in otherGuests.enumerated() {
+            reasons += other.failures.map { "guest \(index + 2): \($0)" }
+        }
         return reasons
     }
 
@@ -232,6 +237,10 @@ public struct RunResult: Sendable, Codable, Equatable {
             lines.append("guest eth0: " + guestStatistics.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
         lines.append("guest rc=\(guestRC.map(String.init) ?? "none"), wall \(String(format: "%.1f", wallSeconds)) s")
+        for (index, other) in otherGuests.enumerated() {
+            lines += other.summary.dropLast(2).map { "guest \(index + 2): \($0)" }
+            lines.append("guest \(index + 2): guest rc=\(other.guestRC.map(String.init) ?? "none")")
+        }
         lines.append(succeeded ? "result: OK" : "result: FAILED (\(failures.joined(separator: "; ")))")
         return lines
     }

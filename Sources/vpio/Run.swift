@@ -117,6 +117,11 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("With --fault kill-qemu: the workloads of the guest booted after the kill.", valueName: "list"))
     var restartWorkloads = "download"
 
+    @Option(help: ArgumentHelp(
+        "Guests sharing one vpio-host and its one NE2000 (issue 14): each boots at once with its own address (10.77.0.2, .3, …), "
+            + "MAC and served file (--size plus 4 KiB per guest), runs --workloads, and is checked on its own.", valueName: "n"))
+    var guests = 1
+
     /// --workloads, or the guest's default.
     var workloadList: [String] {
         (workloads ?? (guest == .ipxe ? "download" : "download,ssh")).split(separator: ",").map(String.init)
@@ -142,6 +147,12 @@ struct Run: ParsableCommand {
         guard ["ours", "qemu-ne2k"].contains(device) else { throw ValidationError("--device must be ours or qemu-ne2k") }
         if device != "ours", nic != .vpioHost { throw ValidationError("--device \(device) is vpio-host's backend: it needs --nic vpio-host") }
         if let fault, fault != .killHTTP, nic != .vpioHost { throw ValidationError("--fault \(fault.rawValue) needs --nic vpio-host") }
+        guard (1...4).contains(guests) else { throw ValidationError("--guests must be 1 to 4") }
+        if guests > 1 {
+            guard nic == .vpioHost, device == "ours", guest == .linux, fault == nil else {
+                throw ValidationError("--guests needs --nic vpio-host, --device ours, --guest linux and no --fault")
+            }
+        }
     }
 
     func run() throws {
@@ -167,6 +178,7 @@ struct Run: ParsableCommand {
             if agent || agentNoRegister { configuration.agent = agentNoRegister ? .observe : .register }
             configuration.agentPublishInterval = agentPublishEvery
             configuration.workloadTimeout = workloadTimeout
+            configuration.guests = guests
             configuration.fault = fault.map {
                 FaultInjection(kind: $0, afterPeerBytes: faultAfter.bytes, restartWorkloads: restartWorkloads.split(separator: ",").map(String.init))
             }
@@ -201,15 +213,24 @@ struct Run: ParsableCommand {
             + (record.map { ["--record", URL(fileURLWithPath: $0).path] } ?? [])
     }
 
-    /// The exit ledger vpio-host wrote at exit, as a table.
+    /// The exit ledger vpio-host wrote at exit (one per guest of a shared device), as a table.
     func printLedger() {
-        defer { if ledgerJson == nil { try? FileManager.default.removeItem(atPath: ledgerPath) } }
-        guard let data = FileManager.default.contents(atPath: ledgerPath),
-              let ledger = try? JSONDecoder().decode(ExitLedger.self, from: data) else {
-            print("[run] exit ledger: vpio-host wrote none")
-            return
+        let paths = guests == 1 ? [("", ledgerPath)] : (1...guests).map { ("g\($0) ", Self.perGuest(ledgerPath, "g\($0)")) }
+        for (label, path) in paths {
+            defer { if ledgerJson == nil { try? FileManager.default.removeItem(atPath: path) } }
+            guard let data = FileManager.default.contents(atPath: path),
+                  let ledger = try? JSONDecoder().decode(ExitLedger.self, from: data) else {
+                print("[run] \(label)exit ledger: vpio-host wrote none")
+                continue
+            }
+            for line in ledger.table { print("[run] \(label)ledger \(line)") }
         }
-        for line in ledger.table { print("[run] ledger \(line)") }
+    }
+
+    /// vpio-host's name for a shared device's per-guest file: PATH-NAME.ext.
+    static func perGuest(_ path: String, _ name: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingPathExtension().path + "-\(name)" + (url.pathExtension.isEmpty ? "" : ".\(url.pathExtension)")
     }
 
     /// What the enforcing mode did (the ledger's `*` marks the configured mode; this is what happened).

@@ -23,10 +23,28 @@ struct VPIOHost: ParsableCommand {
             the device keeps its state across reconnections. With --netns, the NIC's wire is a TAP \
             interface created here and moved into that (existing) network namespace with --peer-address, \
             so all traffic stays inside it. Stops on SIGTERM or SIGINT and then writes --stats-json.
+
+            One device for several guests: instead of --socket, give --guest once per guest, \
+            NAME=SOCKET[,mac=MAC][,mode=MODE] (mode defaults to --mode; mac to --mac with its last byte \
+            plus the guest's position). One guest owns the NE2000 at a time; the others' accesses wait \
+            (at most --hold-bound ms) until the device is switched to them where the host can show it is \
+            reusable (host-monitor/SHARING.md). Frames are handed out by destination MAC. --ledger-json \
+            and --record then name one file per guest (PATH-NAME.json, PATH-NAME.vptrace); --stats-json \
+            holds every guest's counters and the switches.
             """)
 
-    @Option(help: "Path of the vfio-user socket to listen on.")
-    var socket: String
+    @Option(help: "Path of the vfio-user socket to listen on (one guest).")
+    var socket: String?
+
+    @Option(name: .customLong("guest"), help: ArgumentHelp(
+        "A guest of a shared device: NAME=SOCKET[,mac=MAC][,mode=MODE]; repeat for each.", valueName: "spec"))
+    var guests: [GuestOption] = []
+
+    @Option(help: "Sharing: longest a guest's access is held before the owner is switched out regardless (ms).")
+    var holdBound = 1000
+
+    @Option(help: "Sharing: the owner's quantum in device accesses (or 20 ms) while another guest waits.")
+    var quantumAccesses = 2000
 
     @Option(help: "Network namespace (must exist) to move the NIC's TAP into. Without it the NIC has no wire.")
     var netns: String?
@@ -75,42 +93,46 @@ struct VPIOHost: ParsableCommand {
             guard let installation = QEMUInstallation.locate(in: try CacheLayout.resolve()) else {
                 throw ValidationError("--device qemu-ne2k: no QEMU >= 10.1 on the host or in the cache (run `vpio provision`)")
             }
-            let directory = URL(fileURLWithPath: socket).deletingLastPathComponent()
+            let directory = URL(fileURLWithPath: socket ?? "/tmp/vpio-host.sock").deletingLastPathComponent()
             return .qemu(command: installation.argvPrefix, environment: installation.environment, directory: directory, mac: mac)
         }
     }
 
     func validate() throws {
         guard MACAddress(mac) != nil else { throw ValidationError("--mac '\(mac)' is not six hex bytes separated by ':'") }
+        guard (socket == nil) != guests.isEmpty else { throw ValidationError("give either --socket (one guest) or --guest (each guest of a shared device)") }
+        guard guests.isEmpty || device == .ours else {
+            throw ValidationError("--guest needs --device ours: QEMU's ne2k_pci reads page 2 back incompletely, so its context cannot be saved")
+        }
+        guard Set(guests.map(\.name)).count == guests.count, Set(guests.map(\.socket)).count == guests.count else {
+            throw ValidationError("--guest names and sockets must differ")
+        }
+        guard (1...5000).contains(holdBound), quantumAccesses > 0 else { throw ValidationError("--hold-bound 1...5000 ms, --quantum-accesses > 0") }
     }
 
     func run() throws {
         var logger = Logger(label: "vpio-host")
         logger.logLevel = logLevel
         StopSignal.install()
+        if guests.isEmpty { try serveOne(socket: socket!, logger: logger) } else { try serveShared(logger: logger) }
+    }
 
+    func serveOne(socket: String, logger: Logger) throws {
         let guest = try GuestLedger(enforced: mode, recordPath: record, live: live || isatty(STDERR_FILENO) != 0, logger: logger)
-        var peer: TapPeer?
+        let wire = try netns.map { try placeTap(in: $0, name: tapName, address: peerAddress, logger: logger) }
         let device = try GuestDevice(mode: mode, backend: backend(), ledger: guest, logger: logger) { frame in
-            peer?.transmit(frame)
+            wire?.transmit(frame)
         }
         defer { device.qemu?.stop() }
-        if let netns {
-            let tap = try TapDevice.create(name: tapName)
-            try NetworkNamespace(name: netns).adopt(link: tap.name, address: peerAddress)
-            peer = TapPeer(tap: tap, logger: logger)
-            peer?.device = device.receiveGate
-            logger.info("TAP placed", metadata: ["tap": "\(tap.name)", "netns": "\(netns)", "address": "\(peerAddress)"])
-        }
+        let peer = wire.map { TapPeer(wire: $0, device: device.receiveGate, logger: logger) }
         let server = device.server
         let listener = try UnixSocket.listen(at: FilePath(socket))
         defer { try? FileManager.default.removeItem(atPath: socket) }
         logger.notice("listening", metadata: ["socket": "\(socket)"])
 
         // A failed device backend (QEMU's died) ends the serving: the guest is not left spinning on all ones.
-        try server.run(listener: listener, sources: peer.map { [$0] } ?? []) {
-            guest.tick()
-            return StopSignal.requested() || device.qemuFailure != nil
+        try ServerLoop(servers: [(server, listener)], sources: peer.map { [$0] } ?? [], tick: LedgerTick(ledgers: [guest])).run {
+            StopSignal.requested() || device.qemuFailure != nil
         }
 
         let stats = HostStatistics(server: server, nic: device.nicCounters, peer: peer, agent: device.agent, enforcement: device.enforcer.report,
@@ -124,6 +146,14 @@ struct VPIOHost: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// The NIC's TAP, created here and moved into the namespace with the peer's address.
+func placeTap(in netns: String, name: String, address: String, logger: Logger) throws -> TapWire {
+    let tap = try TapDevice.create(name: name)
+    try NetworkNamespace(name: netns).adopt(link: tap.name, address: address)
+    logger.info("TAP placed", metadata: ["tap": "\(tap.name)", "netns": "\(netns)", "address": "\(address)"])
+    return TapWire(tap: tap, logger: logger)
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
