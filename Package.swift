@@ -150,6 +150,6 @@ let package = Package(
         .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus", "SeededRandom"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "VPIOCompareTests", dependencies: ["VPIOCompare", "VPIOMonitor"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch", "VPIOCompare", "VPIOMonitor", "Supervision"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch", "VPIOCompare", "VPIOMonitor", "Supervision", "AccessTrace"]),
     ]
 )

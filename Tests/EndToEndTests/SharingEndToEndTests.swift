@@ -1,0 +1,61 @@
+import AccessTrace
+import Foundation
+import Testing
+import VPIOLaunch
+import VPIOProvision
+
+/// Issue 14 with real guests: two and three Linux guests on one vpio-host and its one NE2000, each
+/// downloading a file of its own at the same time.
+@Suite("End to end: one NE2000 shared by several guests", .serialized)
+struct SharingEndToEndTests {
+    /// The part of vpio-host's statistics for a shared device this test reads.
+    struct Shared: Decodable {
+        struct Switches: Decodable {
+            var total: Int
+            var byReason: [String: Int]
+            var accessesMean: Double
+        }
+        struct Guest: Decodable {
+            struct Holds: Decodable { var count: Int; var max: Double }
+            var switchesIn: Int
+            var holds: Holds
+        }
+        var switches: Switches
+        var guests: [String: Guest]
+    }
+
+    @Test("guests download different files through one device; none receives another's frame",
+          .enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? "")), .timeLimit(.minutes(6)),
+          arguments: [2, 3])
+    func guestsShareTheDevice(guests: Int) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-sharing-\(getpid())-\(guests)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let trace = directory.appendingPathComponent("trace.vptrace").path, resultPath = directory.appendingPathComponent("result.json")
+        let run = try EndToEnd.run(["--guests", "\(guests)", "--size", "64K", "--workloads", "download", "--record", trace,
+                                    "--result-json", resultPath.path])
+        let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
+        #expect(run.status == 0, "\(result.failures)")
+        let all = [result] + result.otherGuests
+        #expect(all.count == guests)
+        for (slot, guest) in all.enumerated() {
+            let download = try #require(guest.download, "guest \(slot + 1): no download")
+            #expect(download.bytes == 65536 + slot * 4096 && download.checksumOK, "guest \(slot + 1): \(download.status)")
+            #expect(guest.nic?.mac == String(format: "52:54:00:12:34:%02x", 0x57 + slot), "guest \(slot + 1)'s own address from the PROM")
+            // Every frame the device was handed while this guest owned it was for this guest (or broadcast).
+            let path = trace.replacingOccurrences(of: ".vptrace", with: "-g\(slot + 1).vptrace")
+            let records = try TraceDecoder.decodeRecords(Array(Data(contentsOf: URL(fileURLWithPath: path))))
+            let frames = records.compactMap { if case let .frameArrived(frame) = $0 { frame } else { nil } }
+            let mine: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, UInt8(0x57 + slot)]
+            #expect(frames.count > 40, "guest \(slot + 1): \(frames.count) frames")
+            #expect(frames.allSatisfy { Array($0.prefix(6)) == mine || $0[0] & 0x01 != 0 },
+                    "guest \(slot + 1) was handed \(frames.filter { Array($0.prefix(6)) != mine && $0[0] & 0x01 == 0 }.count) frames for others")
+        }
+        let shared = try JSONDecoder().decode(Shared.self, from: Data((result.hostStatisticsJSON ?? "{}").utf8))
+        print("sharing \(guests) guests: \(shared.switches.total) switches \(shared.switches.byReason), "
+              + "\(Int(shared.switches.accessesMean)) accesses per switch, holds max "
+              + shared.guests.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value.holds.max / 1000)) ms" }.joined(separator: ", "))
+        #expect(shared.switches.total >= guests && shared.guests.values.allSatisfy { $0.switchesIn > 0 })
+        #expect(shared.guests.values.allSatisfy { $0.holds.max <= 1_100_000 }, "no access held past the bound")
+    }
+}
