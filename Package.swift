@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "EnforcementTests", dependencies: ["Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus"]),
         .testTarget(name: "HostMonitorTests", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus", "VPIOProtocol",
-            "VFIOUserServer", "PCIFunction", "SeededRandom",
+            "VFIOUserServer", "PCIFunction", "SeededRandom", "DeviceSharing",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "DP8390Tests", dependencies: ["DP8390", "DeviceBus"]),

@@ -36,6 +36,8 @@ public struct SwitchRecord: Sendable, Hashable {
     public var evidence: SwitchEvidence?
     /// Device accesses the save and the restore made.
     public var accesses: Int
+    /// How long the save and the restore took (measured, not modelled).
+    public var duration: Duration
 }
 
 /// Told of every change of owner, after the incoming guest's context is on the device.
@@ -175,7 +177,7 @@ public final class DeviceSwitcher {
             for obstacle in evidence.obstacles { refused[obstacle, default: 0] += 1 }
             return false
         }
-        let before = transfer.accesses
+        let before = (transfer.accesses, ContinuousClock.now)
         switchOut(current)
         switchIn(next, reason: reason, evidence: evidence, at: now, since: before)
         return true
@@ -186,7 +188,7 @@ public final class DeviceSwitcher {
     private func forceSwitch(to next: Int, window: RegisterWindow, at now: ContinuousClock.Instant) {
         guard let current = owner else { return }
         let evidence = SwitchEvidence(reading: window, remoteOpen: guests[current].tracker.open)
-        let before = transfer.accesses
+        let before = (transfer.accesses, ContinuousClock.now)
         switchOut(current)
         guests[current].tracker.reset()
         guests[current].waitingSince = now
@@ -197,14 +199,15 @@ public final class DeviceSwitcher {
         guests[guest].context = transfer.save(writeOnly: WriteOnlyRegisters())
     }
 
-    /// Restores `guest`'s context; the record counts the device accesses since `before` (the save's too).
+    /// Restores `guest`'s context; the record counts the device accesses and time since `before` (the save's too).
     private func switchIn(_ guest: Int, reason: SwitchRecord.Reason, evidence: SwitchEvidence?, at now: ContinuousClock.Instant,
-                          since before: Int? = nil) {
-        let before = before ?? transfer.accesses
+                          since before: (accesses: Int, at: ContinuousClock.Instant)? = nil) {
+        let before = before ?? (transfer.accesses, ContinuousClock.now)
         transfer.restore(guests[guest].context)
         if let since = guests[guest].waitingSince { guests[guest].heldFor.append(now - since) }
         guests[guest].waitingSince = nil
-        switches.append(SwitchRecord(from: owner, to: guest, reason: reason, evidence: evidence, accesses: transfer.accesses - before))
+        switches.append(SwitchRecord(from: owner, to: guest, reason: reason, evidence: evidence, accesses: transfer.accesses - before.accesses,
+                                     duration: ContinuousClock.now - before.at))
         let previous = owner
         owner = guest
         nextInLine = (guest + 1) % guests.count

@@ -38,6 +38,9 @@ struct SharedStatistics: Encodable {
         /// Device accesses per switch (save and restore): mean and maximum.
         var accessesMean: Double
         var accessesMax: Int
+        /// Microseconds per switch (save and restore): median and maximum.
+        var microsecondsMedian: Double
+        var microsecondsMax: Double
         /// Switches due that the evidence refused, by obstacle.
         var refused: [String: Int]
     }
@@ -60,16 +63,19 @@ struct SharedStatistics: Encodable {
         }
         self.guests = guests
         let accesses = records.map(\.accesses)
+        let times = Percentiles(records.map(\.duration))
         switches = Switches(total: records.count, byReason: Dictionary(grouping: records, by: \.reason.rawValue).mapValues(\.count),
                             accessesMean: accesses.isEmpty ? 0 : Double(accesses.reduce(0, +)) / Double(accesses.count),
-                            accessesMax: accesses.max() ?? 0, refused: shared.switcher.refused)
+                            accessesMax: accesses.max() ?? 0, microsecondsMedian: times.p50, microsecondsMax: times.max,
+                            refused: shared.switcher.refused)
         unclaimedFrames = shared.demux.unclaimed
         self.wire = wire
     }
 
     var summary: [String] {
         let reasons = switches.byReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        var lines = ["shared: switches=\(switches.total) \(reasons) accesses/switch=\(Int(switches.accessesMean)) refused=\(switches.refused)"]
+        var lines = ["shared: switches=\(switches.total) \(reasons) accesses/switch=\(Int(switches.accessesMean)) "
+                     + "us/switch=\(Int(switches.microsecondsMedian)) (max \(Int(switches.microsecondsMax))) refused=\(switches.refused)"]
         for (name, guest) in guests.sorted(by: { $0.key < $1.key }) {
             lines.append("guest \(name): \(guest.host.summary) switches_in=\(guest.switchesIn) held=\(guest.holds.count) "
                          + "hold_p50=\(Int(guest.holds.p50))us hold_max=\(Int(guest.holds.max))us frames_queued=\(guest.frames.queued) "
