@@ -75,6 +75,10 @@ public struct RunConfiguration: Sendable {
     /// Guests sharing the one vpio-host (issue 14): guest N (from 1) gets the N-th address from
     /// `guestAddress` on, and downloads `size` + (N − 1) × 4 KiB, so each fetches a file of its own.
     public var guests = 1
+    /// Workloads of particular guests (by slot, from 0), instead of `workloads`.
+    public var guestWorkloads: [Int: [String]] = [:]
+
+    public func workloads(slot: Int) -> [String] { guestWorkloads[slot] ?? workloads }
 
     /// Guest `slot`'s (from 0) address and download size.
     public func guestAddress(slot: Int) -> String {
@@ -108,8 +112,9 @@ public final class ExperimentRunner: @unchecked Sendable {
     public init(configuration: RunConfiguration, logger: Logger = Logger(label: "vpio.run")) {
         self.configuration = configuration
         self.logger = logger
-        results = Array(repeating: RunResult(configuration: configuration.nic.label, workloads: configuration.workloads),
-                        count: configuration.guests)
+        results = (0..<configuration.guests).map {
+            RunResult(configuration: configuration.nic.label, workloads: configuration.workloads(slot: $0))
+        }
         doneSeenAt = Array(repeating: nil, count: configuration.guests)
     }
 
@@ -163,7 +168,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         let boot = GuestBoot(installation: qemu, nics: provider.nics, prefix: provider.qemuPrefix, checksums: checksums,
                              directory: directory.url, deadline: started.addingTimeInterval(configuration.timeout))
         let guests = try (0..<configuration.guests).map {
-            try bootGuest(boot, workloads: configuration.workloads, slot: $0, index: $0 + 1, session: session)
+            try bootGuest(boot, workloads: configuration.workloads(slot: $0), slot: $0, index: $0 + 1, session: session)
         }
         let parts = RunParts(guests: guests, host: provider.host, hostLaunch: provider.hostLaunch, servers: servers, tapName: provider.tapName)
         let injector = configuration.fault.map(FaultInjector.init)

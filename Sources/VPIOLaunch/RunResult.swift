@@ -89,7 +89,7 @@ public struct RunResult: Sendable, Codable, Equatable {
         rogueModes.map { "rogue-\($0)" } + tamperModes.map { "tamper-\($0)" } + ["kill-agent"]
     }
     /// `vpio-rogue MODE` (raw port I/O as root in the guest), run by the `rogue-MODE` workloads.
-    public static let rogueModes = ["stealth", "steer", "both", "wide", "probe-memory", "receive"]
+    public static let rogueModes = ["stealth", "steer", "both", "wide", "probe-memory", "receive", "snoop"]
     /// `vpio-tamper MODE` (a misbehaving agent ring), run by the `tamper-MODE` workloads.
     public static let tamperModes = ["outside", "garbage", "flood", "lie", "overflow", "forge", "reregister"]
 

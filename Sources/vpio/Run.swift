@@ -122,6 +122,19 @@ struct Run: ParsableCommand {
             + "MAC and served file (--size plus 4 KiB per guest), runs --workloads, and is checked on its own.", valueName: "n"))
     var guests = 1
 
+    @Option(help: ArgumentHelp("With --guests: guest N's own workloads, N=LIST (N from 1); repeat for each such guest.", valueName: "n=list"))
+    var guestWorkloads: [String] = []
+
+    /// --guest-workloads by slot (from 0).
+    var workloadsBySlot: [Int: [String]] {
+        var bySlot: [Int: [String]] = [:]
+        for entry in guestWorkloads {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let n = Int(parts[0]) { bySlot[n - 1] = parts[1].split(separator: ",").map(String.init) }
+        }
+        return bySlot
+    }
+
     /// --workloads, or the guest's default.
     var workloadList: [String] {
         (workloads ?? (guest == .ipxe ? "download" : "download,ssh")).split(separator: ",").map(String.init)
@@ -148,6 +161,12 @@ struct Run: ParsableCommand {
         if device != "ours", nic != .vpioHost { throw ValidationError("--device \(device) is vpio-host's backend: it needs --nic vpio-host") }
         if let fault, fault != .killHTTP, nic != .vpioHost { throw ValidationError("--fault \(fault.rawValue) needs --nic vpio-host") }
         guard (1...4).contains(guests) else { throw ValidationError("--guests must be 1 to 4") }
+        guard workloadsBySlot.count == guestWorkloads.count, workloadsBySlot.keys.allSatisfy({ (0..<guests).contains($0) }) else {
+            throw ValidationError("--guest-workloads takes N=LIST with N from 1 to --guests")
+        }
+        for workload in workloadsBySlot.values.joined() where !known.contains(workload) {
+            throw ValidationError("unknown workload '\(workload)' in --guest-workloads (known: \(known.joined(separator: ", ")))")
+        }
         if guests > 1 {
             guard nic == .vpioHost, device == "ours", guest == .linux, fault == nil else {
                 throw ValidationError("--guests needs --nic vpio-host, --device ours, --guest linux and no --fault")
@@ -179,6 +198,7 @@ struct Run: ParsableCommand {
             configuration.agentPublishInterval = agentPublishEvery
             configuration.workloadTimeout = workloadTimeout
             configuration.guests = guests
+            configuration.guestWorkloads = workloadsBySlot
             configuration.fault = fault.map {
                 FaultInjection(kind: $0, afterPeerBytes: faultAfter.bytes, restartWorkloads: restartWorkloads.split(separator: ",").map(String.init))
             }

@@ -58,4 +58,22 @@ struct SharingEndToEndTests {
         #expect(shared.switches.total >= guests && shared.guests.values.allSatisfy { $0.switchesIn > 0 })
         #expect(shared.guests.values.allSatisfy { $0.holds.max <= 1_100_000 }, "no access held past the bound")
     }
+
+    /// Guest 1, root in its guest, reads all of SRAM by remote DMA again and again (`vpio-rogue snoop`)
+    /// while guest 2 downloads: it finds its own address in what it received, never guest 2's.
+    @Test("a guest reading all of buffer memory finds nothing of the other while it downloads",
+          .enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? "")), .timeLimit(.minutes(6)))
+    func aSnoopingGuestFindsNothingOfTheOther() throws {
+        let resultPath = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-snoop-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: resultPath) }
+        let run = try EndToEnd.run(["--guests", "2", "--size", "256K", "--workloads", "download", "--guest-workloads", "1=ssh,rogue-snoop",
+                                    "--result-json", resultPath.path])
+        let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
+        #expect(run.status == 0, "\(result.failures)")
+        let snoop = try #require(result.checks["rogue-snoop"], "no snoop result")
+        #expect(snoop.ok && snoop.fields["other_guests_seen"] == "0", "\(snoop.fields)")
+        #expect(Int(snoop.fields["own_address_seen"] ?? "0") ?? 0 > 0, "not vacuous: it reads what it received")
+        let other = try #require(result.otherGuests.first?.download)
+        #expect(other.checksumOK && other.bytes == 262_144 + 4096)
+    }
 }

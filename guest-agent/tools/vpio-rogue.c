@@ -13,6 +13,9 @@
  *                 memory-probing driver does: completes, nothing lands, no denial, anomalies counted
  *   receive       the receive ring moved below SRAM (PSTART 0x20, PSTOP 0x40) while answers to pings
  *                 arrive: none may be delivered; the driver's ring restored afterwards
+ *   snoop         on a device shared with other guests (issue 14): all of SRAM read again and again by
+ *                 remote DMA for ~10 s while they run, searched for their station addresses (ours with
+ *                 another last byte): none may be found, while our own is
  *
  * `starts` counts the DMA-starting commands the mode wrote (0x16 counts twice). The agent sees none of
  * them, so the host's intent matcher must count exactly these as misses.
@@ -574,6 +577,35 @@ static int set_link(const struct rogue *r, int up)
 	return ok;
 }
 
+/* What a guest sharing the device could see of the others: every byte of SRAM, 1 KiB per remote read,
+ * 20 rounds half a second apart, searched for a station address like ours with another last byte (the
+ * other guests': vpio-host gives guest N the base address plus N). Our own address must turn up (frames
+ * we received stay in the ring), the others' never. */
+static int snoop(struct rogue *r)
+{
+	enum { SRAM = 0x4000, SIZE = 0x4000, CHUNK = 0x400, ROUNDS = 20 };
+	static uint8_t sram[SIZE];
+	uint8_t own[6];
+	for (int i = 0; i < 6; i++)
+		own[i] = read_paged(r, 1, 1 + i, CR_STOP);
+	int mine = 0, others = 0, complete = 0;
+	for (int round = 0; round < ROUNDS; round++) {
+		for (int at = 0; at < SIZE; at += CHUNK)
+			complete += remote_read(r, (uint16_t)(SRAM + at), sram + at, CHUNK, 4);
+		for (int i = 0; i + 6 <= SIZE; i++) {
+			if (memcmp(sram + i, own, 5) != 0)
+				continue;
+			if (sram[i + 5] == own[5])
+				mine++;
+			else if (sram[i + 5] > own[5] - 8 && sram[i + 5] < own[5] + 8)
+				others++;
+		}
+		usleep(500000);
+	}
+	printf("rounds=%d reads_completed=%d/%d own_address_seen=%d other_guests_seen=%d", ROUNDS, complete, ROUNDS * SIZE / CHUNK, mine, others);
+	return others == 0 && mine > 0 && complete == ROUNDS * SIZE / CHUNK;
+}
+
 struct mode {
 	const char *name;
 	int driver_down;
@@ -582,7 +614,7 @@ struct mode {
 
 static const struct mode modes[] = {
 	{"stealth", 1, stealth}, {"steer", 1, steer}, {"both", 1, both}, {"wide", 1, wide},
-	{"probe-memory", 1, probe_memory}, {"receive", 0, receive},
+	{"probe-memory", 1, probe_memory}, {"receive", 0, receive}, {"snoop", 1, snoop},
 };
 
 static int run_mode(struct rogue *r, const struct mode *mode)
