@@ -59,15 +59,25 @@ public final class GuestDevice {
         endpoint = PCIEndpoint(identity: .rtl8029, device: nic, interruptLine: line, intx: intx)
         let server = VFIOUserServer(endpoint: endpoint, logger: logger)
         self.server = server
-        let agent = AgentMonitor(capability: AgentCapability(endpoint: endpoint, channel: AgentChannel())) { [unowned server] in
-            server.session?.dma
-        }
+        let agent = GuestWiring.agentMonitor(endpoint: endpoint, server: server)
         self.agent = agent
-        endpoint.configWritten = { [unowned server] offset, count in
-            agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
-        }
         let gate = DMAGate(ledger: ledger, agent: agent, enforcer: enforcer, device: nic, logger: logger)
         endpoint.accessHook = { gate.filter($0) }
         endpoint.resetObserver = { ledger.reset() }
+    }
+}
+
+/// What every guest's PCI function is wired with, alone or sharing a device.
+enum GuestWiring {
+    /// The agent monitor behind the endpoint's vendor capability, reading the guest memory of whichever
+    /// session `server` has; the capability hears the guest's config-space writes.
+    static func agentMonitor(endpoint: PCIEndpoint, server: VFIOUserServer) -> AgentMonitor {
+        let agent = AgentMonitor(capability: AgentCapability(endpoint: endpoint, channel: AgentChannel())) { [unowned server] in
+            server.session?.dma
+        }
+        endpoint.configWritten = { [unowned server] offset, count in
+            agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
+        }
+        return agent
     }
 }

@@ -107,13 +107,8 @@ public final class SharedGuest {
         guestLogger[metadataKey: "guest"] = "\(spec.name)"
         let server = VFIOUserServer(endpoint: endpoint, admission: admission, logger: guestLogger)
         self.server = server
-        let agent = AgentMonitor(capability: AgentCapability(endpoint: endpoint, channel: AgentChannel())) { [unowned server] in
-            server.session?.dma
-        }
+        let agent = GuestWiring.agentMonitor(endpoint: endpoint, server: server)
         self.agent = agent
-        endpoint.configWritten = { [unowned server] offset, count in
-            agent.capability.configWritten(offset: offset, count: count, memory: server.session?.dma)
-        }
         let gate = DMAGate(ledger: ledger, agent: agent, enforcer: enforcer, device: view, logger: guestLogger, commands: admission)
         endpoint.accessHook = { gate.filter($0) }
         let admission = self.admission

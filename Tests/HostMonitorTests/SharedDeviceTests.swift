@@ -10,11 +10,15 @@ import Testing
     static let a: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x57]
     static let b: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x58]
 
+    /// Two guests; a's turn never ends on its own (no switch happens at its CR writes however slow the test).
     static func shared() throws -> SharedDevice {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
+        var policy = SharingPolicy()
+        policy.quantum = .seconds(3600)
+        policy.quantumAccesses = .max
         return try SharedDevice(specs: [SharedGuestSpec(name: "a", mac: a, mode: .vmmModel), SharedGuestSpec(name: "b", mac: b, mode: .vmmModel)],
-                                deviceMAC: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56], live: false, logger: logger) { _ in }
+                                deviceMAC: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56], policy: policy, live: false, logger: logger) { _ in }
     }
 
     /// Guest a's driver, through its endpoint (as its vfio-user session would, once admitted).
