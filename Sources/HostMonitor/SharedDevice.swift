@@ -34,7 +34,9 @@ public final class SharedDevice {
     public let switcher: DeviceSwitcher
     public let guests: [SharedGuest]
     public let demux: FrameDemux
-    let routing: InterruptRouting
+    let routing: OwnerRouting
+    /// Frames a guest transmitted with another source address than its own, dropped.
+    public var spoofedFrames: Int { routing.spoofedFrames }
 
     public init(specs: [SharedGuestSpec], deviceMAC: [UInt8], policy: SharingPolicy = SharingPolicy(), live: Bool,
                 logger: Logger, transmit: @escaping FrameSink) throws {
@@ -47,9 +49,9 @@ public final class SharedDevice {
                 ledger.interrupt($0)
             }
         }
-        routing = InterruptRouting(lines: lines)
+        routing = OwnerRouting(lines: lines, macs: specs.map(\.mac), wire: transmit)
         let routing = self.routing
-        nic = NE2000(mac: deviceMAC, interrupt: InterruptLine { routing.deviceLine($0) }, transmit: transmit)
+        nic = NE2000(mac: deviceMAC, interrupt: InterruptLine { routing.deviceLine($0) }, transmit: { routing.transmit($0) })
         switcher = DeviceSwitcher(device: nic, layout: .rtl8029, guests: specs.count, policy: policy, observer: routing, now: .now)
         var made: [SharedGuest] = []
         for (index, spec) in specs.enumerated() {
@@ -61,17 +63,35 @@ public final class SharedDevice {
     }
 }
 
-/// The device's interrupt line, routed to its owner's; a guest that loses the device sees its line low.
-final class InterruptRouting: SwitchObserver {
+/// What the device does to the outside, routed by its owner: the interrupt line goes to the owner's
+/// (a guest that loses the device sees its line low), and a transmitted frame reaches the wire only with
+/// the owner's own source address — a guest cannot speak on the wire as another.
+final class OwnerRouting: SwitchObserver {
     let lines: [InterruptLine]
+    let macs: [[UInt8]]
+    let wire: FrameSink
     private var owner: Int?
     private var level = false
+    /// Frames the device transmitted with another source address than its owner's, dropped.
+    private(set) var spoofedFrames = 0
 
-    init(lines: [InterruptLine]) { self.lines = lines }
+    init(lines: [InterruptLine], macs: [[UInt8]], wire: @escaping FrameSink) {
+        self.lines = lines
+        self.macs = macs
+        self.wire = wire
+    }
 
     func deviceLine(_ asserted: Bool) {
         level = asserted
         if let owner { lines[owner].set(asserted) }
+    }
+
+    func transmit(_ frame: [UInt8]) {
+        guard let owner, frame.count >= 12, Array(frame[6..<12]) == macs[owner] else {
+            spoofedFrames += 1
+            return
+        }
+        wire(frame)
     }
 
     func switched(from: Int?, to: Int) {

@@ -11,14 +11,14 @@ import Testing
     static let b: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x58]
 
     /// Two guests; a's turn never ends on its own (no switch happens at its CR writes however slow the test).
-    static func shared() throws -> SharedDevice {
+    static func shared(wire: @escaping FrameSink = { _ in }) throws -> SharedDevice {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         var policy = SharingPolicy()
         policy.quantum = .seconds(3600)
         policy.quantumAccesses = .max
         return try SharedDevice(specs: [SharedGuestSpec(name: "a", mac: a, mode: .vmmModel), SharedGuestSpec(name: "b", mac: b, mode: .vmmModel)],
-                                deviceMAC: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56], policy: policy, live: false, logger: logger) { _ in }
+                                deviceMAC: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56], policy: policy, live: false, logger: logger, transmit: wire)
     }
 
     /// Guest a's driver, through its endpoint (as its vfio-user session would, once admitted).
@@ -65,5 +65,26 @@ import Testing
         #expect(!shared.demux.canReceiveFrame, "back-pressure once b's queue is full")
         shared.demux.receive(frame: Self.frame(to: Self.b, tag: 0xEE))
         #expect(shared.demux.counters[1].dropped == 1 && shared.demux.waiting(for: 1) == FrameDemux.queueBound)
+    }
+
+    /// The owner transmits a frame as b (b's source address): it never reaches the wire; its own does.
+    @Test func aGuestCannotSpeakOnTheWireAsAnother() throws {
+        final class Wire { var frames: [[UInt8]] = [] }
+        let wire = Wire()
+        let shared = try Self.shared { wire.frames.append($0) }
+        let owner = shared.guests[0]
+        #expect(shared.switcher.request(0, at: .now) == .proceed)
+        for source in [Self.b, Self.a] {
+            let frame = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] + source + [0x08, 0x00] + [UInt8](repeating: 0x42, count: 46)
+            for (o, v): (UInt8, UInt8) in [(0x00, 0x21), (0x0E, 0x49), (0x00, 0x22), (0x0A, 60), (0x0B, 0), (0x08, 0), (0x09, 0x40), (0x00, 0x12)] {
+                try Self.out(owner, o, v)
+            }
+            for at in stride(from: 0, to: 60, by: 2) {
+                try owner.endpoint.write(region: 0, offset: 0x10, data: [frame[at], frame[at + 1]])
+            }
+            for (o, v): (UInt8, UInt8) in [(0x07, 0x40), (0x04, 0x40), (0x05, 60), (0x06, 0), (0x00, 0x26), (0x07, 0x0A)] { try Self.out(owner, o, v) }
+        }
+        #expect(shared.spoofedFrames == 1)
+        #expect(wire.frames.map { Array($0[6..<12]) } == [Self.a], "only a's own frame went out")
     }
 }

@@ -48,6 +48,8 @@ struct SharedStatistics: Encodable {
     var guests: [String: Guest]
     var switches: Switches
     var unclaimedFrames: Int
+    /// Frames a guest transmitted with another source address than its own, dropped.
+    var spoofedFrames: Int
     var wire: TapPeer.Counters?
 
     init(shared: SharedDevice, wire: TapPeer.Counters?) {
@@ -69,13 +71,15 @@ struct SharedStatistics: Encodable {
                             accessesMax: accesses.max() ?? 0, microsecondsMedian: times.p50, microsecondsMax: times.max,
                             refused: shared.switcher.refused)
         unclaimedFrames = shared.demux.unclaimed
+        spoofedFrames = shared.spoofedFrames
         self.wire = wire
     }
 
     var summary: [String] {
         let reasons = switches.byReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         var lines = ["shared: switches=\(switches.total) \(reasons) accesses/switch=\(Int(switches.accessesMean)) "
-                     + "us/switch=\(Int(switches.microsecondsMedian)) (max \(Int(switches.microsecondsMax))) refused=\(switches.refused)"]
+                     + "us/switch=\(Int(switches.microsecondsMedian)) (max \(Int(switches.microsecondsMax))) spoofed_frames=\(spoofedFrames) "
+                     + "refused=\(switches.refused)"]
         for (name, guest) in guests.sorted(by: { $0.key < $1.key }) {
             lines.append("guest \(name): \(guest.host.summary) switches_in=\(guest.switchesIn) held=\(guest.holds.count) "
                          + "hold_p50=\(Int(guest.holds.p50))us hold_max=\(Int(guest.holds.max))us frames_queued=\(guest.frames.queued) "
