@@ -76,4 +76,22 @@ struct SharingEndToEndTests {
         let other = try #require(result.otherGuests.first?.download)
         #expect(other.checksumOK && other.bytes == 262_144 + 4096)
     }
+
+    /// Both guests run the agent (cooperative); guest 1's is killed before its download: the host falls
+    /// back for guest 1 alone and keeps switching, guest 2's download is intact, nobody is held past the bound.
+    @Test("a guest whose agent dies falls back alone; the other goes on",
+          .enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? "")), .timeLimit(.minutes(6)))
+    func aDeadAgentFallsBackAlone() throws {
+        let resultPath = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-dead-agent-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: resultPath) }
+        let run = try EndToEnd.run(["--guests", "2", "--agent", "--size", "128K", "--workloads", "download",
+                                    "--guest-workloads", "1=kill-agent,download", "--result-json", resultPath.path])
+        let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
+        #expect(run.status == 0, "\(result.failures)")
+        let kill = try #require(result.checks["kill-agent"], "no kill-agent result")
+        #expect(kill.ok && kill.fields["fallback"] == "1", "guest 1 fell back: \(kill.fields)")
+        #expect(result.download?.checksumOK == true && result.otherGuests.first?.download?.checksumOK == true)
+        let shared = try JSONDecoder().decode(Shared.self, from: Data((result.hostStatisticsJSON ?? "{}").utf8))
+        #expect(shared.switches.total > 2 && shared.guests.values.allSatisfy { $0.holds.max <= 1_100_000 })
+    }
 }
