@@ -253,17 +253,31 @@ struct Run: ParsableCommand {
         return url.deletingPathExtension().path + "-\(name)" + (url.pathExtension.isEmpty ? "" : ".\(url.pathExtension)")
     }
 
-    /// What the enforcing mode did (the ledger's `*` marks the configured mode; this is what happened).
+    /// What the enforcing mode did (the ledger's `*` marks the configured mode; this is what happened);
+    /// for a shared device, each guest's and the switches.
     func printEnforcement(_ statistics: String?) {
-        guard let statistics, let data = statistics.data(using: .utf8),
-              let stats = try? JSONDecoder().decode(HostEnforcement.self, from: data) else { return }
-        let e = stats.enforcement
-        print("[run] enforcement: configured \(e.configured), now \(e.current); \(e.dmaStarts) DMA starts, \(e.denied) denied")
+        guard let statistics, let data = statistics.data(using: .utf8) else { return }
+        if let stats = try? JSONDecoder().decode(HostEnforcement.self, from: data) {
+            printEnforcement(stats.enforcement, label: "")
+        } else if let shared = try? JSONDecoder().decode(SharedEnforcement.self, from: data) {
+            let reasons = shared.switches.byReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            print("[run] sharing: \(shared.switches.total) switches (\(reasons)), \(Int(shared.switches.accessesMean)) device accesses "
+                  + "and \(Int(shared.switches.microsecondsMedian)) µs per switch, \(shared.spoofedFrames) spoofed frames dropped")
+            for (name, guest) in shared.guests.sorted(by: { $0.key < $1.key }) {
+                print("[run] \(name) sharing: switched in \(guest.switchesIn) times, \(guest.holds.count) accesses held "
+                      + String(format: "(median %.1f ms, max %.1f ms)", guest.holds.p50 / 1000, guest.holds.max / 1000))
+                printEnforcement(guest.host.enforcement, label: "\(name) ")
+            }
+        }
+    }
+
+    private func printEnforcement(_ e: HostEnforcement.Enforcement, label: String) {
+        print("[run] \(label)enforcement: configured \(e.configured), now \(e.current); \(e.dmaStarts) DMA starts, \(e.denied) denied")
         for change in e.switches {
-            print("[run] enforcement: at access \(change.access) \(change.from) → \(change.to): \(change.reason)")
+            print("[run] \(label)enforcement: at access \(change.access) \(change.from) → \(change.to): \(change.reason)")
         }
         for violation in e.violations {
-            print("[run] violation: \(violation.kind) at 0x\(String(violation.start, radix: 16)) in \(violation.mode): \(violation.reason)")
+            print("[run] \(label)violation: \(violation.kind) at 0x\(String(violation.start, radix: 16)) in \(violation.mode): \(violation.reason)")
         }
     }
 
@@ -287,4 +301,23 @@ private struct HostEnforcement: Decodable {
     }
 
     var enforcement: Enforcement
+}
+
+/// The part of a shared vpio-host's statistics JSON that `vpio run` prints.
+private struct SharedEnforcement: Decodable {
+    struct Switches: Decodable {
+        var total: Int
+        var byReason: [String: Int]
+        var accessesMean: Double
+        var microsecondsMedian: Double
+    }
+    struct Guest: Decodable {
+        struct Holds: Decodable { var count: Int; var p50: Double; var max: Double }
+        var host: HostEnforcement
+        var switchesIn: Int
+        var holds: Holds
+    }
+    var switches: Switches
+    var guests: [String: Guest]
+    var spoofedFrames: Int
 }
