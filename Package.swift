@@ -106,7 +106,7 @@ let package = Package(
             "KVMProbe",
             "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem", "DP8390",
             "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter", "TraceReplay", "QEMUDevice", "NE2000", "DeviceBus",
-            "Supervision",
+            "Supervision", "DeviceSharing",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -150,6 +150,7 @@ let package = Package(
         .testTarget(name: "VPIOMonitorTests", dependencies: ["VPIOMonitor", "NE2000Model", "AccessTrace", "DeviceBus", "SeededRandom"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "VPIOCompareTests", dependencies: ["VPIOCompare", "VPIOMonitor"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch", "VPIOCompare", "VPIOMonitor", "Supervision", "AccessTrace"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["VPIOProvision", "VPIOLaunch", "VPIOCompare", "VPIOMonitor", "Supervision", "AccessTrace",
+                                                          "DeviceSharing"]),
     ]
 )

@@ -217,3 +217,13 @@ public final class DeviceSwitcher {
         observer?.switched(from: previous, to: guest)
     }
 }
+
+/// A shared device's per-guest files (ledger, trace): `PATH` becomes `PATH-NAME` before its extension.
+/// vpio-host writes them, `vpio run` reads them: one rule for both.
+public enum PerGuestFile {
+    public static func path(_ path: String, guest name: String) -> String {
+        let dot = path.lastIndex(of: "."), slash = path.lastIndex(of: "/")
+        guard let dot, slash.map({ $0 < dot }) ?? true else { return "\(path)-\(name)" }
+        return "\(path[..<dot])-\(name)\(path[dot...])"
+    }
+}

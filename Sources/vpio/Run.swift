@@ -1,4 +1,5 @@
 import ArgumentParser
+import DeviceSharing
 import Foundation
 import Supervision
 import Logging
@@ -235,7 +236,7 @@ struct Run: ParsableCommand {
 
     /// The exit ledger vpio-host wrote at exit (one per guest of a shared device), as a table.
     func printLedger() {
-        let paths = guests == 1 ? [("", ledgerPath)] : (1...guests).map { ("g\($0) ", Self.perGuest(ledgerPath, "g\($0)")) }
+        let paths = guests == 1 ? [("", ledgerPath)] : (1...guests).map { ("g\($0) ", PerGuestFile.path(ledgerPath, guest: "g\($0)")) }
         for (label, path) in paths {
             defer { if ledgerJson == nil { try? FileManager.default.removeItem(atPath: path) } }
             guard let data = FileManager.default.contents(atPath: path),
@@ -247,11 +248,6 @@ struct Run: ParsableCommand {
         }
     }
 
-    /// vpio-host's name for a shared device's per-guest file: PATH-NAME.ext.
-    static func perGuest(_ path: String, _ name: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        return url.deletingPathExtension().path + "-\(name)" + (url.pathExtension.isEmpty ? "" : ".\(url.pathExtension)")
-    }
 
     /// What the enforcing mode did (the ledger's `*` marks the configured mode; this is what happened);
     /// for a shared device, each guest's and the switches.

@@ -72,3 +72,11 @@ import Testing
         #expect(!SwitchPoint.isSwitchPoint(command: 0x02), "RD = 000 ends nothing")
     }
 }
+
+@Suite struct PerGuestFileTests {
+    @Test func theGuestsNameGoesBeforeTheExtension() {
+        #expect(PerGuestFile.path("/tmp/run/ledger.json", guest: "g1") == "/tmp/run/ledger-g1.json")
+        #expect(PerGuestFile.path("/tmp/run.d/trace", guest: "a") == "/tmp/run.d/trace-a")
+        #expect(PerGuestFile.path("trace.v2.vptrace", guest: "b") == "trace.v2-b.vptrace")
+    }
+}

@@ -1,4 +1,5 @@
 import AccessTrace
+import DeviceSharing
 import Foundation
 import Testing
 import VPIOLaunch
@@ -43,7 +44,7 @@ struct SharingEndToEndTests {
             #expect(download.bytes == 65536 + slot * 4096 && download.checksumOK, "guest \(slot + 1): \(download.status)")
             #expect(guest.nic?.mac == String(format: "52:54:00:12:34:%02x", 0x57 + slot), "guest \(slot + 1)'s own address from the PROM")
             // Every frame the device was handed while this guest owned it was for this guest (or broadcast).
-            let path = trace.replacingOccurrences(of: ".vptrace", with: "-g\(slot + 1).vptrace")
+            let path = PerGuestFile.path(trace, guest: "g\(slot + 1)")
             let records = try TraceDecoder.decodeRecords(Array(Data(contentsOf: URL(fileURLWithPath: path))))
             let frames = records.compactMap { if case let .frameArrived(frame) = $0 { frame } else { nil } }
             let mine: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, UInt8(0x57 + slot)]

@@ -39,7 +39,7 @@ extension VPIOHost {
     func serveShared(logger: Logger) throws {
         let specs = try guests.enumerated().map { index, guest in
             SharedGuestSpec(name: guest.name, mac: try guestMAC(guest, index: index), mode: guest.mode ?? mode,
-                            recordPath: record.map { Self.perGuest($0, guest.name) })
+                            recordPath: record.map { PerGuestFile.path($0, guest: guest.name) })
         }
         var policy = SharingPolicy()
         policy.holdBound = .milliseconds(holdBound)
@@ -66,19 +66,13 @@ extension VPIOHost {
         return bytes
     }
 
-    static func perGuest(_ path: String, _ name: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        let ext = url.pathExtension
-        let base = url.deletingPathExtension().path
-        return ext.isEmpty ? "\(base)-\(name)" : "\(base)-\(name).\(ext)"
-    }
 
     func finishShared(_ shared: SharedDevice, peer: TapPeer?, logger: Logger) throws {
         let stats = SharedStatistics(shared: shared, wire: peer?.counters)
         for line in stats.summary { logger.notice("\(line)") }
         if let statsJson { try stats.write(to: statsJson) }
         for guest in shared.guests {
-            try guest.ledger.finish(jsonPath: ledgerJson.map { Self.perGuest($0, guest.spec.name) })
+            try guest.ledger.finish(jsonPath: ledgerJson.map { PerGuestFile.path($0, guest: guest.spec.name) })
         }
     }
 }
