@@ -80,6 +80,15 @@ struct EnforcementEndToEndTests {
                    ledger: Dictionary(uniqueKeysWithValues: ledger.modes.map { ($0.mode, $0.exits) }))
     }
 
+    /// "agent counters inconsistent (agent saw A accesses since registration, host served H)" with A < H.
+    static func agentSawFewer(_ reason: String) -> Bool {
+        guard reason.contains("agent counters inconsistent"),
+              let saw = reason.range(of: "agent saw "), let served = reason.range(of: "host served ") else { return false }
+        let number = { (from: String.Index) in Int(reason[from...].prefix { $0.isNumber }) }
+        guard let agent = number(saw.upperBound), let host = number(served.upperBound) else { return false }
+        return agent < host
+    }
+
     static let enabled = ConditionTrait.enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? ""))
 
     @Test("2 MiB download in cooperative mode: checksum, no denial, no missed intent, cooperative exits < vmm-model's",
@@ -95,9 +104,14 @@ struct EnforcementEndToEndTests {
         #expect(run.returnToCooperative != nil, "the host never returned to cooperative: \(enforcement.switches)")
         // Cooperative is left only while no agent is registered: at boot, before the agent attaches, and
         // — when the guest still starts a DMA during shutdown — after the agent unregistered cleanly.
-        // Never for a missing or wrong intent while it was registered.
+        // Never for a missing or wrong intent while it was registered. One exception the agent declares:
+        // the kernel refuses to probe `.cold` code, and 8390's interrupt handler has an `out` there (its
+        // "too much work" path acknowledges ISR); when that path runs, the agent sees fewer accesses than
+        // the host served, and the host rightly leaves cooperative on the count mismatch.
+        let declaredBlind = (Int(run.result.agentSummary?["refused_sites"] ?? "0") ?? 0) > 0
         let leaving = enforcement.switches.filter { $0.from == "cooperative" }
-        #expect(!leaving.isEmpty && leaving.allSatisfy { $0.reason.contains("no agent registered") },
+        #expect(!leaving.isEmpty && leaving.allSatisfy { $0.reason.contains("no agent registered")
+                || (declaredBlind && Self.agentSawFewer($0.reason)) },
                 "\(enforcement.switches); accesses before the first count mismatch: \(run.stats.agentChecks.firstMismatchAccesses ?? "none")")
         let intents = run.stats.agentChecks.intents
         #expect(intents.misses == 0 && intents.mismatches == 0 && intents.hits > 1000)
