@@ -155,9 +155,9 @@ public final class Session {
         guard let command = Command(rawValue: message.header.command) else { return false }
         switch command {
         case .regionRead, .regionWrite:
-            guard message.payload.count >= 12 else { return false }
-            let region = message.payload[8..<12].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
-            return region != PCIEndpoint.configRegion
+            // A payload too short for its access never reaches the device: `handle` rejects it.
+            guard let access = try? RegionAccess(decodingPrefixOf: message.payload[...]) else { return false }
+            return access.region != PCIEndpoint.configRegion
         case .regionWriteMulti, .deviceReset: return true
         default: return false
         }

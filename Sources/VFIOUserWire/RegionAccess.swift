@@ -12,6 +12,13 @@ public struct RegionAccess: Equatable, Sendable {
         self.count = count
     }
 
+    /// The access that heads a REGION_READ, REGION_WRITE (or any payload that starts with one), the rest
+    /// left undecoded: enough to tell which region a message touches before serving it.
+    public init(decodingPrefixOf payload: ArraySlice<UInt8>) throws {
+        var r = ByteReader(payload)
+        try self.init(reading: &r)
+    }
+
     init(reading r: inout ByteReader) throws {
         offset = try r.u64()
         region = try r.u32()
