@@ -255,7 +255,7 @@ struct Run: ParsableCommand {
         guard let statistics, let data = statistics.data(using: .utf8) else { return }
         if let stats = try? JSONDecoder().decode(HostEnforcement.self, from: data) {
             printEnforcement(stats.enforcement, label: "")
-        } else if let shared = try? JSONDecoder().decode(SharedEnforcement.self, from: data) {
+        } else if let shared = try? JSONDecoder().decode(SharedStatisticsView.self, from: data) {
             let reasons = shared.switches.byReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
             print("[run] sharing: \(shared.switches.total) switches (\(reasons)), \(Int(shared.switches.accessesMean)) device accesses "
                   + "and \(Int(shared.switches.microsecondsMedian)) µs per switch, \(shared.spoofedFrames) spoofed frames dropped")
@@ -284,7 +284,7 @@ struct Run: ParsableCommand {
 }
 
 /// The part of vpio-host's statistics JSON that `vpio run` prints.
-private struct HostEnforcement: Decodable {
+struct HostEnforcement: Decodable {
     struct Switch: Decodable { var access: Int; var from: String; var to: String; var reason: String }
     struct Violation: Decodable { var mode: String; var kind: String; var start: Int; var reason: String }
     struct Enforcement: Decodable {
@@ -299,8 +299,8 @@ private struct HostEnforcement: Decodable {
     var enforcement: Enforcement
 }
 
-/// The part of a shared vpio-host's statistics JSON that `vpio run` prints.
-private struct SharedEnforcement: Decodable {
+/// The part of a shared vpio-host's statistics JSON that `vpio run` and `vpio share-bench` print.
+struct SharedStatisticsView: Decodable {
     struct Switches: Decodable {
         var total: Int
         var byReason: [String: Int]
@@ -308,7 +308,7 @@ private struct SharedEnforcement: Decodable {
         var microsecondsMedian: Double
     }
     struct Guest: Decodable {
-        struct Holds: Decodable { var count: Int; var p50: Double; var max: Double }
+        struct Holds: Decodable { var count: Int; var p50: Double; var p90: Double; var max: Double }
         var host: HostEnforcement
         var switchesIn: Int
         var holds: Holds

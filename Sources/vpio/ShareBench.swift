@@ -35,21 +35,6 @@ struct ShareBench: ParsableCommand {
         guard size.bytes >= 16 << 10 else { throw ValidationError("--size must be at least 16K") }
     }
 
-    /// The part of vpio-host's statistics for a shared device this prints.
-    struct Shared: Decodable {
-        struct Switches: Decodable {
-            var total: Int
-            var accessesMean: Double
-            var microsecondsMedian: Double
-        }
-        struct Guest: Decodable {
-            struct Holds: Decodable { var count: Int; var p50: Double; var p90: Double; var max: Double }
-            var holds: Holds
-        }
-        var switches: Switches
-        var guests: [String: Guest]
-    }
-
     func run() throws {
         cache.bootstrapLogging()
         guard geteuid() == 0 else { throw ValidationError("vpio share-bench must run as root (network namespaces, TAP)") }
@@ -78,7 +63,7 @@ struct ShareBench: ParsableCommand {
         let aggregate = longest > 0 ? Double(downloads.map(\.bytes).reduce(0, +)) / 1_048_576 / longest : 0
         let each = downloads.enumerated().map { String(format: "g%d %.4f", $0.offset + 1, $0.element.mibPerSecond) }.joined(separator: ", ")
         var lines = [String(format: "  %d guest%@: aggregate %.4f MiB/s; per guest MiB/s: %@", guests, guests == 1 ? "" : "s", aggregate, each)]
-        guard guests > 1, let json = result.hostStatisticsJSON, let shared = try? JSONDecoder().decode(Shared.self, from: Data(json.utf8)) else {
+        guard guests > 1, let json = result.hostStatisticsJSON, let shared = try? JSONDecoder().decode(SharedStatisticsView.self, from: Data(json.utf8)) else {
             return lines
         }
         lines.append(String(format: "    switches %d (%.1f per second), %.0f device accesses and %.0f µs per switch",
