@@ -10,6 +10,11 @@ public struct SwitchEvidence: Sendable, Hashable, CustomStringConvertible {
     /// The host saw a remote DMA start since the last CR write with RD = 100, or reset.
     public var remoteOpen: Bool
 
+    /// CR reads back a remote read or write command that no RD = 100 write has ended (the device keeps
+    /// RD through an RD = 000 write): the same fact as `remoteOpen`, from the device alone — what a host
+    /// that did not trap every CR write (on-demand) has.
+    public var commandShowsRemote: Bool { CommandEffect(command: command, wasRunning: true).startsRemote != nil }
+
     public init(command: UInt8, interruptStatus: UInt8, interruptMask: UInt8, remoteOpen: Bool) {
         self.command = command
         self.interruptStatus = interruptStatus
@@ -26,7 +31,7 @@ public struct SwitchEvidence: Sendable, Hashable, CustomStringConvertible {
     /// Why the device is not reusable now; empty when it is.
     public var obstacles: [String] {
         var found: [String] = []
-        if remoteOpen { found.append("remote DMA open") }
+        if remoteOpen || commandShowsRemote { found.append("remote DMA open") }
         if command & CR.transmit != 0 { found.append("transmit in flight (CR.TXP)") }
         if interruptStatus & interruptMask & ISR.sources != 0 {
             found.append("interrupt pending (ISR 0x\(String(interruptStatus, radix: 16)) & IMR 0x\(String(interruptMask, radix: 16)))")

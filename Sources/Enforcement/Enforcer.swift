@@ -170,6 +170,10 @@ public final class Enforcer {
             // The host's gate judges every start with the reduced model; without its decision (a caller
             // that has none) the reference judges.
             return start.cooperative?.verdict ?? start.reference.verdict
+        case .onDemand:
+            // Judged only while armed, by the reduced model from the device's registers; the agent's word
+            // has no part in it, so there is nothing to fall back from.
+            return start.cooperative?.verdict ?? start.reference.verdict
         }
     }
 

@@ -7,9 +7,13 @@ import NE2000Model
 import VPIOMonitor
 import VPIOProtocol
 
-/// Hears each CR write of a guest after it reached the device.
-public protocol CommandWriteObserver: AnyObject {
-    func commandWritten(_ value: UInt8)
+/// What a shared device's switcher says about one guest's accesses, and hears of them.
+public protocol GuestTurn: AnyObject {
+    /// What the host knows of the access about to be judged: whether it waited for the device, whether
+    /// the host wants the owner's next switch point.
+    func circumstances() -> AccessCircumstances
+    /// A CR write the enforced mode trapped, after it reached the device.
+    func commandTrapped(_ value: UInt8)
 }
 
 /// Every device access passes here: the ledger's monitors see it, and each DMA a CR write starts is
@@ -19,7 +23,9 @@ public protocol CommandWriteObserver: AnyObject {
 /// 2. a remote DMA start goes to the device without TXP, then CRDA — now loaded from RSAR, with no data
 ///    moved yet — is read and the start judged; a denied one is ended at once (`DenialActions`);
 /// 3. a transmit is judged before TXP reaches the device (it runs within the write); a denied one aborts.
-/// Received frames are judged before the device stores them (`ReceiveGate`).
+/// Received frames are judged before the device stores them (`ReceiveGate`). In on-demand mode all of
+/// this happens only while its trap is armed (the ledger's `onDemandArmed`); disarmed, a CR write goes
+/// to the device as it is, as it would without a trap.
 public final class DMAGate {
     let ledger: GuestLedger
     let agent: AgentMonitor
@@ -27,14 +33,14 @@ public final class DMAGate {
     let logger: Logger
     let window: RegisterWindow
     let reduced: ReducedModel
-    let commands: CommandWriteObserver?
+    let turn: GuestTurn?
     private var deniedLog = LogThrottle()
 
     /// The grant is the ledger's: the reduced model here and the ledger's full models judge against one.
-    /// `commands` hears each CR write once it has reached the device (a shared device's switcher).
+    /// `turn` is the guest's side of a shared device's switcher (nil: the guest has the device to itself).
     public init(ledger: GuestLedger, agent: AgentMonitor, enforcer: Enforcer, device: BusDevice, logger: Logger,
-                commands: CommandWriteObserver? = nil) {
-        self.commands = commands
+                turn: GuestTurn? = nil) {
+        self.turn = turn
         self.ledger = ledger
         self.agent = agent
         self.enforcer = enforcer
@@ -47,16 +53,17 @@ public final class DMAGate {
     /// PCIEndpoint's access hook: observes reads; performs writes itself (returns nil: absorbed).
     public func filter(_ access: BusAccess) -> UInt32? {
         agent.count(access)
-        let decisions = ledger.observe(access)
+        let decisions = ledger.observe(access, circumstances: turn?.circumstances() ?? .alone)
         guard access.direction == .write else { return access.value }
         let value = UInt8(truncatingIfNeeded: access.value)
         let isCommand = access.region == 0 && BAR0.decode(offset: access.offset, width: access.width) == .register(CR.offset)
-        if isCommand, ReducedModel.mayStartDMA(command: value) {
+        let trapped = isCommand && (enforcer.current != .onDemand || ledger.monitors.onDemandArmed)
+        if trapped, ReducedModel.mayStartDMA(command: value) {
             command(value, decisions: decisions)
         } else {
             window.device.write(region: access.region, offset: access.offset, width: access.width, value: access.value)
         }
-        if isCommand { commands?.commandWritten(value) }
+        if trapped { turn?.commandTrapped(value) }
         return nil
     }
 
@@ -142,13 +149,14 @@ public final class DMAGate {
         }
     }
 
-    /// The capability's mode field: 0 emulated, 1 vmm-model, 2 cooperative, 3 passthrough.
+    /// The capability's mode field: 0 emulated, 1 vmm-model, 2 cooperative, 3 passthrough, 4 on-demand.
     static func statusCode(_ mode: Mode) -> UInt32 {
         switch mode {
         case .emulated: 0
         case .vmmModel: 1
         case .cooperative: 2
         case .passthrough: 3
+        case .onDemand: 4
         }
     }
 }

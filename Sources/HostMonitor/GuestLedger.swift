@@ -34,10 +34,11 @@ public final class GuestLedger: FrameArrivalObserver {
     /// A BAR access as PCIEndpoint reports it; only BAR0 (the NE2000's I/O ports) is the device.
     /// Returns each mode's decision when the access starts a DMA.
     @discardableResult
-    public func observe(_ access: BusAccess) -> ModeDecisions {
+    public func observe(_ access: BusAccess, circumstances: AccessCircumstances = .alone) -> ModeDecisions {
         guard access.region == 0, access.offset < 0x20 else { return ModeDecisions() }
         if access.width != .byte, BAR0.decode(offset: access.offset, width: access.width) == .ignored { wideAccessesIgnored += 1 }
-        return feed(.access(PortAccess(access.direction, offset: UInt8(access.offset), width: access.width, value: access.value)))
+        return feed(.access(PortAccess(access.direction, offset: UInt8(access.offset), width: access.width, value: access.value)),
+                    circumstances: circumstances)
     }
 
     public func interrupt(_ asserted: Bool) { feed(.interrupt(asserted: asserted)) }
@@ -57,9 +58,9 @@ public final class GuestLedger: FrameArrivalObserver {
     public var accesses: Int { monitors.accesses }
 
     @discardableResult
-    private func feed(_ event: DeviceEvent) -> ModeDecisions {
+    private func feed(_ event: DeviceEvent, circumstances: AccessCircumstances = .alone) -> ModeDecisions {
         recorder?.append(.event(event))
-        return monitors.observe(event)
+        return monitors.observe(event, circumstances: circumstances)
     }
 
     /// Called between poll rounds: about once a second, the one-line summary.

@@ -129,7 +129,7 @@ public final class SharedGuest {
         self.server = server
         let agent = GuestWiring.agentMonitor(endpoint: endpoint, server: server)
         self.agent = agent
-        let gate = DMAGate(ledger: ledger, agent: agent, enforcer: enforcer, device: view, logger: guestLogger, commands: admission)
+        let gate = DMAGate(ledger: ledger, agent: agent, enforcer: enforcer, device: view, logger: guestLogger, turn: admission)
         endpoint.accessHook = { gate.filter($0) }
         let admission = self.admission
         endpoint.resetObserver = {
@@ -140,10 +140,12 @@ public final class SharedGuest {
 }
 
 /// What the switcher says about one guest's accesses, for its vfio-user server and its DMA gate.
-final class GuestAdmission: AccessAdmission, CommandWriteObserver {
+final class GuestAdmission: AccessAdmission, GuestTurn {
     let index: Int
     let switcher: DeviceSwitcher
     let window: RegisterWindow
+    /// The access being served waited for the device (its guest did not own it when it came).
+    private var wasHeld = false
 
     init(index: Int, switcher: DeviceSwitcher, window: RegisterWindow) {
         self.index = index
@@ -151,12 +153,21 @@ final class GuestAdmission: AccessAdmission, CommandWriteObserver {
         self.window = window
     }
 
-    func mayAccess() -> Bool { switcher.request(index, at: .now) == .proceed }
+    func mayAccess() -> Bool {
+        let proceeds = switcher.request(index, at: .now) == .proceed
+        if !proceeds { wasHeld = true }
+        return proceeds
+    }
 
     /// The device went to another guest during this access (a switch point): the reply waits.
     func mayReply() -> Bool { switcher.owner == index }
 
-    func commandWritten(_ value: UInt8) {
+    func circumstances() -> AccessCircumstances {
+        defer { wasHeld = false }
+        return AccessCircumstances(held: wasHeld, switchWanted: switcher.owner == index && switcher.ownerShouldYield(at: .now))
+    }
+
+    func commandTrapped(_ value: UInt8) {
         _ = switcher.commandWritten(index, value: value, window: window, at: .now)
     }
 

@@ -14,6 +14,11 @@ public struct BufferGrant: Sendable, Hashable {
         self.owned = owned
     }
 
+    /// Whether part of SRAM is someone else's: then every DMA start must be judged.
+    public var leavesSRAMToOthers: Bool {
+        owned.lowerBound > BufferMap.sram.lowerBound || owned.upperBound < BufferMap.sram.upperBound
+    }
+
     /// Whether every segment keeps to `owned` wherever it is in SRAM.
     func permits(_ segments: RemoteSpan) -> Bool {
         segments.allSatisfy { segment in

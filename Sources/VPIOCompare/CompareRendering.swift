@@ -4,7 +4,7 @@ import VPIOMonitor
 /// The report as a person reads it (text tables), as CSV and as JSON.
 extension CompareReport {
     /// The modes in table order.
-    static let modeOrder: [Mode] = [.emulated, .vmmModel, .cooperative, .passthrough]
+    static let modeOrder: [Mode] = [.emulated, .vmmModel, .cooperative, .onDemand, .passthrough]
 
     /// Text tables: exits per run (with the seed's ratio beside vmm-model), exits and estimated overhead
     /// per MiB, repeatability, then the sources of the cost figures and the notes.

@@ -194,7 +194,7 @@ public struct CostFigures: Codable, Equatable, Sendable {
     public var exitNanosecondsMax: Double?
     public var exitSource: String
     /// ns per model update by mode (`vpio model-bench` over a real trace): emulated and vmm-model run the
-    /// full model, cooperative the reduced model at DMA starts, passthrough none.
+    /// full model, cooperative (and on-demand, while armed) the reduced model at DMA starts, passthrough none.
     public var modelNanoseconds: [String: Double]
     public var modelSource: String
 
@@ -214,7 +214,7 @@ public struct CostFigures: Codable, Equatable, Sendable {
         let model: Double
         if modelUpdates == 0 {
             model = 0
-        } else if let perUpdate = modelNanoseconds[mode.rawValue] {
+        } else if let perUpdate = modelNanoseconds[(mode == .onDemand ? .cooperative : mode).rawValue] {  // the same reduced model
             model = Double(modelUpdates) * perUpdate
         } else {
             return nil

@@ -4,7 +4,7 @@ import VPIOMonitor
 extension CompareReport {
     /// The bar colour of each mode.
     static let modeColours: [Mode: String] = [
-        .emulated: "#c0392b", .vmmModel: "#e67e22", .cooperative: "#2980b9", .passthrough: "#7f8c8d",
+        .emulated: "#c0392b", .vmmModel: "#e67e22", .cooperative: "#2980b9", .onDemand: "#27ae60", .passthrough: "#7f8c8d",
     ]
 
     /// A grouped bar chart (SVG) of exits per MiB moved: one group per scenario that moved bytes, one bar

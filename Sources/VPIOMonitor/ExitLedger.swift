@@ -41,6 +41,10 @@ public struct ExitLedger: Codable, Equatable, Sendable {
         }
         lines.append("(* enforced; exits: what the mode's I/O bitmap traps (port, direction, page); acted on: the exits "
             + "its host acts on; edges=\(interruptEdges) resets=\(resets))")
+        if let onDemand = self[.onDemand], onDemand.arms > 0 || onDemand.heldExits > 0 {
+            lines.append("(on-demand: armed \(onDemand.arms) times, \(onDemand.kicks) of them a kick (an exit), disarmed "
+                + "\(onDemand.disarms); held accesses, an exit in every mode: \(onDemand.heldExits))")
+        }
         return lines
     }
 
@@ -65,10 +69,21 @@ public struct ModeLedger: Codable, Equatable, Sendable {
     public var denials: Int
     /// Exits by port and direction, keyed like "0x10r", "0x00w"; ports without exits are left out.
     public var exitsByPort: [String: Int]
+    /// Of the exits, accesses that waited for a shared device (a non-owner's bitmap traps every port).
+    public var heldExits: Int
+    /// on-demand only: times its trap was armed and disarmed, and the arming kicks (exits that are no
+    /// access: a running vCPU taken out of guest mode to rewrite its bitmap).
+    public var arms: Int
+    public var disarms: Int
+    public var kicks: Int
 
-    init(mode: Mode, counters: ModeCounters, accesses: Int) {
+    init(mode: Mode, counters: ModeCounters, arming: OnDemandArming?, accesses: Int) {
         self.mode = mode
         exits = counters.exits
+        heldExits = counters.heldExits
+        arms = arming?.arms ?? 0
+        disarms = arming?.disarms ?? 0
+        kicks = arming?.kicks ?? 0
         actedOn = counters.actedOn
         exitRatio = accesses > 0 ? Double(counters.exits) / Double(accesses) : 0
         modelUpdates = counters.modelUpdates
@@ -79,6 +94,27 @@ public struct ModeLedger: Codable, Equatable, Sendable {
             ports[Self.portKey(offset: UInt8(index & 0x1F), direction: index & 0x20 != 0 ? .write : .read)] = count
         }
         exitsByPort = ports
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case mode, exits, actedOn, exitRatio, modelUpdates, dmaIntents, denials, exitsByPort, heldExits, arms, disarms, kicks
+    }
+
+    /// Ledgers written before sharing and on-demand have no held exits or arming: 0.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mode = try c.decode(Mode.self, forKey: .mode)
+        exits = try c.decode(Int.self, forKey: .exits)
+        actedOn = try c.decode(Int.self, forKey: .actedOn)
+        exitRatio = try c.decode(Double.self, forKey: .exitRatio)
+        modelUpdates = try c.decode(Int.self, forKey: .modelUpdates)
+        dmaIntents = try c.decode(Int.self, forKey: .dmaIntents)
+        denials = try c.decode(Int.self, forKey: .denials)
+        exitsByPort = try c.decode([String: Int].self, forKey: .exitsByPort)
+        heldExits = try c.decodeIfPresent(Int.self, forKey: .heldExits) ?? 0
+        arms = try c.decodeIfPresent(Int.self, forKey: .arms) ?? 0
+        disarms = try c.decodeIfPresent(Int.self, forKey: .disarms) ?? 0
+        kicks = try c.decodeIfPresent(Int.self, forKey: .kicks) ?? 0
     }
 
     /// The `exitsByPort` key of a BAR0 offset and direction: "0x07w", "0x10r".

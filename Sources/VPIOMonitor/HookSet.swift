@@ -9,6 +9,12 @@ public enum Mode: String, CaseIterable, Codable, Sendable {
     /// This project: the host hooks only the DMA-starting port (CR, every write) and checks the writes that
     /// start a DMA with the reduced model.
     case cooperative
+    /// Issue 12's mode below the seed: the cooperative set (CR, every write), armed only while the host
+    /// needs it (`OnDemandArming`): while another guest waits for the device, or while the guest's grant
+    /// leaves part of buffer memory to others. A guest that owns all of it cannot make an NE2000 DMA touch
+    /// anything of anyone else's, so the rest of the time nothing traps; a switch restores the next owner's
+    /// memory whole (host-monitor/SHARING.md).
+    case onDemand = "on-demand"
     /// Nothing exits and nothing is checked (unsafe; one guest only).
     case passthrough
 }
@@ -61,8 +67,9 @@ public struct HookPoint: Hashable, Sendable, CustomStringConvertible {
 /// rewrites the bitmap then). So the set depends on model state only through trapped accesses.
 ///
 /// `actsOn` is a second, narrower question: of the accesses that trap, which ones the mode's host does
-/// anything with. Only `cooperative` narrows it (its reduced model runs on the CR writes that may start
-/// a remote DMA or a transmit); the others act on every exit. It is reported beside the exits, never as them.
+/// anything with. Only `cooperative` and `on-demand` narrow it (their reduced model runs on the CR writes
+/// that may start a remote DMA or a transmit); the others act on every exit. It is reported beside the
+/// exits, never as them. `on-demand`'s set is this one while armed and empty otherwise (`OnDemandArming`).
 public struct HookSet: Sendable {
     public let mode: Mode
     /// Indexed by direction (bit 7), page (bits 6–5) and offset (bits 4–0).
@@ -72,7 +79,7 @@ public struct HookSet: Sendable {
         switch mode {
         case .emulated: self.init(mode: mode, bitmap: Array(repeating: true, count: 256))
         case .vmmModel: self.init(vmmModelPoints: HookPoint.vmmModel)
-        case .cooperative: self.init(mode: mode, bitmap: Self.bitmap(for: [HookPoint("CR write", 0...0, .write)]))
+        case .cooperative, .onDemand: self.init(mode: mode, bitmap: Self.bitmap(for: [HookPoint("CR write", 0...0, .write)]))
         case .passthrough: self.init(mode: mode, bitmap: Array(repeating: false, count: 256))
         }
     }
@@ -115,12 +122,70 @@ public struct HookSet: Sendable {
         return false
     }
 
-    /// Whether the host acts on an access that trapped: for cooperative, a CR write whose value may
-    /// start a DMA (`ReducedModel.mayStartDMA`); every trapped access otherwise.
+    /// Whether the host acts on an access that trapped: for cooperative and on-demand, a CR write whose
+    /// value may start a DMA (`ReducedModel.mayStartDMA`); every trapped access otherwise.
     @inline(__always)
     public func actsOn(_ access: PortAccess) -> Bool {
-        guard mode == .cooperative else { return true }
+        guard mode == .cooperative || mode == .onDemand else { return true }
         return access.direction == .write && access.port == .register(CR.offset)
             && ReducedModel.mayStartDMA(command: UInt8(truncatingIfNeeded: access.value))
+    }
+}
+
+/// What a shared device's host knows of an access besides the access itself (all false for a guest that
+/// has the device to itself).
+public struct AccessCircumstances: Sendable, Hashable {
+    /// The access waited for the device: its guest did not own it. A non-owner's I/O bitmap traps every
+    /// port (the VMM suspends the vCPU there until the switch), so it is an exit in every mode.
+    public var held: Bool
+    /// Another guest waits and the owner's turn is over: the host wants the owner's next switch point.
+    public var switchWanted: Bool
+
+    public init(held: Bool = false, switchWanted: Bool = false) {
+        self.held = held
+        self.switchWanted = switchWanted
+    }
+
+    /// A guest alone on its device.
+    public static let alone = AccessCircumstances()
+}
+
+/// When the on-demand mode's CR trap exists, and what switching it on and off costs. Armed while the
+/// host needs it: always when the guest's grant leaves part of buffer memory to others (every DMA start
+/// must then be judged, as in cooperative), and while the host wants the owner's next switch point.
+/// Disarmed, nothing traps: the guest owns all of buffer memory, and an NE2000 DMA reaches nothing else.
+///
+/// Costs, counted: arming a vCPU that is running needs it out of guest mode to rewrite its bitmap (a
+/// kick: one exit); disarming happens inside an exit (the switch-point CR write, or a held access on
+/// its way back in) and costs none.
+public struct OnDemandArming: Sendable, Hashable {
+    /// The grant leaves part of buffer memory to other guests.
+    public let grantSplit: Bool
+    public private(set) var armed: Bool
+    /// Times the trap was armed, and how many of those took a kick (an exit of their own).
+    public private(set) var arms = 0
+    public private(set) var kicks = 0
+    public private(set) var disarms = 0
+
+    public init(grant: BufferGrant) {
+        grantSplit = grant.leavesSRAMToOthers
+        armed = grantSplit
+    }
+
+    /// Before an access is judged: arms or disarms for what the host needs now. Returns whether arming
+    /// took a kick.
+    public mutating func update(_ circumstances: AccessCircumstances) -> Bool {
+        let wanted = grantSplit || circumstances.switchWanted
+        guard wanted != armed else { return false }
+        armed = wanted
+        guard wanted else {
+            disarms += 1
+            return false
+        }
+        arms += 1
+        // A held access has already exited: the bitmap is rewritten in that exit.
+        guard !circumstances.held else { return false }
+        kicks += 1
+        return true
     }
 }

@@ -5,22 +5,26 @@ import NE2000Model
 /// plus interrupt edges and function resets, which a VMM sees without trapping anything.
 ///
 /// Models by mode: `emulated` and `vmm-model` run the `FullModel` (fed everything, the emulated one is
-/// the reference), `cooperative` runs the `ReducedModel` on each trapped DMA start, `passthrough` none.
+/// the reference), `cooperative` and `on-demand` run the `ReducedModel` on each trapped DMA start
+/// (on-demand's hook set exists only while `arming` says so), `passthrough` none.
 public struct ShadowMonitor: Sendable {
     public let hooks: HookSet
     public var mode: Mode { hooks.mode }
     /// The full model, in the modes that run one.
     public private(set) var full: FullModel?
     private let reduced: ReducedModel?
+    /// When on-demand's trap exists (nil in the other modes, whose sets are fixed).
+    public private(set) var arming: OnDemandArming?
     public private(set) var counters = ModeCounters()
 
     public init(hooks: HookSet, grant: BufferGrant = .wholeDevice) {
         self.hooks = hooks
+        arming = hooks.mode == .onDemand ? OnDemandArming(grant: grant) : nil
         switch hooks.mode {
         case .emulated, .vmmModel:
             full = FullModel(grant: grant)
             reduced = nil
-        case .cooperative:
+        case .cooperative, .onDemand:
             full = nil
             reduced = ReducedModel(grant: grant)
         case .passthrough:
@@ -36,10 +40,15 @@ public struct ShadowMonitor: Sendable {
     /// `reusable` of the full model; nil in modes that do not run it.
     public var reusable: Bool? { full?.reusable }
 
+    /// Whether the mode's hook set exists now (false only for a disarmed on-demand monitor).
+    public var armed: Bool { arming?.armed ?? true }
+
     /// Feeds one event. `readback` follows what the device's readable registers show (used by the
-    /// reduced model only). Returns the decisions when a trapped access started DMAs.
+    /// reduced model only); `circumstances` is what a shared device's host knows of an access. Returns
+    /// the decisions when a trapped access started DMAs.
     @inline(__always)
-    public mutating func observe(_ event: DeviceEvent, readback: DeviceReadback) -> DMAStarts {
+    public mutating func observe(_ event: DeviceEvent, readback: DeviceReadback,
+                                 circumstances: AccessCircumstances = .alone) -> DMAStarts {
         guard case .access(let access) = event else {
             if full != nil {
                 full!.apply(event)
@@ -47,10 +56,14 @@ public struct ShadowMonitor: Sendable {
             }
             return DMAStarts()
         }
-        guard hooks.traps(access, page: full?.state.page ?? 0) else { return DMAStarts() }
+        if arming != nil, arming!.update(circumstances) { counters.exits += 1 }
+        let trapped = armed && hooks.traps(access, page: full?.state.page ?? 0)
+        guard trapped || circumstances.held else { return DMAStarts() }
         counters.exits += 1
+        if circumstances.held { counters.heldExits += 1 }
         counters.exitsByPort[Int(access.direction.rawValue) << 5 | Int(access.offset & 0x1F)] += 1
-        guard hooks.actsOn(access) else { return DMAStarts() }
+        // A held access outside the hook set is served once its guest owns the device, unseen by the model.
+        guard trapped, hooks.actsOn(access) else { return DMAStarts() }
         counters.actedOn += 1
         let starts: DMAStarts
         if full != nil {
@@ -71,12 +84,16 @@ public struct ShadowMonitor: Sendable {
 
 /// What one mode's monitor counted.
 public struct ModeCounters: Sendable, Equatable {
-    /// Accesses the mode's I/O bitmap traps: its exits.
+    /// Accesses the mode's I/O bitmap traps, held accesses (a non-owner's bitmap traps every port) and
+    /// on-demand's arming kicks: its exits.
     public var exits = 0
+    /// Of those, accesses that waited for a shared device (every mode takes them).
+    public var heldExits = 0
     /// Exits the mode's host acts on (fewer than `exits` only for cooperative: the CR writes that may
     /// start a DMA). Not exits: a VMM takes the exit before it sees the value.
     public var actedOn = 0
     /// Exits by direction (bit 5) and BAR0 offset (bits 4–0): an access is attributed to its first port.
+    /// Arming kicks are not accesses and are not here.
     public var exitsByPort = [Int](repeating: 0, count: 64)
     /// Events the mode's model processed.
     public var modelUpdates = 0
@@ -103,7 +120,7 @@ public struct GuestMonitors: Sendable {
     /// Feeds one event to every mode; returns each mode's decision when the event started a DMA that
     /// mode trapped (what an enforcing host acts on).
     @discardableResult
-    public mutating func observe(_ event: DeviceEvent) -> ModeDecisions {
+    public mutating func observe(_ event: DeviceEvent, circumstances: AccessCircumstances = .alone) -> ModeDecisions {
         switch event {
         case .access: accesses += 1
         case .interrupt: interruptEdges += 1
@@ -111,7 +128,7 @@ public struct GuestMonitors: Sendable {
         }
         var decisions = ModeDecisions()
         for i in monitors.indices {
-            decisions[monitors[i].mode] = monitors[i].observe(event, readback: readback)
+            decisions[monitors[i].mode] = monitors[i].observe(event, readback: readback, circumstances: circumstances)
         }
         readback.apply(event)
         return decisions
@@ -120,10 +137,13 @@ public struct GuestMonitors: Sendable {
     /// The monitor of `mode`.
     public func monitor(_ mode: Mode) -> ShadowMonitor { monitors.first { $0.mode == mode }! }
 
+    /// Whether on-demand's CR trap is armed after the last event (what an on-demand host acts on).
+    public var onDemandArmed: Bool { monitors.first { $0.mode == .onDemand }!.armed }
+
     /// The ledger so far.
     public var ledger: ExitLedger {
         ExitLedger(enforced: enforced, accesses: accesses, interruptEdges: interruptEdges, resets: resets,
-                   modes: monitors.map { ModeLedger(mode: $0.mode, counters: $0.counters, accesses: accesses) })
+                   modes: monitors.map { ModeLedger(mode: $0.mode, counters: $0.counters, arming: $0.arming, accesses: accesses) })
     }
 
     /// Runs every mode over a recorded stream (offline replay).
@@ -139,6 +159,7 @@ public struct ModeDecisions: Sendable, Equatable {
     public var emulated = DMAStarts()
     public var vmmModel = DMAStarts()
     public var cooperative = DMAStarts()
+    public var onDemand = DMAStarts()
 
     public init() {}
 
@@ -148,6 +169,7 @@ public struct ModeDecisions: Sendable, Equatable {
             case .emulated: emulated
             case .vmmModel: vmmModel
             case .cooperative: cooperative
+            case .onDemand: onDemand
             case .passthrough: DMAStarts()
             }
         }
@@ -156,6 +178,7 @@ public struct ModeDecisions: Sendable, Equatable {
             case .emulated: emulated = newValue
             case .vmmModel: vmmModel = newValue
             case .cooperative: cooperative = newValue
+            case .onDemand: onDemand = newValue
             case .passthrough: break
             }
         }

@@ -136,8 +136,8 @@ struct CompareRenderingTests {
     @Test func csvRowsMatchLedgers() throws {
         let lines = try Self.report().csv.split(separator: "\n").map(String.init)
         #expect(lines[0].hasPrefix("scenario,workload,run,mode,accesses,exits,"))
-        // 2 + 1 runs × 4 modes, plus 4 pooled rows per scenario.
-        #expect(lines.count == 1 + 3 * 4 + 2 * 4)
+        // 2 + 1 runs × 5 modes, plus 5 pooled rows per scenario.
+        #expect(lines.count == 1 + 3 * 5 + 2 * 5)
         #expect(lines.contains { $0.hasPrefix("large download,download,2,vmm-model,300000,9300,") && $0.hasSuffix(",true,3.20") })
         #expect(lines.contains { $0.hasPrefix("large download,download,all,cooperative,600000,3000,") })
     }
@@ -152,7 +152,7 @@ struct CompareRenderingTests {
         let svg = try Self.report().exitsPerMiBSVG
         #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(svg.hasSuffix("</svg>\n"))
-        #expect(svg.components(separatedBy: "<rect x=").count - 1 == 3 + 4)  // 3 bars (passthrough is 0) + 4 legend boxes
+        #expect(svg.components(separatedBy: "<rect x=").count - 1 == 3 + 5)  // 3 bars (on-demand and passthrough are 0) + 5 legend boxes
         #expect(svg.contains("large download vmm-model: 9150 exits/MiB"))
         #expect(!svg.contains("boot only"))
         #expect(svg.contains(">0</text>"))  // passthrough
