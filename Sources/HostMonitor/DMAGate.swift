@@ -105,7 +105,8 @@ public final class DMAGate {
 
     /// One start through the agent check and the enforcer; logs and reports the outcome.
     private func judge(_ start: StartDecisions, intentStart: UInt16) -> Bool {
-        let intent = check(start.reference.kind, start: intentStart)
+        // on-demand's judgement never rests on the agent's word: its ring is not read.
+        let intent = enforcer.report.configured == .onDemand ? .agentAbsent : check(start.reference.kind, start: intentStart)
         let switches = enforcer.report.switches.count
         let allowed = enforcer.judge(access: ledger.accesses, start: start, intent: intent,
                                      ringGeneration: agent.channel.ringGeneration)

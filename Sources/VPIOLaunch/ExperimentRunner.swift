@@ -77,6 +77,8 @@ public struct RunConfiguration: Sendable {
     public var guests = 1
     /// Workloads of particular guests (by slot, from 0), instead of `workloads`.
     public var guestWorkloads: [Int: [String]] = [:]
+    /// Enforced modes of a shared device's guests by slot (from 0), where they differ from vpio-host's --mode.
+    public var guestModes: [Int: String] = [:]
 
     public func workloads(slot: Int) -> [String] { guestWorkloads[slot] ?? workloads }
 
@@ -224,7 +226,9 @@ public final class ExperimentRunner: @unchecked Sendable {
             }
             let sockets = c.guests == 1 ? [directory.url.appendingPathComponent("ne2k.sock").path]
                 : (1...c.guests).map { directory.url.appendingPathComponent("g\($0).sock").path }
-            let listen = c.guests == 1 ? ["--socket", sockets[0]] : sockets.enumerated().flatMap { ["--guest", "g\($0.offset + 1)=\($0.element)"] }
+            let listen = c.guests == 1 ? ["--socket", sockets[0]] : sockets.enumerated().flatMap { slot, socket in
+                ["--guest", "g\(slot + 1)=\(socket)" + (c.guestModes[slot].map { ",mode=\($0)" } ?? "")]
+            }
             let launch = HostLaunch(
                 argv: [binary.path] + listen + ["--netns", namespace.name, "--tap-name", tapName,
                        "--peer-address", "\(c.peerAddress)/\(c.prefixLength)", "--mac", c.mac,

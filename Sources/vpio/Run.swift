@@ -93,7 +93,7 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the parsed result as JSON to this file.", valueName: "path"))
     var resultJson: String?
 
-    @Option(help: "vpio-host: the enforced mode (emulated, vmm-model, cooperative, passthrough); all four are counted.")
+    @Option(help: "vpio-host: the enforced mode (emulated, vmm-model, cooperative, on-demand, passthrough); all five are counted.")
     var mode: Mode = .cooperative
 
     @Option(help: ArgumentHelp("vpio-host: record the guest's access stream to this trace file.", valueName: "path"))
@@ -125,6 +125,21 @@ struct Run: ParsableCommand {
 
     @Option(help: ArgumentHelp("With --guests: guest N's own workloads, N=LIST (N from 1); repeat for each such guest.", valueName: "n=list"))
     var guestWorkloads: [String] = []
+
+    @Option(help: ArgumentHelp("With --guests: guest N's own enforced mode, N=MODE (N from 1; the others take --mode); repeat for each.",
+                               valueName: "n=mode"))
+    var guestMode: [String] = []
+
+    /// --guest-mode by slot (from 0); nil when an entry does not parse.
+    var modesBySlot: [Int: Mode]? {
+        var bySlot: [Int: Mode] = [:]
+        for entry in guestMode {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let n = Int(parts[0]), (1...guests).contains(n), let mode = Mode(rawValue: String(parts[1])) else { return nil }
+            bySlot[n - 1] = mode
+        }
+        return bySlot
+    }
 
     /// --guest-workloads by slot (from 0).
     var workloadsBySlot: [Int: [String]] {
@@ -168,6 +183,11 @@ struct Run: ParsableCommand {
         for workload in workloadsBySlot.values.joined() where !known.contains(workload) {
             throw ValidationError("unknown workload '\(workload)' in --guest-workloads (known: \(known.joined(separator: ", ")))")
         }
+        if !guestMode.isEmpty, guests == 1 { throw ValidationError("--guest-mode needs --guests 2 or more (one guest: --mode)") }
+        guard modesBySlot != nil else {
+            throw ValidationError("--guest-mode takes N=MODE with N from 1 to --guests and MODE one of "
+                                  + Mode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
         if guests > 1 {
             guard nic == .vpioHost, device == "ours", guest == .linux, fault == nil else {
                 throw ValidationError("--guests needs --nic vpio-host, --device ours, --guest linux and no --fault")
@@ -200,6 +220,7 @@ struct Run: ParsableCommand {
             configuration.workloadTimeout = workloadTimeout
             configuration.guests = guests
             configuration.guestWorkloads = workloadsBySlot
+            configuration.guestModes = (modesBySlot ?? [:]).mapValues(\.rawValue)
             configuration.fault = fault.map {
                 FaultInjection(kind: $0, afterPeerBytes: faultAfter.bytes, restartWorkloads: restartWorkloads.split(separator: ",").map(String.init))
             }

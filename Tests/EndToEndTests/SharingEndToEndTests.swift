@@ -3,6 +3,7 @@ import DeviceSharing
 import Foundation
 import Testing
 import VPIOLaunch
+import VPIOMonitor
 import VPIOProvision
 
 /// Issue 14 with real guests: two and three Linux guests on one vpio-host and its one NE2000, each
@@ -33,8 +34,11 @@ struct SharingEndToEndTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let trace = directory.appendingPathComponent("trace.vptrace").path, resultPath = directory.appendingPathComponent("result.json")
+        let ledgers = directory.appendingPathComponent("ledger.json").path
+        // Three guests enforce three modes: on-demand (issue 12), cooperative (--mode's default) and vmm-model.
+        let modes = guests == 3 ? ["--guest-mode", "1=on-demand", "--guest-mode", "3=vmm-model"] : []
         let run = try EndToEnd.run(["--guests", "\(guests)", "--size", "64K", "--workloads", "download", "--record", trace,
-                                    "--result-json", resultPath.path])
+                                    "--ledger-json", ledgers, "--result-json", resultPath.path] + modes)
         let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
         #expect(run.status == 0, "\(result.failures)")
         let all = [result] + result.otherGuests
@@ -57,6 +61,15 @@ struct SharingEndToEndTests {
               + "\(Int(shared.switches.accessesMean)) accesses per switch, holds max "
               + shared.guests.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value.holds.max / 1000)) ms" }.joined(separator: ", "))
         #expect(shared.switches.total >= guests && shared.guests.values.allSatisfy { $0.switchesIn > 0 })
+        for slot in 0..<guests {
+            let ledger = try JSONDecoder().decode(ExitLedger.self, from: Data(contentsOf: URL(fileURLWithPath: PerGuestFile.path(ledgers, guest: "g\(slot + 1)"))))
+            let onDemand = try #require(ledger[.onDemand]), cooperative = try #require(ledger[.cooperative])
+            print("sharing g\(slot + 1) (\(ledger.enforced.rawValue)): \(ledger.accesses) accesses; exits cooperative \(cooperative.exits), "
+                  + "on-demand \(onDemand.exits) (armed \(onDemand.arms) times, \(onDemand.kicks) kicks, \(onDemand.heldExits) held)")
+            #expect(onDemand.heldExits > 0 && onDemand.heldExits == cooperative.heldExits, "held accesses are exits in every mode")
+            #expect(onDemand.arms > 0 && onDemand.exits > onDemand.heldExits, "the trap was armed for switches")
+            #expect(onDemand.exits < cooperative.exits, "on-demand below cooperative: \(onDemand.exits) against \(cooperative.exits)")
+        }
         #expect(shared.guests.values.allSatisfy { $0.holds.max <= 1_100_000 }, "no access held past the bound")
     }
 

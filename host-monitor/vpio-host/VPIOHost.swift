@@ -61,7 +61,7 @@ struct VPIOHost: ParsableCommand {
     @Option(help: "Write counters as JSON to this file on exit.")
     var statsJson: String?
 
-    @Option(help: "Which mode's monitor is enforced (the others run as shadows): emulated, vmm-model, cooperative, passthrough.")
+    @Option(help: "Which mode's monitor is enforced (the others run as shadows): emulated, vmm-model, cooperative, on-demand, passthrough.")
     var mode: Mode = .cooperative
 
     @Option(help: "Record the exact access stream (with values and interrupt edges) to this trace file.")
