@@ -1,4 +1,5 @@
 import ArgumentParser
+import DeviceSharing
 import Foundation
 import Supervision
 import KVMProbe
@@ -17,7 +18,7 @@ struct Compare: ParsableCommand {
             (--small-size, SHA-256 checked), large download (--large-size, SHA-256 checked) and, unless \
             --no-baseline, boot only (no workload: what every run spends before and after its workload); then, \
             unless --no-ipxe, the small and large download again with the second driver, iPXE's ns8390 (checked \
-            on the host), beside the seed's Windows rows.
+            on the host), beside the seed's Windows rows; and, unless --no-shared, a shared download: two guests             downloading --small-size (and 4 KiB more) at once through one vpio-host and its one NE2000, guest 1's             ledger in the table — where on-demand's trap is armed for the switches (with one guest it never is).
 
             Costs: a port-I/O exit round trip is measured once on /dev/kvm (as `vpio exit-cost`; or read from \
             --exit-cost-json), the models' ns per update by the model benchmark over the access trace recorded \
@@ -65,7 +66,10 @@ struct Compare: ParsableCommand {
     @Flag(name: .customLong("no-ipxe"), help: "Leave out the second driver's rows (iPXE's small and large download).")
     var noIPXE = false
 
-    @Option(help: "The mode vpio-host enforces (all four are counted).")
+    @Flag(name: .customLong("no-shared"), help: "Leave out the shared download (two guests on one device).")
+    var noShared = false
+
+    @Option(help: "The mode vpio-host enforces (all five are counted).")
     var mode: Mode = .cooperative
 
     @Option(help: "QEMU accelerator (tcg on this machine kind; kvm on real hosts).")
@@ -99,6 +103,8 @@ struct Compare: ParsableCommand {
         var seed: SeedFigure?
         var byteUnit: String
         var guest: RunConfiguration.GuestKind = .linux
+        /// Guests sharing the device (guest 1's ledger is the row).
+        var guests = 1
     }
 
     var plans: [Plan] {
@@ -118,6 +124,10 @@ struct Compare: ParsableCommand {
                 Plan(name: "iPXE large download", slug: "ipxe-large-download", workload: "download", size: large,
                      runs: quick ? 1 : repeats, seed: .windowsLargeDownload, byteUnit: "file bytes", guest: .ipxe),
             ]
+        }
+        if !noShared {
+            plans.append(Plan(name: "shared download", slug: "shared-download", workload: "download", size: smallSize.bytes, runs: 1,
+                              seed: nil, byteUnit: "file bytes", guests: 2))
         }
         if baseline ?? !quick {
             plans.append(Plan(name: "boot only", slug: "boot", workload: "none", size: smallSize.bytes, runs: 1, seed: nil,
@@ -218,8 +228,11 @@ struct Compare: ParsableCommand {
         configuration.provisionIfNeeded = false
         configuration.echoConsole = console
         configuration.guest = plan.guest
+        configuration.guests = plan.guests
         if !noAgent, plan.guest == .linux { configuration.agent = .register }
-        try? FileManager.default.removeItem(at: ledger)
+        // A shared device's vpio-host writes a ledger per guest: guest 1's is the row.
+        let ledgerPath = plan.guests > 1 ? PerGuestFile.path(ledger.path, guest: "g1") : ledger.path
+        try? FileManager.default.removeItem(atPath: ledgerPath)
 
         let ticker = Ticker(label: label, every: 15)
         defer { ticker.stop() }
@@ -232,10 +245,10 @@ struct Compare: ParsableCommand {
         } catch {
             throw fail(error)
         }
-        guard let data = FileManager.default.contents(atPath: ledger.path),
+        guard let data = FileManager.default.contents(atPath: ledgerPath),
               let exits = try? JSONDecoder().decode(ExitLedger.self, from: data) else {
             result.summary.forEach { say("[run] \($0)") }
-            throw fail(StepError(step: label, reason: "vpio-host wrote no exit ledger to \(ledger.path)"))
+            throw fail(StepError(step: label, reason: "vpio-host wrote no exit ledger to \(ledgerPath)"))
         }
         let bytes: Int, verified: Bool, check: String, seconds: Double
         switch plan.workload {
@@ -243,6 +256,7 @@ struct Compare: ParsableCommand {
             let download = result.download
             bytes = download?.bytes ?? 0
             verified = download?.checksumOK == true && bytes == plan.size
+                && result.otherGuests.allSatisfy { $0.download?.checksumOK == true }
             check = download.map { "\(plan.guest == .ipxe ? "host" : "sha256") \($0.status)" } ?? "no result"
             seconds = download?.seconds ?? 0
         case "ssh-session":
@@ -335,6 +349,10 @@ struct Compare: ParsableCommand {
         if !noIPXE {
             notes.append("the iPXE rows run no agent (it is a Linux program): their cooperative mode falls back to vmm-model at the "
                          + "first DMA start, and the ledger still counts what each mode's bitmap would trap; seed % beside them is Windows XP's")
+        }
+        if !noShared {
+            notes.append("shared download: two guests at once on one device, guest 1's ledger; its held accesses are exits in every "
+                         + "mode (a non-owner's bitmap traps every port), on-demand's are the CR writes while a switch is wanted plus one kick per arming")
         }
         if !noAgent {
             notes.append("the cooperative estimate leaves out the agent's in-guest eBPF work (the agent's summary reports ns per probe hit)")

@@ -125,7 +125,7 @@ struct vpio_ring {
 #define VPIO_STATUS_REGISTERED  0x1  /* ring accepted and being read */
 #define VPIO_STATUS_REJECTED    0x2  /* last registration refused; reason in last_error */
 #define VPIO_STATUS_FALLBACK    0x4  /* host fell back to heavier hooking */
-#define VPIO_STATUS_MODE_SHIFT  8    /* bits 8..11: enforced mode (0 emulated, 1 vmm-model, 2 cooperative, 3 passthrough) */
+#define VPIO_STATUS_MODE_SHIFT  8    /* bits 8..11: enforced mode (0 emulated, 1 vmm-model, 2 cooperative, 3 passthrough, 4 on-demand) */
 
 /* last_error values */
 #define VPIO_ERR_NONE          0
