@@ -10,8 +10,8 @@ import VPIOProtocol
 /// What a shared device's switcher says about one guest's accesses, and hears of them.
 public protocol GuestTurn: AnyObject {
     /// What the host knows of the access about to be judged: whether it waited for the device, whether
-    /// the host wants the owner's next switch point.
-    func circumstances() -> AccessCircumstances
+    /// the host wants the owner's next switch point, whether the host answers it itself.
+    func circumstances(of access: BusAccess) -> AccessCircumstances
     /// A CR write the enforced mode trapped, after it reached the device.
     func commandTrapped(_ value: UInt8)
 }
@@ -53,7 +53,7 @@ public final class DMAGate {
     /// PCIEndpoint's access hook: observes reads; performs writes itself (returns nil: absorbed).
     public func filter(_ access: BusAccess) -> UInt32? {
         agent.count(access)
-        let decisions = ledger.observe(access, circumstances: turn?.circumstances() ?? .alone)
+        let decisions = ledger.observe(access, circumstances: turn?.circumstances(of: access) ?? .alone)
         guard access.direction == .write else { return access.value }
         let value = UInt8(truncatingIfNeeded: access.value)
         let isCommand = access.region == 0 && BAR0.decode(offset: access.offset, width: access.width) == .register(CR.offset)

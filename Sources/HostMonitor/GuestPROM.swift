@@ -12,7 +12,18 @@ public final class GuestPROM: BusDevice {
     let image: [UInt8]
     private let window: RegisterWindow
     /// The PROM address the running remote read is at, while it reads the PROM.
-    private var address: Int?
+    private var address: Int? {
+        didSet { if oldValue != nil, address == nil { awaitingProbe = false } }
+    }
+    /// From a function reset until the guest's first PROM read has ended: what the driver's probe does.
+    public private(set) var awaitingProbe = true
+
+    /// Whether the last read was answered from the guest's image.
+    private var answeredLastRead = false
+
+    /// Whether `access`, a read this view has just served, was a PROM read answered from the guest's image
+    /// (monitors see a read after the device returned it).
+    public func answered(_ access: BusAccess) -> Bool { access.direction == .read && answeredLastRead }
 
     public init(device: BusDevice, mac: [UInt8]) {
         self.device = device
@@ -25,7 +36,9 @@ public final class GuestPROM: BusDevice {
     public func read(region: UInt32, offset: UInt64, width: AccessWidth) -> UInt32 {
         let value = device.read(region: region, offset: offset, width: width)
         if region == 0, BAR0.decode(offset: offset, width: width) == .resetPort { address = nil }
+        answeredLastRead = false
         guard let at = address, region == 0, BAR0.decode(offset: offset, width: width) == .dataPort else { return value }
+        answeredLastRead = true
         let moved = RemoteAddress.bytesPerAccess(width, dataConfiguration: window.dataConfiguration())
         address = at + moved < BufferMap.prom.upperBound ? at + moved : nil
         return (0..<width.rawValue).reduce(UInt32(0)) { $0 | UInt32(image[(at + $1) % image.count]) << (8 * UInt32($1)) }
@@ -45,6 +58,7 @@ public final class GuestPROM: BusDevice {
 
     public func reset() {
         address = nil
+        awaitingProbe = true
         device.reset()
     }
 }

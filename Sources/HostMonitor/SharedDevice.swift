@@ -122,7 +122,7 @@ public final class SharedGuest {
         enforcer = Enforcer(mode: spec.mode)
         receiveGate = ReceiveGate(nic: nic, enforcer: enforcer, arrivals: ledger)
         endpoint = PCIEndpoint(identity: .rtl8029, device: view, interruptLine: line, intx: intx)
-        admission = GuestAdmission(index: index, switcher: switcher, window: RegisterWindow(device: nic))
+        admission = GuestAdmission(index: index, switcher: switcher, window: RegisterWindow(device: nic), prom: view)
         var guestLogger = logger
         guestLogger[metadataKey: "guest"] = "\(spec.name)"
         let server = VFIOUserServer(endpoint: endpoint, admission: admission, logger: guestLogger)
@@ -144,10 +144,12 @@ final class GuestAdmission: AccessAdmission, GuestTurn {
     let index: Int
     let switcher: DeviceSwitcher
     let window: RegisterWindow
+    let prom: GuestPROM
     /// The access being served waited for the device (its guest did not own it when it came).
     private var wasHeld = false
 
-    init(index: Int, switcher: DeviceSwitcher, window: RegisterWindow) {
+    init(index: Int, switcher: DeviceSwitcher, window: RegisterWindow, prom: GuestPROM) {
+        self.prom = prom
         self.index = index
         self.switcher = switcher
         self.window = window
@@ -162,9 +164,11 @@ final class GuestAdmission: AccessAdmission, GuestTurn {
     /// The device went to another guest during this access (a switch point): the reply waits.
     func mayReply() -> Bool { switcher.owner == index }
 
-    func circumstances() -> AccessCircumstances {
+    func circumstances(of access: BusAccess) -> AccessCircumstances {
         defer { wasHeld = false }
-        return AccessCircumstances(held: wasHeld, switchWanted: switcher.owner == index && switcher.ownerShouldYield(at: .now))
+        return AccessCircumstances(held: wasHeld, switchWanted: switcher.owner == index && switcher.ownerShouldYield(at: .now),
+                                   hostAnswers: prom.answered(access),
+                                   probePending: prom.awaitingProbe)
     }
 
     func commandTrapped(_ value: UInt8) {

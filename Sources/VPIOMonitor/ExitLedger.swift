@@ -43,7 +43,8 @@ public struct ExitLedger: Codable, Equatable, Sendable {
             + "its host acts on; edges=\(interruptEdges) resets=\(resets))")
         if let onDemand = self[.onDemand], onDemand.arms > 0 || onDemand.heldExits > 0 {
             lines.append("(on-demand: armed \(onDemand.arms) times, \(onDemand.kicks) of them a kick (an exit), disarmed "
-                + "\(onDemand.disarms); held accesses, an exit in every mode: \(onDemand.heldExits))")
+                + "\(onDemand.disarms); exits in every mode: \(onDemand.heldExits) held accesses, "
+                + "\(onDemand.hostAnsweredExits) PROM reads the host answered)")
         }
         return lines
     }
@@ -71,6 +72,8 @@ public struct ModeLedger: Codable, Equatable, Sendable {
     public var exitsByPort: [String: Int]
     /// Of the exits, accesses that waited for a shared device (a non-owner's bitmap traps every port).
     public var heldExits: Int
+    /// Of the exits, accesses outside the mode's set the host answered itself (a shared device's PROM reads).
+    public var hostAnsweredExits: Int
     /// on-demand only: times its trap was armed and disarmed, and the arming kicks (exits that are no
     /// access: a running vCPU taken out of guest mode to rewrite its bitmap).
     public var arms: Int
@@ -81,6 +84,7 @@ public struct ModeLedger: Codable, Equatable, Sendable {
         self.mode = mode
         exits = counters.exits
         heldExits = counters.heldExits
+        hostAnsweredExits = counters.hostAnsweredExits
         arms = arming?.arms ?? 0
         disarms = arming?.disarms ?? 0
         kicks = arming?.kicks ?? 0
@@ -97,7 +101,7 @@ public struct ModeLedger: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case mode, exits, actedOn, exitRatio, modelUpdates, dmaIntents, denials, exitsByPort, heldExits, arms, disarms, kicks
+        case mode, exits, actedOn, exitRatio, modelUpdates, dmaIntents, denials, exitsByPort, heldExits, hostAnsweredExits, arms, disarms, kicks
     }
 
     /// Ledgers written before sharing and on-demand have no held exits or arming: 0.
@@ -112,6 +116,7 @@ public struct ModeLedger: Codable, Equatable, Sendable {
         denials = try c.decode(Int.self, forKey: .denials)
         exitsByPort = try c.decode([String: Int].self, forKey: .exitsByPort)
         heldExits = try c.decodeIfPresent(Int.self, forKey: .heldExits) ?? 0
+        hostAnsweredExits = try c.decodeIfPresent(Int.self, forKey: .hostAnsweredExits) ?? 0
         arms = try c.decodeIfPresent(Int.self, forKey: .arms) ?? 0
         disarms = try c.decodeIfPresent(Int.self, forKey: .disarms) ?? 0
         kicks = try c.decodeIfPresent(Int.self, forKey: .kicks) ?? 0

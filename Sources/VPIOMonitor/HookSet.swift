@@ -140,10 +140,18 @@ public struct AccessCircumstances: Sendable, Hashable {
     public var held: Bool
     /// Another guest waits and the owner's turn is over: the host wants the owner's next switch point.
     public var switchWanted: Bool
+    /// The host answers this access itself (a shared device's PROM read, from the guest's own PROM image):
+    /// it must trap in every mode.
+    public var hostAnswers: Bool
+    /// The host answers the guest's PROM reads and the guest has not read its PROM since its reset: the
+    /// CR write that starts that read must trap.
+    public var probePending: Bool
 
-    public init(held: Bool = false, switchWanted: Bool = false) {
+    public init(held: Bool = false, switchWanted: Bool = false, hostAnswers: Bool = false, probePending: Bool = false) {
         self.held = held
         self.switchWanted = switchWanted
+        self.hostAnswers = hostAnswers
+        self.probePending = probePending
     }
 
     /// A guest alone on its device.
@@ -152,12 +160,13 @@ public struct AccessCircumstances: Sendable, Hashable {
 
 /// When the on-demand mode's CR trap exists, and what switching it on and off costs. Armed while the
 /// host needs it: always when the guest's grant leaves part of buffer memory to others (every DMA start
-/// must then be judged, as in cooperative), and while the host wants the owner's next switch point.
+/// must then be judged, as in cooperative), while the host wants the owner's next switch point, and on a
+/// shared device from the guest's reset until it has read its PROM (which the host answers).
 /// Disarmed, nothing traps: the guest owns all of buffer memory, and an NE2000 DMA reaches nothing else.
 ///
-/// Costs, counted: arming a vCPU that is running needs it out of guest mode to rewrite its bitmap (a
-/// kick: one exit); disarming happens inside an exit (the switch-point CR write, or a held access on
-/// its way back in) and costs none.
+/// Costs, counted: arming a vCPU that is running (for a switch another guest waits for) needs it out of
+/// guest mode to rewrite its bitmap (a kick: one exit); arming at a reset or inside a held access, and
+/// disarming (inside the switch-point exit, or a held access on its way back in), cost none.
 public struct OnDemandArming: Sendable, Hashable {
     /// The grant leaves part of buffer memory to other guests.
     public let grantSplit: Bool
@@ -175,7 +184,7 @@ public struct OnDemandArming: Sendable, Hashable {
     /// Before an access is judged: arms or disarms for what the host needs now. Returns whether arming
     /// took a kick.
     public mutating func update(_ circumstances: AccessCircumstances) -> Bool {
-        let wanted = grantSplit || circumstances.switchWanted
+        let wanted = grantSplit || circumstances.switchWanted || circumstances.probePending
         guard wanted != armed else { return false }
         armed = wanted
         guard wanted else {
@@ -183,8 +192,9 @@ public struct OnDemandArming: Sendable, Hashable {
             return false
         }
         arms += 1
-        // A held access has already exited: the bitmap is rewritten in that exit.
-        guard !circumstances.held else { return false }
+        // A held access has already exited: the bitmap is rewritten in that exit. A probe pending follows
+        // a reset, which the VMM handles before the guest runs on: no kick either.
+        guard circumstances.switchWanted, !circumstances.held, !circumstances.probePending else { return false }
         kicks += 1
         return true
     }

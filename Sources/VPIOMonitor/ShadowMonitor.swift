@@ -58,11 +58,12 @@ public struct ShadowMonitor: Sendable {
         }
         if arming != nil, arming!.update(circumstances) { counters.exits += 1 }
         let trapped = armed && hooks.traps(access, page: full?.state.page ?? 0)
-        guard trapped || circumstances.held else { return DMAStarts() }
+        guard trapped || circumstances.held || circumstances.hostAnswers else { return DMAStarts() }
         counters.exits += 1
         if circumstances.held { counters.heldExits += 1 }
+        if circumstances.hostAnswers && !trapped { counters.hostAnsweredExits += 1 }
         counters.exitsByPort[Int(access.direction.rawValue) << 5 | Int(access.offset & 0x1F)] += 1
-        // A held access outside the hook set is served once its guest owns the device, unseen by the model.
+        // A held or host-answered access outside the hook set is served unseen by the model.
         guard trapped, hooks.actsOn(access) else { return DMAStarts() }
         counters.actedOn += 1
         let starts: DMAStarts
@@ -89,6 +90,8 @@ public struct ModeCounters: Sendable, Equatable {
     public var exits = 0
     /// Of those, accesses that waited for a shared device (every mode takes them).
     public var heldExits = 0
+    /// Of those, accesses outside the mode's set that the host answered itself (a shared device's PROM reads).
+    public var hostAnsweredExits = 0
     /// Exits the mode's host acts on (fewer than `exits` only for cooperative: the CR writes that may
     /// start a DMA). Not exits: a VMM takes the exit before it sees the value.
     public var actedOn = 0
