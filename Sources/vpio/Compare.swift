@@ -169,7 +169,7 @@ struct Compare: ParsableCommand {
             runs[item.plan].append(run)
             let l = run.ledger
             say("[compare] \(label): \(result.succeeded ? "ok" : "FAILED") (\(run.check)), \(l.accesses) accesses; "
-                + [Mode.vmmModel, .cooperative].map { m in "\(m.rawValue) \(l[m]?.exits ?? 0) (\(String(format: "%.2f", (l[m]?.exitRatio ?? 0) * 100)) %)" }
+                + [Mode.vmmModel, .cooperative, .onDemand].map { m in "\(m.rawValue) \(l[m]?.exits ?? 0) (\(String(format: "%.2f", (l[m]?.exitRatio ?? 0) * 100)) %)" }
                 .joined(separator: ", ") + String(format: "; wall %.0f s", result.wallSeconds))
             if !result.succeeded { failures.append("\(label): \(result.failures.joined(separator: "; "))") }
         }

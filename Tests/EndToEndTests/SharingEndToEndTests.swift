@@ -73,15 +73,19 @@ struct SharingEndToEndTests {
         #expect(shared.guests.values.allSatisfy { $0.holds.max <= 1_100_000 }, "no access held past the bound")
     }
 
-    /// Guest 1, root in its guest, reads all of SRAM by remote DMA again and again (`vpio-rogue snoop`)
-    /// while guest 2 downloads: it finds its own address in what it received, never guest 2's.
-    @Test("a guest reading all of buffer memory finds nothing of the other while it downloads",
+    /// Guest 1, root in its guest and enforced on-demand, runs the safety issue's raw-port attacks (a remote
+    /// DMA with no command, one steered after its start, RD and TXP in one write, wide accesses) and then
+    /// reads all of SRAM by remote DMA again and again (`vpio-rogue snoop`) while guest 2 downloads: guest 2's
+    /// file arrives intact, nobody is held past the bound, and the snoop finds its own address in what it
+    /// received, never guest 2's.
+    @Test("a guest attacking the device and reading all of buffer memory finds nothing of the other while it downloads",
           .enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? "")), .timeLimit(.minutes(6)))
     func aSnoopingGuestFindsNothingOfTheOther() throws {
         let resultPath = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-snoop-\(getpid()).json")
         defer { try? FileManager.default.removeItem(at: resultPath) }
-        let run = try EndToEnd.run(["--guests", "2", "--size", "256K", "--workloads", "download", "--guest-workloads", "1=ssh,rogue-snoop",
-                                    "--result-json", resultPath.path])
+        let attacks = ["ssh", "rogue-stealth", "rogue-steer", "rogue-both", "rogue-wide", "rogue-snoop"].joined(separator: ",")
+        let run = try EndToEnd.run(["--guests", "2", "--size", "256K", "--workloads", "download", "--guest-workloads", "1=" + attacks,
+                                    "--guest-mode", "1=on-demand", "--result-json", resultPath.path])
         let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
         #expect(run.status == 0, "\(result.failures)")
         let snoop = try #require(result.checks["rogue-snoop"], "no snoop result")
@@ -89,6 +93,9 @@ struct SharingEndToEndTests {
         #expect(Int(snoop.fields["own_address_seen"] ?? "0") ?? 0 > 0, "not vacuous: it reads what it received")
         let other = try #require(result.otherGuests.first?.download)
         #expect(other.checksumOK && other.bytes == 262_144 + 4096)
+        for attack in ["stealth", "steer", "both", "wide"] { #expect(result.checks["rogue-\(attack)"] != nil, "rogue-\(attack) ran") }
+        let shared = try JSONDecoder().decode(Shared.self, from: Data((result.hostStatisticsJSON ?? "{}").utf8))
+        #expect(shared.guests.values.allSatisfy { $0.holds.max <= 1_100_000 }, "no access held past the bound")
     }
 
     /// Both guests run the agent (cooperative); guest 1's is killed before its download: the host falls
