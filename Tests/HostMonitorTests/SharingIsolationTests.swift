@@ -75,13 +75,13 @@ import VPIOMonitor
         /// remote read, a transmit, ring set-up, a reset, or a random register access.
         mutating func operation(_ guest: Int) -> [Access] {
             let tag = SharingIsolationTests.tag(guest)
-            let count = UInt32(1 + rng.next() % 600)
+            let count = UInt32(1 + rng.next() % 256)
             let width: AccessWidth = [.byte, .word, .dword][Int(rng.next() % 3)]
             let steps = Int(count) / Int(width.rawValue) + 1
             func out(_ offset: UInt8, _ value: UInt32) -> Access { (offset, .byte, true, value) }
             let setUp = [out(0x00, 0x22), out(0x0A, count & 0xFF), out(0x0B, count >> 8), out(0x08, UInt32(rng.next() % 256)), out(0x09, page())]
             var op: [Access]
-            switch rng.next() % 8 {
+            switch rng.next() % 9 {
             case 0, 1:
                 op = setUp + [out(0x00, 0x12)] + (0..<steps).map { _ in
                     let value = (0..<4).reduce(UInt32(0)) { v, i in v | (UInt32(tag.lowerBound) + UInt32(rng.next() % 16)) << (8 * UInt32(i)) }
@@ -89,11 +89,11 @@ import VPIOMonitor
                 }
             case 2, 3:
                 op = setUp + [out(0x00, 0x0A)] + (0..<steps).map { _ in (0x10, width, false, 0) }
-            case 4:
+            case 4, 8:
                 // A frame of its own written to a page and sent from there (others' source addresses never reach the wire).
-                let at = page(), mac = SharingIsolationTests.macs[guest].map(UInt32.init)
+                let at = 0x40 + UInt32(rng.next() % 0x3F), mac = SharingIsolationTests.macs[guest].map(UInt32.init)
                 let frame = [UInt32](repeating: 0xFF, count: 6) + mac + (0..<48).map { _ in UInt32(tag.lowerBound) + UInt32(rng.next() % 16) }
-                op = [out(0x00, 0x22), out(0x0E, 0x48), out(0x0A, UInt32(frame.count)), out(0x0B, 0), out(0x08, 0), out(0x09, at), out(0x00, 0x12)]
+                op = [out(0x00, 0x22), out(0x0E, 0x48), out(0x0D, 0x00), out(0x0A, UInt32(frame.count)), out(0x0B, 0), out(0x08, 0), out(0x09, at), out(0x00, 0x12)]
                     + frame.map { (0x10, .byte, true, $0) }
                     + [out(0x07, 0x40), out(0x00, 0x22), out(0x04, rng.next() % 4 == 0 ? page() : at), out(0x05, UInt32(frame.count)),
                        out(0x06, 0), out(0x00, 0x26), out(0x07, 0x0A)]
@@ -170,7 +170,7 @@ import VPIOMonitor
               + "\(oracle.frames) frames transmitted, switches \(switches.sorted { $0.key < $1.key }), violations \(oracle.violations.count)")
         #expect(oracle.violations.isEmpty, "\(oracle.violations.prefix(4))")
         #expect(switches["switch point", default: 0] > 0 && switches["forced", default: 0] > 0, "every kind of switch happened: \(switches)")
-        #expect(oracle.bytesRead > 10_000 && oracle.frames > 100, "the guests read buffer memory and transmitted")
+        #expect(oracle.bytesRead > 5_000 && oracle.frames > 20, "the guests read buffer memory and transmitted")
     }
 
     /// The oracle can fail: the same programs on a device both guests reach at once see each other's bytes.
