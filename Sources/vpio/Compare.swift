@@ -10,7 +10,7 @@ import VPIOProvision
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The seed's experiment reproduced: every workload in fresh guests, exits of all four modes, measured costs.",
+        abstract: "The seed's experiment reproduced: every workload in fresh guests, exits of all five modes, measured costs.",
         discussion: """
             Each run boots a fresh guest on vpio-host (with the guest agent unless --no-agent) and runs one \
             workload; vpio-host's exit ledger gives the exact exits of every mode for that run. Scenarios: ssh \
