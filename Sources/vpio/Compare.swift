@@ -162,10 +162,12 @@ struct Compare: ParsableCommand {
             let plan = plans[item.plan]
             let label = "\(plan.name) #\(item.index)"
             say("[compare] run \(step + 1)/\(schedule.count): \(label) (\(plan.workload)\(plan.workload == "download" ? " \(plan.size) bytes" : ""))")
-            let ledgerFile = "runs/\(plan.slug)-\(item.index).ledger.json"
+            let ledgerArgument = "runs/\(plan.slug)-\(item.index).ledger.json"
+            // A shared device's vpio-host writes a ledger per guest: guest 1's is the row.
+            let ledgerFile = plan.guests > 1 ? PerGuestFile.path(ledgerArgument, guest: "g1") : ledgerArgument
             let record = plan.slug == "large-download" && item.index == 1 ? traceFile : nil
             let (result, run) = try runGuest(plan, index: item.index, label: label, layout: layout,
-                                             ledger: outDirectory.appendingPathComponent(ledgerFile), ledgerFile: ledgerFile, record: record)
+                                             ledger: outDirectory.appendingPathComponent(ledgerArgument), ledgerFile: ledgerFile, record: record)
             runs[item.plan].append(run)
             let l = run.ledger
             say("[compare] \(label): \(result.succeeded ? "ok" : "FAILED") (\(run.check)), \(l.accesses) accesses; "
@@ -230,7 +232,6 @@ struct Compare: ParsableCommand {
         configuration.guest = plan.guest
         configuration.guests = plan.guests
         if !noAgent, plan.guest == .linux { configuration.agent = .register }
-        // A shared device's vpio-host writes a ledger per guest: guest 1's is the row.
         let ledgerPath = plan.guests > 1 ? PerGuestFile.path(ledger.path, guest: "g1") : ledger.path
         try? FileManager.default.removeItem(atPath: ledgerPath)
 
