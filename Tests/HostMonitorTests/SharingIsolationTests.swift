@@ -22,13 +22,17 @@ import VPIOMonitor
     /// What the device moved that one guest could see, checked against the other's tag.
     final class Oracle {
         var violations: [String] = []
+        /// Reads and frames that held a byte of the other guest's tag (all of them; `violations` keeps 8).
+        var foreignSeen = 0
         var bytesRead = 0
         var frames = 0
         var owner: () -> Int? = { nil }
 
         func saw(_ bytes: [UInt8], by guest: Int, what: String) {
             let foreign = SharingIsolationTests.tag(1 - guest)
-            if let byte = bytes.first(where: foreign.contains), violations.count < 8 {
+            guard let byte = bytes.first(where: foreign.contains) else { return }
+            foreignSeen += 1
+            if violations.count < 8 {
                 violations.append("guest \(guest) \(what) 0x\(String(byte, radix: 16)) of guest \(1 - guest)")
             }
         }
@@ -156,7 +160,7 @@ import VPIOMonitor
             var program = Program(rng: SplitMix64(seed: UInt64(seed) &* 0x9E37 &+ 11), shared: shared, oracle: oracle, bypass: bypass)
             for step in 0..<steps {
                 try program.step()
-                if step % 8 == 0 { tick.afterRound() }
+                if !bypass, step % 8 == 0 { tick.afterRound() }  // bypassed: no switch ever changes buffer memory
             }
             for record in shared.switcher.switches { switches[record.reason.rawValue, default: 0] += 1 }
         }
@@ -175,7 +179,8 @@ import VPIOMonitor
 
     /// The oracle can fail: the same programs on a device both guests reach at once see each other's bytes.
     @Test func withoutTheSwitcherGuestsSeeEachOther() throws {
-        let (oracle, _) = try Self.campaign(mode: .passthrough, programs: 10, bypass: true)
-        #expect(!oracle.violations.isEmpty)
+        let (oracle, _) = try Self.campaign(mode: .passthrough, programs: 60, bypass: true)
+        print("sharing isolation without the switcher: \(oracle.foreignSeen) reads or frames held the other guest's bytes")
+        #expect(oracle.foreignSeen > 0)
     }
 }
