@@ -104,9 +104,9 @@ let package = Package(
         ], path: "host-monitor/vpio-host"),
         .executableTarget(name: "vpio", dependencies: [
             "KVMProbe",
-            "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VPIOSystem", "DP8390",
+            "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VFIOUserWire", "VPIOSystem", "DP8390",
             "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter", "TraceReplay", "QEMUDevice", "NE2000", "DeviceBus",
-            "Supervision", "DeviceSharing",
+            "Supervision", "DeviceSharing", "VPIOAgentCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

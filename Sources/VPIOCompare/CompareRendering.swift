@@ -41,15 +41,19 @@ extension CompareReport {
             let s = scenario.summary
             perMiB.rows.append([scenario.name, Self.fixed(Double(s.bytes) / 1_048_576, 3), scenario.byteUnit]
                 + Self.modeOrder.map { mode in s[mode]?.exitsPerMiB.map { Self.fixed($0, 0) } ?? "-" })
-            overhead.rows.append([scenario.name]
-                + Self.modeOrder.map { mode in s[mode]?.overheadMillisecondsPerMiB.map { Self.fixed($0, 3) } ?? "-" })
+            overhead.rows.append([scenario.name] + Self.modeOrder.map { mode in
+                guard let total = s[mode]?.overheadMillisecondsPerMiB else { return "-" }
+                return Self.fixed(total, 3) + (s[mode]?.agentMillisecondsPerMiB.map { " [\(Self.fixed($0, 3))]" } ?? "")
+            })
         }
         lines.append("")
         lines.append("Exits per MiB moved (all runs of a scenario pooled):")
         lines += perMiB.lines
         lines.append("")
-        lines.append("Estimated overhead, ms per MiB moved (exits × exit cost + model updates × model cost; figures below):")
+        lines.append("Estimated overhead, ms per MiB moved (exits × exit cost + model updates × model cost; cooperative adds the "
+            + "agent's in-guest work, its part in brackets; figures below):")
         lines += overhead.lines
+        lines += verdictLines
 
         var spread = TextTable(header: ["scenario", "runs"] + Self.modeOrder.map { "\($0.rawValue) % per run" }
             + ["max spread pp", "max spread % of mean", "verdict"])
@@ -77,8 +81,26 @@ extension CompareReport {
         }
         let model = Self.modeOrder.compactMap { mode in costs.modelNanoseconds[mode.rawValue].map { "\(mode.rawValue) \(Self.fixed($0, 2))" } }
         lines.append("model cost (ns per update): \(model.isEmpty ? "none" : model.joined(separator: ", ")) — \(costs.modelSource)")
+        if let agent = costs.agent {
+            lines.append("agent cost: \(Self.fixed(agent.nanosecondsPerHit, 1)) ns per probe hit, + \(Self.fixed(agent.nanosecondsPerIntent, 1)) per "
+                + "DMA intent, + \(Self.fixed(agent.nanosecondsPerStringAccess, 1)) per further access of a string op — \(costs.agentSource ?? "")")
+        } else if let source = costs.agentSource {
+            lines.append("agent cost: none — \(source)")
+        }
         lines += notes.map { "note: \($0)" }
         return lines
+    }
+
+    /// Per scenario with both estimates: whether cooperative (agent included) costs less than vmm-model, and by how much.
+    var verdictLines: [String] {
+        scenarios.compactMap { scenario -> String? in
+            guard let cooperative = scenario.summary[.cooperative], let agent = cooperative.agentMillisecondsPerMiB,
+                  let total = cooperative.overheadMillisecondsPerMiB, let vmm = scenario.summary[.vmmModel]?.overheadMillisecondsPerMiB,
+                  total > 0, vmm > 0 else { return nil }
+            let verdict = total < vmm ? "beats vmm-model by \(Self.fixed(vmm / total, 2))×" : "costs \(Self.fixed(total / vmm, 2))× vmm-model's"
+            return "  \(scenario.name): cooperative \(verdict) (\(Self.fixed(total, 3)) against \(Self.fixed(vmm, 3)) ms/MiB; the agent's work "
+                + "\(Self.fixed(agent / total * 100, 1)) % of cooperative's)"
+        }
     }
 
     /// The seed's ratio explained, per scenario with a seed figure: CR writes alone against the seed and
@@ -124,7 +146,7 @@ extension CompareReport {
                 for mode in Self.modeOrder {
                     guard let row = run.ledger[mode] else { continue }
                     let perMiB = mib > 0 ? Self.fixed(Double(row.exits) / mib, 1) : ""
-                    let overhead = mib > 0 ? costs.overheadNanoseconds(mode: mode, exits: row.exits, modelUpdates: row.modelUpdates)
+                    let overhead = mib > 0 ? costs.overheadNanoseconds(mode: mode, exits: row.exits, modelUpdates: row.modelUpdates, agent: run.agentWork)
                         .map { Self.fixed($0 / 1e6 / mib, 4) } ?? "" : ""
                     rows.append([Self.csvField(scenario.name), scenario.workload, "\(run.index)", mode.rawValue, "\(run.ledger.accesses)",
                                  "\(row.exits)", "\(row.exitRatio)", "\(row.actedOn)", "\(row.modelUpdates)", "\(run.bytes)",

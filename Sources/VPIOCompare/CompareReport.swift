@@ -107,10 +107,13 @@ public struct CompareRun: Codable, Equatable, Sendable {
     /// Frames the NIC received and transmitted in the run (vpio-host's counters); nil in reports made
     /// before they were kept.
     public var frames: Int?
+    /// What the guest agent did in the run (its summary); nil without an agent.
+    public var agentWork: AgentWork?
 
     public init(index: Int, ledgerFile: String, ledger: ExitLedger, bytes: Int, verified: Bool, check: String,
-                workloadSeconds: Double, wallSeconds: Double, frames: Int? = nil) {
+                workloadSeconds: Double, wallSeconds: Double, frames: Int? = nil, agentWork: AgentWork? = nil) {
         self.frames = frames
+        self.agentWork = agentWork
         self.index = index
         self.ledgerFile = ledgerFile
         self.ledger = ledger
@@ -119,6 +122,26 @@ public struct CompareRun: Codable, Equatable, Sendable {
         self.check = check
         self.workloadSeconds = workloadSeconds
         self.wallSeconds = wallSeconds
+    }
+}
+
+/// The guest agent's work in one run, from its summary: what its in-guest cost is made of.
+public struct AgentWork: Codable, Equatable, Sendable {
+    /// Probe hits (one BPF program run and one event each).
+    public var hits: Int
+    /// DMA intents the program wrote into the host ring.
+    public var intents: Int
+    /// Device accesses the hits stood for (a rep string op's hit stands for cx of them).
+    public var accesses: Int
+
+    public init(hits: Int, intents: Int, accesses: Int) {
+        self.hits = hits
+        self.intents = intents
+        self.accesses = accesses
+    }
+
+    static func + (a: AgentWork, b: AgentWork) -> AgentWork {
+        AgentWork(hits: a.hits + b.hits, intents: a.intents + b.intents, accesses: a.accesses + b.accesses)
     }
 }
 
@@ -147,6 +170,9 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
         bytes = runs.reduce(0) { $0 + $1.bytes }
         let mib = Double(bytes) / 1_048_576
         let accesses = self.accesses
+        let agentRuns = runs.compactMap(\.agentWork)
+        // Pooled only when every run had an agent: a run without one did no agent work to add.
+        let agent = agentRuns.count == runs.count ? agentRuns.reduce(AgentWork(hits: 0, intents: 0, accesses: 0), +) : nil
         modes = Mode.allCases.map { mode in
             let rows = runs.compactMap { $0.ledger[mode] }
             let exits = rows.reduce(0) { $0 + $1.exits }
@@ -154,13 +180,15 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
             let ratios = runs.map { run in run.ledger.accesses > 0 ? Double(run.ledger[mode]?.exits ?? 0) / Double(run.ledger.accesses) : 0 }
             let spread = (ratios.max() ?? 0) - (ratios.min() ?? 0)
             let mean = ratios.isEmpty ? 0 : ratios.reduce(0, +) / Double(ratios.count)
-            let overhead = costs.overheadNanoseconds(mode: mode, exits: exits, modelUpdates: updates)
+            let overhead = costs.overheadNanoseconds(mode: mode, exits: exits, modelUpdates: updates, agent: agent)
+            let agentPart = mode == .cooperative ? agent.flatMap { costs.agent?.nanoseconds(for: $0) } : nil
             return ModeSummary(
                 mode: mode, exits: exits, modelUpdates: updates,
                 exitRatio: accesses > 0 ? Double(exits) / Double(accesses) : 0,
                 exitsPerMiB: mib > 0 ? Double(exits) / mib : nil,
                 ratioPerRun: ratios, ratioSpreadPoints: spread * 100, ratioSpreadPercent: mean > 0 ? spread / mean * 100 : 0,
-                overheadMillisecondsPerMiB: mib > 0 ? overhead.map { $0 / 1e6 / mib } : nil)
+                overheadMillisecondsPerMiB: mib > 0 ? overhead.map { $0 / 1e6 / mib } : nil,
+                agentMillisecondsPerMiB: mib > 0 ? agentPart.map { $0 / 1e6 / mib } : nil)
         }
         withinTolerance = modes.allSatisfy { $0.ratioSpreadPercent <= tolerancePercent }
     }
@@ -182,8 +210,11 @@ public struct ModeSummary: Codable, Equatable, Sendable {
     public var ratioSpreadPoints: Double
     /// max − min of `ratioPerRun`, in percent of their mean (0 when the mean is 0).
     public var ratioSpreadPercent: Double
-    /// Estimated cost of this mode's exits and model updates per MiB moved; nil without measured costs.
+    /// Estimated cost of this mode's exits and model updates (and, for cooperative, the agent's in-guest
+    /// work) per MiB moved; nil without measured costs.
     public var overheadMillisecondsPerMiB: Double?
+    /// The agent's part of `overheadMillisecondsPerMiB` (cooperative with an agent and its measured cost).
+    public var agentMillisecondsPerMiB: Double?
 }
 
 /// The measured figures the overhead estimate multiplies the counts by, each with where it came from.
@@ -197,9 +228,15 @@ public struct CostFigures: Codable, Equatable, Sendable {
     /// full model, cooperative (and on-demand, while armed) the reduced model at DMA starts, passthrough none.
     public var modelNanoseconds: [String: Double]
     public var modelSource: String
+    /// The agent's in-guest cost per unit of its work (`vpio agent-cost`); nil when not measured.
+    public var agent: AgentCostFigures?
+    /// Where the agent figures came from, or why there are none.
+    public var agentSource: String?
 
     public init(exitNanoseconds: Double?, exitNanosecondsMin: Double?, exitNanosecondsMax: Double?, exitSource: String,
-                modelNanoseconds: [String: Double], modelSource: String) {
+                modelNanoseconds: [String: Double], modelSource: String, agent: AgentCostFigures? = nil, agentSource: String? = nil) {
+        self.agent = agent
+        self.agentSource = agentSource
         self.exitNanoseconds = exitNanoseconds
         self.exitNanosecondsMin = exitNanosecondsMin
         self.exitNanosecondsMax = exitNanosecondsMax
@@ -208,8 +245,15 @@ public struct CostFigures: Codable, Equatable, Sendable {
         self.modelSource = modelSource
     }
 
-    /// `exits × exit cost + model updates × model cost` in ns; nil when a needed figure is missing.
-    public func overheadNanoseconds(mode: Mode, exits: Int, modelUpdates: Int) -> Double? {
+    /// `exits × exit cost + model updates × model cost` in ns, and for cooperative the agent's work
+    /// when the run had an agent and its cost was measured; nil when a needed figure is missing.
+    public func overheadNanoseconds(mode: Mode, exits: Int, modelUpdates: Int, agent work: AgentWork? = nil) -> Double? {
+        guard let base = exitAndModelNanoseconds(mode: mode, exits: exits, modelUpdates: modelUpdates) else { return nil }
+        guard mode == .cooperative, let work, let agent else { return base }
+        return base + agent.nanoseconds(for: work)
+    }
+
+    private func exitAndModelNanoseconds(mode: Mode, exits: Int, modelUpdates: Int) -> Double? {
         guard let exitNanoseconds else { return nil }
         let model: Double
         if modelUpdates == 0 {
@@ -220,5 +264,26 @@ public struct CostFigures: Codable, Equatable, Sendable {
             return nil
         }
         return Double(exits) * exitNanoseconds + model
+    }
+}
+
+/// The agent's in-guest cost per unit of work, from `vpio agent-cost`: the one place its work is priced.
+public struct AgentCostFigures: Codable, Equatable, Sendable {
+    /// Every hit: kprobe dispatch + the BPF program + the user-space agent's handling of its event.
+    public var nanosecondsPerHit: Double
+    /// What writing a DMA intent adds to its hit's program run.
+    public var nanosecondsPerIntent: Double
+    /// What each access beyond the first of a rep string op's event adds in user space (its full model).
+    public var nanosecondsPerStringAccess: Double
+
+    public init(nanosecondsPerHit: Double, nanosecondsPerIntent: Double, nanosecondsPerStringAccess: Double) {
+        self.nanosecondsPerHit = nanosecondsPerHit
+        self.nanosecondsPerIntent = nanosecondsPerIntent
+        self.nanosecondsPerStringAccess = nanosecondsPerStringAccess
+    }
+
+    public func nanoseconds(for work: AgentWork) -> Double {
+        Double(work.hits) * nanosecondsPerHit + Double(work.intents) * nanosecondsPerIntent
+            + Double(max(0, work.accesses - work.hits)) * nanosecondsPerStringAccess
     }
 }

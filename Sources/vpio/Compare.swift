@@ -3,6 +3,7 @@ import DeviceSharing
 import Foundation
 import Supervision
 import KVMProbe
+import VPIOAgentCore
 import VPIOCompare
 import VPIOLaunch
 import VPIOMonitor
@@ -55,6 +56,9 @@ struct Compare: ParsableCommand {
 
     @Option(help: ArgumentHelp("Read the exit cost from this `vpio exit-cost --json` file instead of measuring it.", valueName: "path"))
     var exitCostJson: String?
+
+    @Option(help: ArgumentHelp("Read the agent's cost from this `vpio agent-cost --json` file instead of measuring it.", valueName: "path"))
+    var agentCostJson: String?
 
     @Option(help: ArgumentHelp("Largest allowed spread (max − min) of a mode's exit ratio between runs, in percent of its mean.",
                                valueName: "percent"))
@@ -149,6 +153,7 @@ struct Compare: ParsableCommand {
         try prepareCache(layout, sizes: plans.map(\.size))
 
         let exitCost = try measureExitCost(into: outDirectory.appendingPathComponent("exit-cost.json"))
+        let agentCost = try measureAgentCost(into: outDirectory.appendingPathComponent("agent-cost.json"))
         let traceFile = runsDirectory.appendingPathComponent("large-download-1.vptrace")
 
         // Repeat-major order, so that slow drifts of the machine's load spread over every scenario.
@@ -176,7 +181,9 @@ struct Compare: ParsableCommand {
             if !result.succeeded { failures.append("\(label): \(result.failures.joined(separator: "; "))") }
         }
 
-        let costs = modelCosts(trace: traceFile, exitCost: exitCost)
+        var costs = modelCosts(trace: traceFile, exitCost: exitCost)
+        costs.agent = agentCost.figures
+        costs.agentSource = agentCost.source
         let scenarios = plans.enumerated().map { p, plan in
             Scenario(name: plan.name, workload: plan.workload, fileSize: plan.workload == "download" ? plan.size : nil,
                      byteUnit: plan.byteUnit, seed: plan.seed, runs: runs[p], costs: costs, tolerancePercent: tolerance)
@@ -194,7 +201,7 @@ struct Compare: ParsableCommand {
         report.table.forEach { say($0) }
         say("")
         say("[compare] \(schedule.count) runs in \(String(format: "%.0f", Date().timeIntervalSince(started))) s; "
-            + "wrote compare.json, compare.csv, exits-per-mib.svg, exit-cost.json and runs/ to \(outDirectory.path)")
+            + "wrote compare.json, compare.csv, exits-per-mib.svg, exit-cost.json, \(noAgent ? "" : "agent-cost.json, ")and runs/ to \(outDirectory.path)")
         failures.forEach { say("[compare] FAILED \($0)") }
         if !report.allWithinTolerance { say("[compare] an exit ratio spread exceeds \(tolerance) % of its mean") }
         if !failures.isEmpty || !report.allVerified || !report.allWithinTolerance { throw ExitCode(1) }
@@ -274,7 +281,15 @@ struct Compare: ParsableCommand {
         }
         if !result.succeeded { result.summary.forEach { say("[run] \($0)") } }
         return (result, CompareRun(index: index, ledgerFile: ledgerFile, ledger: exits, bytes: bytes, verified: verified && result.succeeded,
-                                   check: check, workloadSeconds: seconds, wallSeconds: result.wallSeconds, frames: Self.frames(result)))
+                                   check: check, workloadSeconds: seconds, wallSeconds: result.wallSeconds, frames: Self.frames(result),
+                                   agentWork: Self.agentWork(result)))
+    }
+
+    /// The agent's probe hits, intents and accesses, from its summary (guest 1's, as the ledger row is).
+    static func agentWork(_ result: RunResult) -> AgentWork? {
+        guard let summary = result.agentSummary, let hits = summary.number("events"), let intents = summary.number("intents"),
+              let accesses = summary.number("accesses") else { return nil }
+        return AgentWork(hits: Int(hits), intents: Int(intents), accesses: Int(accesses))
     }
 
     /// Frames the NIC received and transmitted, from vpio-host's statistics.
@@ -314,6 +329,36 @@ struct Compare: ParsableCommand {
         } catch let error as KVMError {
             return (nil, "/dev/kvm unusable: \(error)")
         }
+    }
+
+    /// The agent's cost per hit: read from --agent-cost-json, else measured now (as `vpio agent-cost`); the
+    /// report is kept in `copy`. nil (with the reason) without an agent, or where it cannot be measured.
+    func measureAgentCost(into copy: URL) throws -> (figures: AgentCostFigures?, source: String) {
+        if noAgent { return (nil, "no agent ran (--no-agent)") }
+        let report: AgentCostReport, data: Data, origin: String
+        if let agentCostJson {
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: agentCostJson))
+                report = try JSONDecoder().decode(AgentCostReport.self, from: data)
+            } catch {
+                throw ValidationError("--agent-cost-json \(agentCostJson): \(error)")
+            }
+            origin = "`vpio agent-cost --json` file \(agentCostJson)"
+        } else {
+            say("[compare] measuring the agent's cost per probe hit on this CPU (vpio agent-cost)")
+            do {
+                report = try AgentCostCommand.measure(bpfObject: nil, cache: cache, progress: { _ in })
+            } catch {
+                return (nil, "not measured: \(error)")
+            }
+            data = try AgentCostCommand.encoded(report)
+            origin = "measured by this compare (= `vpio agent-cost`), saved as agent-cost.json"
+        }
+        try data.write(to: copy)
+        guard report.exact else { return (nil, "\(origin): its counts were not exact (\(report.cases.flatMap(\.problems).prefix(2))); not used") }
+        let figures = AgentCostFigures(nanosecondsPerHit: report.nanosecondsPerHit, nanosecondsPerIntent: report.intentNanoseconds,
+                                       nanosecondsPerStringAccess: report.userNanosecondsPerStringAccess)
+        return (figures, "\(origin): \(report.source)")
     }
 
     /// The measured figures: the exit cost, and the model benchmark over the recorded trace.
@@ -356,7 +401,8 @@ struct Compare: ParsableCommand {
                          + "mode (a non-owner's bitmap traps every port), on-demand's are the CR writes while a switch is wanted plus one kick per arming")
         }
         if !noAgent {
-            notes.append("the cooperative estimate leaves out the agent's in-guest eBPF work (the agent's summary reports ns per probe hit)")
+            notes.append("the cooperative estimate adds the agent's in-guest work: each run's probe hits, intents and string-op accesses "
+                         + "(its summary) priced by `vpio agent-cost` (figures above); on-demand needs no agent and vmm-model runs none")
         }
         return notes
     }

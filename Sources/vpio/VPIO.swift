@@ -18,7 +18,7 @@ struct VPIO: ParsableCommand {
               vpio provision            # once: QEMU >= 10.1, guest kernel and image, keys (~2-3 min)
               vpio run                  # boot the guest on vpio-host, download 1 MiB and ssh to the peer
             """,
-        subcommands: [Provision.self, Run.self, Compare.self, Bench.self, ExitCostCommand.self, Replay.self, Differential.self, ShareBench.self, ModelBench.self, AgentBench.self, DP8390Header.self])
+        subcommands: [Provision.self, Run.self, Compare.self, Bench.self, ExitCostCommand.self, Replay.self, Differential.self, ShareBench.self, ModelBench.self, AgentBench.self, AgentCostCommand.self, DP8390Header.self])
 }
 
 /// Options every subcommand that touches the cache shares.

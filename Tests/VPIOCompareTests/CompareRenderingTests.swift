@@ -152,10 +152,49 @@ struct CompareRenderingTests {
         let svg = try Self.report().exitsPerMiBSVG
         #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(svg.hasSuffix("</svg>\n"))
-        #expect(svg.components(separatedBy: "<rect x=").count - 1 == 3 + 5)  // 3 bars (on-demand and passthrough are 0) + 5 legend boxes
+        // Per panel 3 bars (on-demand and passthrough are 0), then 5 legend boxes.
+        #expect(svg.components(separatedBy: "<rect x=").count - 1 == 3 + 3 + 5)
         #expect(svg.contains("large download vmm-model: 9150 exits/MiB"))
+        #expect(svg.contains("large download vmm-model: 91.7 ms/MiB"))
+        #expect(svg.contains("Estimated overhead per MiB moved"))
         #expect(!svg.contains("boot only"))
         #expect(svg.contains(">0</text>"))  // passthrough
         #expect(svg.contains(">100k</text>"))
+    }
+
+    /// The agent's work joins cooperative's estimate (and only cooperative's), priced by its figures.
+    @Test func agentWorkJoinsTheCooperativeEstimate() throws {
+        var report = try Self.report()
+        let work = AgentWork(hits: 100_000, intents: 2_000, accesses: 160_000)
+        let agent = AgentCostFigures(nanosecondsPerHit: 1_500, nanosecondsPerIntent: 50, nanosecondsPerStringAccess: 10)
+        // 100,000 × 1,500 + 2,000 × 50 + 60,000 × 10 = 150.7 ms per run.
+        #expect(agent.nanoseconds(for: work) == 150_700_000)
+        var costs = Self.costs
+        costs.agent = agent
+        costs.agentSource = "test agent source"
+        let runs = report.scenarios[0].runs.map { run -> CompareRun in
+            var run = run
+            run.agentWork = work
+            return run
+        }
+        report.costs = costs
+        report.scenarios[0] = Scenario(name: "large download", workload: "download", fileSize: 1 << 20, byteUnit: "file bytes",
+                                       seed: .linuxLargeDownload, runs: runs, costs: costs, tolerancePercent: 25)
+        let summary = report.scenarios[0].summary
+        // Two runs' agent work over 2 MiB: 150.7 ms per MiB, on top of (3,000 × 10,000 + 3,000 × 5) ns / 2 MiB = 15.0075.
+        #expect(abs((summary[.cooperative]?.agentMillisecondsPerMiB ?? 0) - 150.7) < 1e-9)
+        #expect(abs((summary[.cooperative]?.overheadMillisecondsPerMiB ?? 0) - (15.0075 + 150.7)) < 1e-9)
+        #expect(abs((summary[.vmmModel]?.overheadMillisecondsPerMiB ?? 0) - 91.703) < 1e-9, "vmm-model runs no agent work")
+        #expect(summary[.onDemand]?.agentMillisecondsPerMiB == nil)
+        let text = report.table.joined(separator: "\n")
+        #expect(text.contains("165.708 [150.700]"))
+        #expect(text.contains("large download: cooperative costs 1.81× vmm-model's"))
+        #expect(text.contains("agent cost: 1500.0 ns per probe hit") && text.contains("test agent source"))
+        // A scenario with a run that had no agent adds none (it did no agent work).
+        var mixed = runs
+        mixed[1].agentWork = nil
+        let partial = ScenarioSummary(runs: mixed, costs: costs, tolerancePercent: 25)
+        #expect(partial[.cooperative]?.agentMillisecondsPerMiB == nil)
+        #expect(abs((partial[.cooperative]?.overheadMillisecondsPerMiB ?? 0) - 15.0075) < 1e-9)
     }
 }

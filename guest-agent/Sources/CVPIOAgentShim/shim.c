@@ -39,6 +39,48 @@ struct bpf_link *vpio_attach_kprobe(struct bpf_program *prog, const char *func, 
 	return link;
 }
 
+struct bpf_link *vpio_attach_uprobe(struct bpf_program *prog, int pid, const char *binary, uint64_t file_offset,
+                                    uint64_t cookie, int *err)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
+	struct bpf_link *link = bpf_program__attach_uprobe_opts(prog, pid, binary, (size_t)file_offset, &opts);
+	*err = link ? 0 : -errno;
+	return link;
+}
+
+/* The stand-in sites: SysV arguments (edi, esi, edx) moved to where a port-I/O site has them. */
+__asm__(
+	".text\n"
+	".globl vpio_cost_site_int3\n"
+	".type vpio_cost_site_int3, @function\n"
+	"vpio_cost_site_int3:\n"
+	"	movl %edx, %ecx\n"
+	"	movl %edi, %edx\n"
+	"	movl %esi, %eax\n"
+	".globl vpio_cost_probe_int3\n"
+	"vpio_cost_probe_int3:\n"
+	"	nop\n"
+	"	ret\n"
+	".size vpio_cost_site_int3, . - vpio_cost_site_int3\n"
+	".globl vpio_cost_site_nop5\n"
+	".type vpio_cost_site_nop5, @function\n"
+	"vpio_cost_site_nop5:\n"
+	"	movl %edx, %ecx\n"
+	"	movl %edi, %edx\n"
+	"	movl %esi, %eax\n"
+	".globl vpio_cost_probe_nop5\n"
+	"vpio_cost_probe_nop5:\n"
+	"	.byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"
+	"	ret\n"
+	".size vpio_cost_site_nop5, . - vpio_cost_site_nop5\n");
+
+extern const unsigned char vpio_cost_probe_int3[], vpio_cost_probe_nop5[];
+
+uintptr_t vpio_cost_probe_address(int nop5)
+{
+	return (uintptr_t)(nop5 ? vpio_cost_probe_nop5 : vpio_cost_probe_int3);
+}
+
 struct destroy_slice {
 	struct bpf_link **links;
 	int first, count, stride;

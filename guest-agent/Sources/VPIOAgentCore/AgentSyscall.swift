@@ -148,3 +148,9 @@ extension AgentSyscall {
         _ = unsafe Array(text.utf8).withUnsafeBytes { unsafe write(2, $0.baseAddress, $0.count) }
     }
 }
+
+/// Whether `path` exists (access(2) with F_OK).
+public func fileExists(_ path: String) -> Bool {
+    // SAFETY: the C string lives for the call.
+    unsafe access(path, F_OK) == 0
+}

@@ -48,6 +48,12 @@ public struct AgentError: Error, CustomStringConvertible {
         unsafe bpf_object__find_map_by_name(object, name)
     }
 
+    /// The descriptor of a map by name, or nil.
+    public func mapDescriptor(_ name: String) -> Int32? {
+        // SAFETY: `map` belongs to the live object (handle invariant).
+        unsafe map(name).map { unsafe bpf_map__fd($0) }
+    }
+
     /// (value size, max entries, flags) of a map.
     public func mapShape(_ name: String) -> (valueSize: Int, maxEntries: Int, flags: UInt32)? {
         guard let map = unsafe map(name) else { return nil }
@@ -90,6 +96,13 @@ public struct AgentError: Error, CustomStringConvertible {
                                   reserved: 0, pair: UInt32(truncatingIfNeeded: site.pair ?? -1))
             try update("sites", index: site.id, to: value)
         }
+    }
+
+    /// Describes one site id in the `sites` map (what `fillSites` does for a scanned site; `vpio agent-cost`
+    /// describes its user-space stand-ins this way).
+    public func describeSite(id: Int, kind: SiteKind, width: Int, rep: Bool) throws {
+        guard id >= 0, id < Int(VPIO_AGENT_MAX_SITES) else { throw AgentError("site id \(id) outside the site table") }
+        try update("sites", index: id, to: vpio_site(kind: kind.rawValue, width: UInt8(width), rep: rep ? 1 : 0, reserved: 0, pair: UInt32.max))
     }
 
     /// Writes the CR rule (`cr_effect` map) from the DP8390 module, the one definition of what a CR
@@ -143,6 +156,35 @@ public struct AgentError: Error, CustomStringConvertible {
             if err != -EILSEQ { break }
         }
         return outcome
+    }
+
+    /// Attaches the program as a uprobe at `fileOffset` of `binary` in this process only (cookie = `id`),
+    /// replacing the link `id` had.
+    public func attachUprobe(id: Int, binary: String, fileOffset: UInt64) throws {
+        detach(id)
+        var err: Int32 = 0
+        // SAFETY: the handle invariant; the C string and `err` live for the call; pid 0 is this process.
+        guard let link = unsafe vpio_attach_uprobe(program, 0, binary, fileOffset, UInt64(id), &err) else {
+            throw AgentError("cannot attach a uprobe at \(binary)+0x\(String(fileOffset, radix: 16)): \(errnoText(err))")
+        }
+        unsafe links[id] = link
+    }
+
+    /// Attaches the program as a kprobe at the entry of kernel function `function` (cookie = `id`).
+    public func attachKprobe(id: Int, function: String) throws {
+        detach(id)
+        var err: Int32 = 0
+        // SAFETY: the handle invariant; the C string and `err` live for the call.
+        guard let link = unsafe vpio_attach_kprobe(program, function, 0, UInt64(id), &err) else {
+            throw AgentError("cannot attach a kprobe at \(function): \(errnoText(err))")
+        }
+        unsafe links[id] = link
+    }
+
+    /// Destroys the link of `id`, if any.
+    public func detach(_ id: Int) {
+        // SAFETY: the handle invariant; the link is removed from `links` as it is destroyed.
+        if let link = unsafe links.removeValue(forKey: id) { unsafe bpf_link__destroy(link) }
     }
 
     /// Destroys every link (detaches every kprobe), from several threads so the removals share RCU

@@ -89,17 +89,7 @@ enum FileHandle2 {
     }
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
 
 /// The steps, in order: checks → scan → open/configure/load and map the ring → attach → register →
 /// poll → summary. Each step that acquires something adds its release to `cleanups`, which `run()`
@@ -253,22 +243,15 @@ struct Agent {
     /// Consumes the probes' events until a signal (or --duration with --once), publishing heartbeat and
     /// state records to the ring; returns the counts.
     func poll(_ program: LoadedProgram, bar0Base: UInt16) throws -> EventCounter {
-        let counter = EventCounter(bar0Base: bar0Base)
-        let context = Unmanaged.passUnretained(counter).toOpaque()
-        guard let events = ring_buffer__new(program.eventsMapFD, { context, data, size in
-            guard let context, let data, size >= MemoryLayout<vpio_event>.size else { return 0 }
-            let counter = Unmanaged<EventCounter>.fromOpaque(context).takeUnretainedValue()
-            counter.consume(data.loadUnaligned(as: vpio_event.self))
-            return 0
-        }, context, nil) else { throw AgentError("ring_buffer__new: \(errnoText(errno))") }
-        defer { ring_buffer__free(events) }
+        let events = try EventStream(eventsMapFD: program.eventsMapFD, counter: EventCounter(bar0Base: bar0Base))
+        let counter = events.counter
 
         let ring = program.ring
         let started = monotonicSeconds()
         var lastBeat = started, lastReport = started
         let pollMilliseconds = Int32(max(1, min(100, options.publishEvery * 1000)))
         while stopSignal == 0 {
-            let rc = ring_buffer__poll(events, pollMilliseconds)
+            let rc = events.poll(milliseconds: pollMilliseconds)
             if rc < 0 && rc != -EINTR { throw AgentError("ring_buffer__poll: \(errnoText(rc))") }
             let now = monotonicSeconds()
             if now - lastBeat >= options.publishEvery {
@@ -281,7 +264,7 @@ struct Agent {
             }
             if options.once && now - started >= options.duration { break }
         }
-        _ = ring_buffer__consume(events)
+        events.consume()
         publish(ring: ring, counter: counter, bpf: program.bpf)
         return counter
     }

@@ -18,12 +18,8 @@ let toolchainClang: String? = {
     /// the host kernel need not allow kprobes).
     @Test(.enabled(if: toolchainClang != nil, "needs the Swift toolchain's clang"))
     func compilesAndHasTheExpectedMaps() throws {
-        let output = "/tmp/vpio-agent-test-\(getpid()).bpf.o"
+        let output = try Self.compile()
         defer { unlink(output) }
-        let argv = [toolchainClang!, "-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86", "-Wall", "-Werror",
-                    "-I/usr/include/x86_64-linux-gnu", "-I", repositoryRoot + "/protocol/include",
-                    "-I", repositoryRoot + "/guest-agent/bpf", "-c", repositoryRoot + "/guest-agent/bpf/vpio_agent.bpf.c", "-o", output]
-        #expect(try run(argv) == 0)
         let object = try AgentBPFObject(path: output)
         defer { object.close() }
         let ring = try #require(object.mapShape("ring"))
@@ -40,6 +36,17 @@ let toolchainClang: String? = {
         #expect(events.maxEntries == Int(VPIO_AGENT_EVENTS_BYTES))
         // The rodata the agent sets before load exists with the right size.
         try object.configure(bar0Base: 0xc040)
+    }
+
+    /// guest-agent/bpf/vpio_agent.bpf.c compiled as provisioning does (warnings are errors); the path of
+    /// the object, which the caller removes.
+    static func compile() throws -> String {
+        let output = "/tmp/vpio-agent-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).bpf.o"
+        let argv = [toolchainClang!, "-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86", "-Wall", "-Werror",
+                    "-I/usr/include/x86_64-linux-gnu", "-I", repositoryRoot + "/protocol/include",
+                    "-I", repositoryRoot + "/guest-agent/bpf", "-c", repositoryRoot + "/guest-agent/bpf/vpio_agent.bpf.c", "-o", output]
+        try #require(try run(argv) == 0, "clang failed on vpio_agent.bpf.c")
+        return output
     }
 
     @Test func eventLayout() {

@@ -19,6 +19,21 @@ void vpio_libbpf_set_verbose(int verbose);
 struct bpf_link *vpio_attach_kprobe(struct bpf_program *prog, const char *func, uint64_t offset,
                                     uint64_t cookie, int *err);
 
+/* bpf_program__attach_uprobe_opts(prog, pid, binary, offset, {.bpf_cookie}): the same program on a
+ * user-space instruction (`vpio agent-cost`); NULL with *err = -errno on failure. */
+struct bpf_link *vpio_attach_uprobe(struct bpf_program *prog, int pid, const char *binary, uint64_t file_offset,
+                                    uint64_t cookie, int *err);
+
+/* User-space stand-ins for the driver's port-I/O sites (`vpio agent-cost`): at the probe label the
+ * registers hold what they hold at an `in`/`out`/`rep ins` site (dx = port, ax = value, cx = count),
+ * but the instruction there is a nop — user space may not do port I/O, and what is timed is the probe.
+ * `_int3` has a one-byte nop (the probe is a breakpoint trap); `_nop5` a five-byte nop, which kernels
+ * that optimize uprobes can turn into a call. Each returns `value`. */
+uint64_t vpio_cost_site_int3(uint32_t port, uint32_t value, uint32_t count);
+uint64_t vpio_cost_site_nop5(uint32_t port, uint32_t value, uint32_t count);
+/* The address of the probe label of `vpio_cost_site_nop5` (nop5 != 0) or `vpio_cost_site_int3`. */
+uintptr_t vpio_cost_probe_address(int nop5);
+
 /* Destroys `count` links from `threads` threads at once: each kprobe removal waits for an RCU grace
  * period, and concurrent removals share them (one at a time, 210 probes take ~18 s under TCG).
  * Falls back to one thread if threads cannot be started. */
