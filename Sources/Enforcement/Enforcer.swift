@@ -48,20 +48,33 @@ public struct StartDecisions: Sendable, Equatable {
 /// Enforces one guest's mode at its DMA starts, and walks the fallback ladder: cooperative →
 /// vmm-model when the agent's report is missing or wrong, vmm-model → emulated when that model
 /// also sees a violation; back to cooperative only after the agent registered a new ring and a run of
-/// its intents verified again, and never twice within `returnSpacing` accesses. Pure: fed decisions,
-/// it answers allow or deny and keeps the record.
+/// its intents verified again, and never twice within `returnSpacing` accesses. While no agent is
+/// registered at all (before it starts, after it unregistered) cooperative has no report to judge by:
+/// vmm-model stands in, which is not a fallback, and cooperative resumes at the first verified intent
+/// once one registers (rate-limited alike). Pure: fed decisions, it answers allow or deny and keeps the record.
 public final class Enforcer {
     public struct ModeSwitch: Codable, Equatable, Sendable {
+        public enum Kind: String, Codable, Sendable {
+            /// Cooperative left because no agent is registered: vmm-model stands in until one does.
+            case awaitingAgent = "awaiting agent"
+            /// Left because the agent's report was missing, wrong or inconsistent, or a model saw a violation.
+            case fallback
+            /// Back to the configured mode.
+            case resumed
+        }
+
         /// Device accesses served before the switch.
         public var access: Int
         public var from: Mode
         public var to: Mode
+        public var kind: Kind
         public var reason: String
 
-        public init(access: Int, from: Mode, to: Mode, reason: String) {
+        public init(access: Int, from: Mode, to: Mode, kind: Kind, reason: String) {
             self.access = access
             self.from = from
             self.to = to
+            self.kind = kind
             self.reason = reason
         }
     }
@@ -92,6 +105,9 @@ public final class Enforcer {
         /// The first `Enforcer.keptViolations` violations; `denied` counts them all.
         public var violations: [Violation] = []
         public var returnsToCooperative = 0
+        /// Switches away from the configured mode for a wrong, missing or inconsistent report, or a violation
+        /// (not for the absence of an agent).
+        public var fallbacks: Int { switches.filter { $0.kind == .fallback }.count }
         /// Why a run of verified intents toward the way back broke after the agent registered a new ring,
         /// by kind of reason (what delays a return to cooperative).
         public var returnRunBreaks: [String: Int] = [:]
@@ -114,6 +130,8 @@ public final class Enforcer {
     public private(set) var report: Report
     private var verifiedRun = 0
     private var generationAtFallback = 0
+    /// Why cooperative was last left: the way back depends on it.
+    private var lastDrop: ModeSwitch.Kind = .fallback
     private var lastReturn = -returnSpacing
 
     public init(mode: Mode) {
@@ -140,7 +158,8 @@ public final class Enforcer {
                                                start: reference.start, count: reference.count, reason: reason.rawValue))
         }
         if report.current == .vmmModel {
-            fallBack(access: access, to: .emulated, reason: "vmm-model saw a violation (\(reason.rawValue))", ringGeneration: ringGeneration)
+            leave(access: access, to: .emulated, kind: .fallback, reason: "vmm-model saw a violation (\(reason.rawValue))",
+                  ringGeneration: ringGeneration)
         }
         return false
     }
@@ -164,7 +183,8 @@ public final class Enforcer {
             return start.vmmModel?.verdict ?? start.reference.verdict
         case .cooperative:
             guard intent == .verified else {
-                fallBack(access: access, to: .vmmModel, reason: "agent report: \(describe(intent))", ringGeneration: ringGeneration)
+                let kind: ModeSwitch.Kind = intent == .agentAbsent ? .awaitingAgent : .fallback
+                leave(access: access, to: .vmmModel, kind: kind, reason: "agent report: \(describe(intent))", ringGeneration: ringGeneration)
                 return start.vmmModel?.verdict ?? start.reference.verdict
             }
             // The host's gate judges every start with the reduced model; without its decision (a caller
@@ -177,18 +197,25 @@ public final class Enforcer {
         }
     }
 
-    private func fallBack(access: Int, to mode: Mode, reason: String, ringGeneration: Int) {
-        report.switches.append(ModeSwitch(access: access, from: report.current, to: mode, reason: reason))
+    private func leave(access: Int, to mode: Mode, kind: ModeSwitch.Kind, reason: String, ringGeneration: Int) {
+        report.switches.append(ModeSwitch(access: access, from: report.current, to: mode, kind: kind, reason: reason))
+        if report.current == .cooperative { lastDrop = kind }
         report.current = mode
         generationAtFallback = ringGeneration
         verifiedRun = 0
     }
 
-    /// The way back: only from vmm-model, only when cooperative was asked for, after the agent
-    /// registered a *new* ring (re-announcing the ring that failed proves nothing) and
-    /// `verifiedRunToReturn` intents in a row checked out, counters consistent.
+    /// The way back: only from vmm-model, only when cooperative was asked for. When it was left for want
+    /// of an agent, at the first verified intent; after a fallback, only once the agent registered a
+    /// *new* ring (re-announcing the ring that failed proves nothing) and `verifiedRunToReturn` intents
+    /// in a row checked out, counters consistent. Never twice within `returnSpacing` accesses.
     private func considerReturn(access: Int, intent: IntentCheck, ringGeneration: Int) {
         guard report.configured == .cooperative, report.current == .vmmModel else { return }
+        if lastDrop == .awaitingAgent {
+            guard intent == .verified, access - lastReturn >= Self.returnSpacing else { return }
+            resume(access: access, reason: "an agent registered and its intent verified")
+            return
+        }
         guard ringGeneration > generationAtFallback else { return }
         guard intent == .verified else {
             report.returnRunBreaks[intent.category, default: 0] += 1
@@ -200,8 +227,11 @@ public final class Enforcer {
         }
         verifiedRun += 1
         guard verifiedRun >= Self.verifiedRunToReturn, access - lastReturn >= Self.returnSpacing else { return }
-        report.switches.append(ModeSwitch(access: access, from: .vmmModel, to: .cooperative,
-                                          reason: "agent registered a new ring and \(verifiedRun) intents verified"))
+        resume(access: access, reason: "agent registered a new ring and \(verifiedRun) intents verified")
+    }
+
+    private func resume(access: Int, reason: String) {
+        report.switches.append(ModeSwitch(access: access, from: .vmmModel, to: .cooperative, kind: .resumed, reason: reason))
         report.current = .cooperative
         report.returnsToCooperative += 1
         lastReturn = access

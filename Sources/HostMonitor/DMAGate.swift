@@ -112,8 +112,8 @@ public final class DMAGate {
                                      ringGeneration: agent.channel.ringGeneration)
         if enforcer.report.switches.count != switches, let change = enforcer.report.switches.last {
             // Every boot leaves cooperative until the agent registers, and returns once it has: expected,
-            // so not warnings. A fallback for any other reason is.
-            let expected = intent == .agentAbsent || change.to == enforcer.report.configured
+            // so not warnings. A fallback is.
+            let expected = change.kind != .fallback
             logger.log(level: expected ? .notice : .warning, "enforced mode changed", metadata: [
                 "from": "\(change.from.rawValue)", "to": "\(change.to.rawValue)", "reason": "\(change.reason)",
                 "access": "\(change.access)"])

@@ -74,8 +74,11 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Cap the guest's TCP receive buffer (bytes, K/M suffixes).", valueName: "bytes"))
     var rmem: ByteSize?
 
-    @Flag(help: "Start the guest agent (vpio-agent: eBPF probes on the driver) after the driver loads; it registers its ring with vpio-host.")
-    var agent = false
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Start the guest agent (vpio-agent: eBPF probes on the driver) after the driver loads; it registers its ring with vpio-host "
+            + "(default: on for a Linux guest on vpio-host, so cooperative mode runs as designed; --no-agent: none, and "
+            + "cooperative falls back to vmm-model at the first DMA start)."))
+    var agent: Bool?
 
     @Flag(help: "Start the guest agent without registering its ring (attach and count only; prints its summary on the console).")
     var agentNoRegister = false
@@ -151,6 +154,9 @@ struct Run: ParsableCommand {
         return bySlot
     }
 
+    /// Whether the guest runs the agent: --agent/--no-agent, else wherever it can register (Linux on vpio-host).
+    var runsAgent: Bool { agentNoRegister || (agent ?? (guest == .linux && nic == .vpioHost)) }
+
     /// --workloads, or the guest's default.
     var workloadList: [String] {
         (workloads ?? (guest == .ipxe ? "download" : "download,ssh")).split(separator: ",").map(String.init)
@@ -164,11 +170,12 @@ struct Run: ParsableCommand {
         for workload in list + restart where !known.contains(workload) {
             throw ValidationError("unknown workload '\(workload)' for --guest \(guest.rawValue) (known: \(known.joined(separator: ", ")))")
         }
-        if guest == .ipxe, agent || agentNoRegister { throw ValidationError("the agent runs in the Linux guest only (not with --guest ipxe)") }
-        if list.contains("kill-agent") && !agent { throw ValidationError("the kill-agent workload needs --agent") }
+        if guest == .ipxe, agent == true || agentNoRegister { throw ValidationError("the agent runs in the Linux guest only (not with --guest ipxe)") }
+        if agent == false, agentNoRegister { throw ValidationError("--no-agent and --agent-no-register contradict each other") }
+        if list.contains("kill-agent") && (!runsAgent || agentNoRegister) { throw ValidationError("the kill-agent workload needs the registered agent (not --no-agent)") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         if let agentPublishEvery {
-            guard agent || agentNoRegister else { throw ValidationError("--agent-publish-every needs --agent or --agent-no-register") }
+            guard runsAgent else { throw ValidationError("--agent-publish-every needs the agent (not --no-agent)") }
             guard agentPublishEvery >= 0.001, agentPublishEvery.isFinite else {
                 throw ValidationError("--agent-publish-every must be at least 0.001 seconds")
             }
@@ -215,7 +222,7 @@ struct Run: ParsableCommand {
             configuration.keepLogs = keepLogs
             configuration.provisionIfNeeded = !noProvision
             configuration.receiveBuffer = rmem?.bytes
-            if agent || agentNoRegister { configuration.agent = agentNoRegister ? .observe : .register }
+            if runsAgent { configuration.agent = agentNoRegister ? .observe : .register }
             configuration.agentPublishInterval = agentPublishEvery
             configuration.workloadTimeout = workloadTimeout
             configuration.guests = guests
@@ -237,6 +244,7 @@ struct Run: ParsableCommand {
             printLedger()
             printEnforcement(result.hostStatisticsJSON)
         }
+        printAgent(result)
         if let resultJson {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -289,12 +297,34 @@ struct Run: ParsableCommand {
     }
 
     private func printEnforcement(_ e: HostEnforcement.Enforcement, label: String) {
-        print("[run] \(label)enforcement: configured \(e.configured), now \(e.current); \(e.dmaStarts) DMA starts, \(e.denied) denied")
+        let fallbacks = e.switches.filter { $0.kind == "fallback" }.count
+        print("[run] \(label)enforcement: configured \(e.configured), now \(e.current); \(e.dmaStarts) DMA starts, \(e.denied) denied, "
+              + (fallbacks == 0 ? "no fallback" : "\(fallbacks) fallbacks"))
         for change in e.switches {
-            print("[run] \(label)enforcement: at access \(change.access) \(change.from) → \(change.to): \(change.reason)")
+            print("[run] \(label)enforcement: at access \(change.access) \(change.from) → \(change.to) (\(change.kind)): \(change.reason)")
         }
         for violation in e.violations {
             print("[run] \(label)violation: \(violation.kind) at 0x\(String(violation.start, radix: 16)) in \(violation.mode): \(violation.reason)")
+        }
+    }
+
+    /// The agent's summary of each guest that ran it (what it attached, registered and announced), or why none ran.
+    func printAgent(_ result: RunResult) {
+        guard runsAgent else {
+            if guest == .linux, nic == .vpioHost { print("[run] agent: none (--no-agent): cooperative judges without reports and falls back") }
+            return
+        }
+        let guests = [result] + result.otherGuests
+        for (index, guestResult) in guests.enumerated() {
+            let label = guests.count > 1 ? "g\(index + 1) " : ""
+            guard let summary = guestResult.agentSummary else {
+                print("[run] \(label)agent: no summary on the console (it did not start or did not stop cleanly)")
+                continue
+            }
+            let field = { (key: String) in summary[key] ?? "?" }
+            print("[run] \(label)agent: registration \(field("registration")), \(field("attached"))/\(field("sites")) probe sites attached, "
+                  + "\(field("events")) probe hits, \(field("intents")) DMA intents for \(field("dma_starts")) DMA starts, "
+                  + "\(field("lost")) events lost, \(field("bpf_run_ns_per_hit")) ns BPF run time per hit (under \(accel.rawValue))")
         }
     }
 
@@ -306,7 +336,7 @@ struct Run: ParsableCommand {
 
 /// The part of vpio-host's statistics JSON that `vpio run` prints.
 struct HostEnforcement: Decodable {
-    struct Switch: Decodable { var access: Int; var from: String; var to: String; var reason: String }
+    struct Switch: Decodable { var access: Int; var from: String; var to: String; var kind: String; var reason: String }
     struct Violation: Decodable { var mode: String; var kind: String; var start: Int; var reason: String }
     struct Enforcement: Decodable {
         var configured: String

@@ -22,7 +22,7 @@ struct CompareEndToEndTests {
         #expect(output.contains("Exits per run") && output.contains("Repeatability"))
         #expect(output.contains("The seed's ratio explained"))
 
-        for file in ["compare.json", "compare.csv", "exits-per-mib.svg", "exit-cost.json"] {
+        for file in ["compare.json", "compare.csv", "exits-per-mib.svg", "exit-cost.json", "agent-cost.json"] {
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(file) missing")
         }
         let report = try JSONDecoder().decode(CompareReport.self, from: Data(contentsOf: out.appendingPathComponent("compare.json")))
@@ -33,6 +33,18 @@ struct CompareEndToEndTests {
                                                             nil])
         #expect(report.allVerified)
         #expect(report.allWithinTolerance)
+        // The agent's in-guest work (issue 15): measured on this CPU, priced into cooperative's estimate for
+        // every Linux single-guest row (each run's agent summary), and said in the cost lines.
+        let agent = try #require(report.costs.agent, "no agent cost: \(report.costs.agentSource ?? "")")
+        #expect(agent.nanosecondsPerHit > 0)
+        #expect(output.contains("agent cost: ") && output.contains("`vpio agent-cost`"))
+        for scenario in report.scenarios where !scenario.name.hasPrefix("iPXE") {
+            #expect(scenario.runs.allSatisfy { ($0.agentWork?.hits ?? 0) > 0 }, "\(scenario.name): a run without the agent's summary")
+            let cooperative = try #require(scenario.summary[.cooperative])
+            if report.costs.exitNanoseconds != nil {
+                #expect((cooperative.agentMillisecondsPerMiB ?? 0) > 0, "\(scenario.name): no agent part in cooperative's estimate")
+            }
+        }
         for scenario in report.scenarios {
             for run in scenario.runs {
                 #expect(run.verified, "\(scenario.name) #\(run.index): \(run.check)")
@@ -65,6 +77,6 @@ struct CompareEndToEndTests {
         let csv = try String(contentsOf: out.appendingPathComponent("compare.csv"), encoding: .utf8)
         #expect(csv.split(separator: "\n").count == 1 + 9 * 5 + 6 * 5)
         let svg = try String(contentsOf: out.appendingPathComponent("exits-per-mib.svg"), encoding: .utf8)
-        #expect(svg.hasPrefix("<svg") && svg.contains("large download"))
+        #expect(svg.hasPrefix("<svg") && svg.contains("large download") && svg.contains("ms per MiB"))
     }
 }

@@ -63,11 +63,27 @@ enum EndToEnd {
 
 @Suite("End to end: guest, peer and NIC on this machine", .serialized)
 struct EndToEndTests {
-    @Test("vpio run on vpio-host: 1 MiB download with matching SHA-256, and ssh to the peer",
+    /// The main job as a new user runs it (issue 15): no options but the sizes, so the guest runs the agent,
+    /// registered, and vpio-host enforces cooperative mode — with nothing denied and no fallback.
+    @Test("vpio run on vpio-host (defaults): 1 MiB download with matching SHA-256 and ssh, cooperative with the agent registered",
           .enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? "")),
           .timeLimit(.minutes(5)))
     func vpioHostDownloadAndSSH() throws {
         let run = try EndToEnd.run(["--workloads", "download,ssh", "--size", "1M"])
+        let lines = run.output.split(separator: "\n").map(String.init)
+        let agent = try #require(lines.first { $0.hasPrefix("[run] agent: ") }, "vpio run printed no agent line")
+        #expect(agent.contains("registration registered"), "\(agent)")
+        #expect(agent.contains(" 0 events lost"), "\(agent)")
+        let enforcement = try #require(lines.first { $0.hasPrefix("[run] enforcement: ") }, "vpio run printed no enforcement line")
+        #expect(enforcement.hasPrefix("[run] enforcement: configured cooperative, now cooperative;"), "\(enforcement)")
+        #expect(enforcement.hasSuffix(" 0 denied, no fallback"), "\(enforcement)")
+        // vmm-model stands in only while no agent is registered (the driver's probe before the agent starts).
+        let changes = lines.filter { $0.hasPrefix("[run] enforcement: at access ") }
+        #expect(changes.allSatisfy { $0.contains("(awaiting agent)") || $0.contains("(resumed)") }, "\(changes)")
+        // The ledger, every mode side by side: the enforced one marked.
+        for mode in ["emulated", "vmm-model", "cooperative*", "on-demand", "passthrough"] {
+            #expect(lines.contains { $0.hasPrefix("[run] ledger \(mode) ") }, "no ledger row for \(mode)")
+        }
         let download = try #require(run.result.download, "no download result line")
         #expect(download.bytes == ServedFiles.defaultSize)
         #expect(download.checksumOK, "checksum: \(download.status)")

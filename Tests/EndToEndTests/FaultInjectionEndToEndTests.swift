@@ -56,7 +56,7 @@ struct FaultInjectionEndToEndTests {
         let host = EndToEnd.binaryDirectory.appendingPathComponent("vpio-host").path
         let run = try EndToEnd.run(["--fault", fault, "--fault-after", "\(faultAfter)", "--workloads", workloads,
                                     "--size", "\(size)", "--workload-timeout", "60", "--host-binary", host,
-                                    "--result-json", resultPath.path, "--keep-logs"] + extra)
+                                    "--result-json", resultPath.path, "--keep-logs", "--no-agent"] + extra)
         let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
         let report = try #require(result.fault, "the run has no fault report")
         return FaultRun(status: run.status, result: result, output: run.output, fault: report, logs: try takeLogs(run.output))

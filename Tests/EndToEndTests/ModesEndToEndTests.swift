@@ -29,7 +29,7 @@ struct ModesEndToEndTests {
         let resultPath = dir.appendingPathComponent("result.json")
         let host = EndToEnd.binaryDirectory.appendingPathComponent("vpio-host").path
         let run = try EndToEnd.run(["--mode", mode, "--workloads", "download,ssh", "--size", "1M", "--host-binary", host,
-                                    "--result-json", resultPath.path, "--keep-logs"] + (agent ? ["--agent"] : []))
+                                    "--result-json", resultPath.path, "--keep-logs"] + (agent ? ["--agent"] : ["--no-agent"]))
         #expect(run.status == 0, "\(run.result.failures)")
         #expect(run.result.download?.checksumOK == true)
         #expect(run.result.ssh?.ok == true)

@@ -16,7 +16,7 @@ struct QEMUDeviceEndToEndTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let json = dir.appendingPathComponent("result.json"), ledger = dir.appendingPathComponent("ledger.json")
         let run = try EndToEnd.run(["--device", device, "--workloads", "download,ssh", "--size", "256K",
-                                    "--result-json", json.path, "--ledger-json", ledger.path])
+                                    "--result-json", json.path, "--ledger-json", ledger.path, "--no-agent"])
         let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: json))
         #expect(run.status == 0, "\(device): \(result.failures)")
         return (result, try JSONDecoder().decode(ExitLedger.self, from: Data(contentsOf: ledger)))

@@ -38,7 +38,7 @@ struct SharingEndToEndTests {
         // Three guests enforce three modes: on-demand (issue 12), cooperative (--mode's default) and vmm-model.
         let modes = guests == 3 ? ["--guest-mode", "1=on-demand", "--guest-mode", "3=vmm-model"] : []
         let run = try EndToEnd.run(["--guests", "\(guests)", "--size", "64K", "--workloads", "download", "--record", trace,
-                                    "--ledger-json", ledgers, "--result-json", resultPath.path] + modes)
+                                    "--ledger-json", ledgers, "--result-json", resultPath.path, "--no-agent"] + modes)
         let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
         #expect(run.status == 0, "\(result.failures)")
         let all = [result] + result.otherGuests
@@ -85,7 +85,7 @@ struct SharingEndToEndTests {
         defer { try? FileManager.default.removeItem(at: resultPath) }
         let attacks = ["ssh", "rogue-stealth", "rogue-steer", "rogue-both", "rogue-wide", "rogue-snoop"].joined(separator: ",")
         let run = try EndToEnd.run(["--guests", "2", "--size", "256K", "--workloads", "download", "--guest-workloads", "1=" + attacks,
-                                    "--guest-mode", "1=on-demand", "--result-json", resultPath.path])
+                                    "--guest-mode", "1=on-demand", "--result-json", resultPath.path, "--no-agent"])
         let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
         #expect(run.status == 0, "\(result.failures)")
         let snoop = try #require(result.checks["rogue-snoop"], "no snoop result")

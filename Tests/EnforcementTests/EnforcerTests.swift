@@ -23,7 +23,9 @@ import VPIOMonitor
         let e = Enforcer(mode: .cooperative)
         #expect(e.judge(access: 10, start: decisions(), intent: .missing("ring empty"), ringGeneration: 1))
         #expect(e.current == .vmmModel)
-        #expect(e.report.switches == [Enforcer.ModeSwitch(access: 10, from: .cooperative, to: .vmmModel, reason: "agent report: intent missing: ring empty")])
+        #expect(e.report.switches == [Enforcer.ModeSwitch(access: 10, from: .cooperative, to: .vmmModel, kind: .fallback,
+                                                          reason: "agent report: intent missing: ring empty")])
+        #expect(e.report.fallbacks == 1)
         // After the fallback the full model judges: legitimate DMAs keep flowing.
         for i in 0..<100 { #expect(e.judge(access: 11 + i, start: decisions(), intent: .missing("ring empty"), ringGeneration: 1)) }
         #expect(e.report.denied == 0)
@@ -66,6 +68,46 @@ import VPIOMonitor
             access += 1
         }
         #expect(e.current == .cooperative && e.report.returnsToCooperative == 2)
+    }
+
+    /// Before the agent registers (the driver's probe at boot) and after it unregistered cleanly,
+    /// vmm-model stands in: not a fallback, and cooperative resumes at the first verified intent.
+    @Test func withoutAnAgentVMMModelStandsInAndCooperativeResumesAtTheFirstVerifiedIntent() {
+        let e = Enforcer(mode: .cooperative)
+        #expect(e.judge(access: 24, start: decisions(), intent: .agentAbsent, ringGeneration: 0))
+        #expect(e.current == .vmmModel && e.report.switches.last?.kind == .awaitingAgent)
+        // While none is registered, vmm-model's model judges (and denies what it must).
+        #expect(!e.judge(access: 30, start: decisions(.denied(.outsideGrant)), intent: .agentAbsent, ringGeneration: 0))
+        #expect(e.current == .emulated, "a violation in vmm-model escalates as ever")
+        let f = Enforcer(mode: .cooperative)
+        _ = f.judge(access: 24, start: decisions(), intent: .agentAbsent, ringGeneration: 0)
+        #expect(f.judge(access: 4_000, start: decisions(), intent: .verified, ringGeneration: 1))
+        #expect(f.current == .cooperative && f.report.switches.last?.kind == .resumed && f.report.fallbacks == 0)
+        // The agent unregisters: vmm-model stands in again; a re-registration resumes at once, but not
+        // twice within the return spacing.
+        _ = f.judge(access: 300_000, start: decisions(), intent: .agentAbsent, ringGeneration: 1)
+        #expect(f.current == .vmmModel && f.report.fallbacks == 0)
+        _ = f.judge(access: 300_001, start: decisions(), intent: .verified, ringGeneration: 1)
+        #expect(f.current == .cooperative)
+        _ = f.judge(access: 300_002, start: decisions(), intent: .agentAbsent, ringGeneration: 1)
+        _ = f.judge(access: 300_003, start: decisions(), intent: .verified, ringGeneration: 1)
+        #expect(f.current == .vmmModel, "rate-limited")
+        _ = f.judge(access: 300_001 + Enforcer.returnSpacing, start: decisions(), intent: .verified, ringGeneration: 1)
+        #expect(f.current == .cooperative && f.report.returnsToCooperative == 3)
+    }
+
+    /// A fallback for a wrong report keeps its stricter way back even if the agent then unregisters:
+    /// only a drop *from cooperative* for want of an agent resumes at once.
+    @Test func aFallbackIsNotWashedOutByUnregistering() {
+        let e = Enforcer(mode: .cooperative)
+        _ = e.judge(access: 10, start: decisions(), intent: .mismatch("forged"), ringGeneration: 1)
+        _ = e.judge(access: 11, start: decisions(), intent: .agentAbsent, ringGeneration: 1)
+        for access in 0..<(Enforcer.verifiedRunToReturn - 1) {
+            _ = e.judge(access: Enforcer.returnSpacing + access, start: decisions(), intent: .verified, ringGeneration: 2)
+        }
+        #expect(e.current == .vmmModel && e.report.fallbacks == 1)
+        _ = e.judge(access: 2 * Enforcer.returnSpacing, start: decisions(), intent: .verified, ringGeneration: 2)
+        #expect(e.current == .cooperative)
     }
 
     /// What breaks a run toward the way back is counted by reason, so a late return can be explained.
