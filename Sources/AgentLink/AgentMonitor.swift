@@ -25,7 +25,7 @@ public final class AgentMonitor {
     private let matcher = IntentMatcher()
     private var hostAccesses: UInt64 = 0
     /// The accesses served since the last DMA start, counted by kind (bounded: at most 256 kinds).
-    private var sinceLastStart: [String: Int] = [:]
+    private var sinceLastStart: [AccessKind: Int] = [:]
     private var baseline: Baseline?
     /// The agent's header as the last `verify` read it (nil: unreadable, or none since registration).
     private var lastHeader: RingHeader?
@@ -58,7 +58,7 @@ public final class AgentMonitor {
     /// modulo 2^64, as that one is the guest's number.
     public func count(_ access: BusAccess) {
         hostAccesses &+= 1
-        let key = "0x\(String(access.offset, radix: 16)) \(access.direction == .read ? "r" : "w")\(access.width.rawValue)"
+        let key = AccessKind(offset: access.offset, read: access.direction == .read, width: access.width.rawValue)
         if sinceLastStart[key] != nil || sinceLastStart.count < 256 { sinceLastStart[key, default: 0] += 1 }
     }
 
@@ -76,7 +76,7 @@ public final class AgentMonitor {
             if counters.hostAccessesSinceRegistration != counters.agentAccessesSinceRegistration {
                 counters.accessCountMismatches += 1
                 if counters.firstMismatchAccesses == nil {
-                    counters.firstMismatchAccesses = sinceLastStart.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }
+                    counters.firstMismatchAccesses = sinceLastStart.map { "\($0.key.label) ×\($0.value)" }.sorted()
                         .joined(separator: ", ")
                 }
             }
@@ -128,4 +128,15 @@ public final class AgentMonitor {
         [channel.counters.sequenceWraps == baseline.sequenceWraps ? nil : "the ring's claim numbers wrapped past 2^64",
          matcher.counters.indexWraps == baseline.indexWraps ? nil : "intent indexes wrapped past 2^64"]
     }
+}
+
+/// What `AgentMonitor` counts accesses by: formatted only when a mismatch is reported, since it is
+/// counted at every device access.
+private struct AccessKind: Hashable {
+    let offset: UInt64
+    let read: Bool
+    let width: Int
+
+    /// "0x10 r1": offset, direction, width in bytes.
+    var label: String { "0x\(String(offset, radix: 16)) \(read ? "r" : "w")\(width)" }
 }

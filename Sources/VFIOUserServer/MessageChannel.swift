@@ -7,8 +7,19 @@ public protocol ByteStream: AnyObject {
     /// Whatever is available now, at most `maxBytes`, without waiting: empty when nothing is, nil at
     /// the end of stream. Descriptors come with the chunk that ends with the data they were sent with.
     func receiveAvailable(maxBytes: Int, maxDescriptors: Int) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])?
+    /// The same receive, appending the bytes to `buffer` (which is as it was when this throws); returns
+    /// the descriptors, or nil at the end of stream. A UNIX socket reads straight into the buffer.
+    func receiveAvailable(appendingTo buffer: inout [UInt8], maxBytes: Int, maxDescriptors: Int) throws -> [OwnedDescriptor]?
     /// Sends as much of `bytes` as the stream takes now, without waiting; returns how many it took.
     func sendAvailable(_ bytes: ArraySlice<UInt8>) throws -> Int
+}
+
+extension ByteStream {
+    public func receiveAvailable(appendingTo buffer: inout [UInt8], maxBytes: Int, maxDescriptors: Int) throws -> [OwnedDescriptor]? {
+        guard let chunk = try receiveAvailable(maxBytes: maxBytes, maxDescriptors: maxDescriptors) else { return nil }
+        buffer += chunk.bytes
+        return chunk.descriptors
+    }
 }
 
 extension UnixSocket: ByteStream {}
@@ -88,22 +99,28 @@ public final class MessageChannel {
     /// One receive of what the stream has now. Returns false at the end of stream between messages;
     /// throws at an end of stream mid-message.
     public func readAvailable() throws -> Bool {
-        let chunk: (bytes: [UInt8], descriptors: [OwnedDescriptor])?
+        let received: [OwnedDescriptor]?
+        let wasEmpty = buffer.isEmpty, maxBytes = wanted
         do {
-            chunk = try stream.receiveAvailable(maxBytes: wanted, maxDescriptors: maxDescriptors)
+            // Straight into `buffer`, whose storage stays: no allocation per message.
+            received = try stream.receiveAvailable(appendingTo: &buffer, maxBytes: maxBytes, maxDescriptors: maxDescriptors)
         } catch let UnixSocket.ReceiveError.tooManyDescriptors(bytes, _, _) {
             // The socket closed them; the bytes are intact, so the message is rejected, not the stream.
-            take(bytes, refusing: true)
+            refusedThrough = consumed + buffer.count + bytes.count - 1
+            buffer += bytes
+            noteArrival(wasEmpty: wasEmpty)
             return true
         }
-        guard let chunk else {
+        guard let received else {
             if buffer.isEmpty { return false }
             throw ChannelError.truncatedMessage(expected: max(announcedSize, MessageHeader.size))
         }
-        take(chunk.bytes, refusing: false)
-        let end = consumed + buffer.count - 1
-        descriptors += chunk.descriptors.map { (end, $0) }
-        refuseExcessDescriptors()
+        noteArrival(wasEmpty: wasEmpty)
+        if !received.isEmpty {
+            let end = consumed + buffer.count - 1
+            descriptors += received.map { (end, $0) }
+            refuseExcessDescriptors()
+        }
         return true
     }
 
@@ -113,8 +130,11 @@ public final class MessageChannel {
         let size = Int(header.size)
         let payload = Array(buffer[MessageHeader.size..<size])
         let end = consumed + size
-        let mine = descriptors.filter { $0.end < end }.map(\.descriptor)
-        descriptors.removeAll { $0.end < end }
+        var mine: [OwnedDescriptor] = []
+        if !descriptors.isEmpty {
+            mine = descriptors.filter { $0.end < end }.map(\.descriptor)
+            descriptors.removeAll { $0.end < end }
+        }
         let refused = refusedThrough >= consumed && refusedThrough < end
         buffer.removeSubrange(0..<size)
         consumed = end
@@ -124,16 +144,19 @@ public final class MessageChannel {
 
     /// Queues a successful reply to `request` carrying `payload`, and sends what the stream takes.
     public func reply(to request: MessageHeader, payload: [UInt8]) throws {
-        try queue(MessageHeader.message(id: request.messageID, command: request.command, flags: .reply, payload: payload))
+        MessageHeader.append(id: request.messageID, command: request.command, flags: .reply, payload: payload, to: &outbound)
+        try flush()
     }
 
     /// Queues an error reply carrying `errno`, and sends what the stream takes.
     public func replyError(to request: MessageHeader, errno: UInt32) throws {
-        try queue(MessageHeader.message(id: request.messageID, command: request.command, flags: [.reply, .error],
-                                        error: errno, payload: []))
+        MessageHeader.append(id: request.messageID, command: request.command, flags: [.reply, .error], error: errno,
+                             payload: [], to: &outbound)
+        try flush()
     }
 
-    /// Sends as much of the queued replies as the stream takes now.
+    /// Sends as much of the queued replies as the stream takes now. The queue keeps its storage, so
+    /// replies are encoded in place: no allocation per reply.
     public func flush() throws {
         var sent = 0
         while sent < outbound.count {
@@ -141,13 +164,8 @@ public final class MessageChannel {
             if taken == 0 { break }
             sent += taken
         }
-        outbound.removeFirst(sent)
+        if sent == outbound.count { outbound.removeAll(keepingCapacity: true) } else { outbound.removeFirst(sent) }
         queuedSince = outbound.isEmpty ? nil : (queuedSince ?? .now)
-    }
-
-    private func queue(_ message: [UInt8]) throws {
-        outbound += message
-        try flush()
     }
 
     /// The buffered header, or nil if fewer than its bytes are buffered.
@@ -167,10 +185,9 @@ public final class MessageChannel {
     /// The size the buffered header announces; 0 while it is incomplete or unusable.
     private var announcedSize: Int { ((try? header())?.size).map(Int.init) ?? 0 }
 
-    private func take(_ bytes: [UInt8], refusing: Bool) {
-        if refusing { refusedThrough = consumed + buffer.count + bytes.count - 1 }
-        if buffer.isEmpty, !bytes.isEmpty { incompleteSince = .now }
-        buffer += bytes
+    /// A message starts arriving when bytes land in an empty buffer: its wait bound runs from then.
+    private func noteArrival(wasEmpty: Bool) {
+        if wasEmpty, !buffer.isEmpty { incompleteSince = .now }
     }
 
     /// Reads happen only with no whole message buffered, so every descriptor held belongs to the

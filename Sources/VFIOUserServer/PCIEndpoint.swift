@@ -62,24 +62,30 @@ public final class PCIEndpoint {
     }
 
     public func read(region: UInt32, offset: UInt64, count: Int) throws(AccessError) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(count)
+        try read(region: region, offset: offset, count: count, appendingTo: &out)
+        return out
+    }
+
+    /// The same read, appending the `count` bytes to `out` (a reply being built): nothing else is
+    /// allocated. On a throw `out` is as it was.
+    public func read(region: UInt32, offset: UInt64, count: Int, appendingTo out: inout [UInt8]) throws(AccessError) {
         if region == Self.configRegion {
             guard offset < UInt64(PCIConfigSpace.size),
                   let bytes = config.read(offset: Int(offset), count: count, interruptPending: interruptLine.isAsserted)
             else { throw .outOfRange }
             counters.configReads += 1
-            return bytes
+            out += bytes
+            return
         }
-        let chunks = try split(region: region, offset: offset, count: count)
-        var out = [UInt8]()
-        out.reserveCapacity(count)
-        for (at, width) in chunks {
+        for (at, width) in try split(region: region, offset: offset, count: count) {
             let value = device.read(region: region, offset: at, width: width)
             _ = accessHook?(BusAccess(direction: .read, region: region, offset: at, width: width, value: value))
             for i in 0..<width.rawValue { out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt32(i)))) }
             counters.barReads += 1
         }
         counters.barBytesRead += count
-        return out
     }
 
     public func write(region: UInt32, offset: UInt64, data: [UInt8]) throws(AccessError) {
@@ -121,19 +127,30 @@ public final class PCIEndpoint {
 
     /// A transfer of 1, 2 or 4 bytes is one access of that width. Anything longer is a byte range:
     /// it becomes the widest naturally aligned accesses that cover it, at consecutive offsets.
-    private func split(region: UInt32, offset: UInt64, count: Int) throws(AccessError) -> [(UInt64, AccessWidth)] {
+    private func split(region: UInt32, offset: UInt64, count: Int) throws(AccessError) -> Pieces {
         guard let size = barSizes[region] else { throw .noSuchRegion(region) }
         guard count > 0, offset <= UInt64(size), UInt64(count) <= UInt64(size) - offset else { throw .outOfRange }
-        if let width = AccessWidth(rawValue: count) { return [(offset, width)] }
-        var chunks: [(UInt64, AccessWidth)] = []
-        var at = offset
-        var left = count
-        while left > 0 {
-            let width: AccessWidth = left >= 4 && at % 4 == 0 ? .dword : left >= 2 && at % 2 == 0 ? .word : .byte
-            chunks.append((at, width))
-            at += UInt64(width.rawValue)
-            left -= width.rawValue
+        return Pieces(at: offset, left: count, whole: AccessWidth(rawValue: count) != nil)
+    }
+
+    /// The accesses `split` makes of a transfer, made as they are iterated: every guest access goes
+    /// through here, and an array of them would be one allocation each.
+    struct Pieces: Sequence, IteratorProtocol {
+        var at: UInt64
+        var left: Int
+        /// A transfer of exactly 1, 2 or 4 bytes: one access of that width, aligned or not.
+        let whole: Bool
+
+        mutating func next() -> (UInt64, AccessWidth)? {
+            guard left > 0 else { return nil }
+            let width: AccessWidth = if whole { AccessWidth(rawValue: left)! } else {
+                left >= 4 && at % 4 == 0 ? .dword : left >= 2 && at % 2 == 0 ? .word : .byte
+            }
+            defer {
+                at += UInt64(width.rawValue)
+                left -= width.rawValue
+            }
+            return (at, width)
         }
-        return chunks
     }
 }

@@ -55,7 +55,13 @@ public final class Session {
     public private(set) var errorEvent: EventFD?
     public private(set) var counters = Counters()
     let admission: AccessAdmission?
-    private var held: (what: Held, since: ContinuousClock.Instant)?
+    /// The access being held and since when. A struct, not a tuple: checked several times per
+    /// message, and an optional tuple is tested through the runtime's generic metadata.
+    private struct HeldAccess {
+        let what: Held
+        let since: ContinuousClock.Instant
+    }
+    private var held: HeldAccess?
 
     public init(stream: ByteStream, endpoint: PCIEndpoint, limits: ServerLimits, admission: AccessAdmission? = nil, logger: Logger) {
         channel = MessageChannel(stream: stream, maxMessageSize: limits.maxMessageSize, maxDescriptors: limits.maxDescriptors)
@@ -128,14 +134,14 @@ public final class Session {
     }
 
     private func hold(_ what: Held) {
-        held = (what, ContinuousClock.now)
+        held = HeldAccess(what: what, since: .now)
         counters.held += 1
     }
 
     /// Serves (or answers) the held access when the admission lets it; fails it with EBUSY once it has
     /// waited past the server's own bound, so nothing waits without bound even if the sharing stalls.
     func resumeHeld() throws {
-        guard let (what, since) = held else { return }
+        guard let what = held?.what, let since = held?.since else { return }
         if ContinuousClock.now - since >= .milliseconds(limits.holdMilliseconds) {
             held = nil
             counters.holdTimeouts += 1
@@ -216,8 +222,10 @@ public final class Session {
             case .regionRead:
                 let request = try RegionReadRequest(decoding: payload, maxCount: limits.maxDataTransfer)
                 let a = request.access
-                let data = try endpoint.read(region: a.region, offset: a.offset, count: Int(a.count))
-                return .reply(RegionReadRequest.reply(access: a, data: data))
+                // The data is read straight into the reply: one allocation per read.
+                var reply = RegionReadRequest.reply(access: a, data: [], reservingCapacity: Int(a.count))
+                try endpoint.read(region: a.region, offset: a.offset, count: Int(a.count), appendingTo: &reply)
+                return .reply(reply)
             case .regionWrite:
                 let request = try RegionWriteRequest(decoding: payload, maxCount: limits.maxDataTransfer)
                 let a = request.access

@@ -48,15 +48,13 @@ public final class VFIOUserServer {
 
     /// What this server waits on: its client (readable, or writable while replies queue; neither while
     /// a device access is held), its resample eventfd, or its listener when no client is connected.
-    func pollEntries(listener: UnixSocket) -> [(FileDescriptor, Poll.Events, ServerLoop.Ready)] {
-        guard let session else { return [(listener.descriptor, .readable, .listener(self, listener))] }
-        var entries: [(FileDescriptor, Poll.Events, ServerLoop.Ready)] = []
+    func addPollEntries(listener: UnixSocket, to round: inout ServerLoop.PollRound) {
+        guard let session else { return round.add(listener.descriptor, .readable, .listener(self, listener)) }
         if let socket = session.channel.stream as? UnixSocket {
             let events: Poll.Events = session.channel.hasQueuedReplies ? .writable : session.isHolding ? [] : .readable
-            entries.append((socket.descriptor, events, .connection(self, session)))
+            round.add(socket.descriptor, events, .connection(self, session))
         }
-        if let unmask = session.unmaskEvent { entries.append((unmask.descriptor, .readable, .resample(session))) }
-        return entries
+        if let unmask = session.unmaskEvent { round.add(unmask.descriptor, .readable, .resample(session)) }
     }
 
     /// Serves a session on any byte stream (tests drive this directly with an in-memory stream).
@@ -96,12 +94,20 @@ public final class VFIOUserServer {
     /// Milliseconds until the connected client's wait bound falls due (a large value when it waits for
     /// nothing): its stalled message or untaken replies, or its held access.
     func millisecondsToBound() -> Int32 {
-        let stalled = session?.channel.waitingSince.map { ($0, limits.messageWaitMilliseconds) }
-        let holding = session?.holdingSince.map { ($0, limits.holdMilliseconds) }
-        return [stalled, holding].compactMap { $0 }.map { since, bound in
-            let left = Duration.milliseconds(bound) - (ContinuousClock.now - since)
-            return Int32(clamping: Int(max(0, (left / .milliseconds(1)).rounded(.up))))
-        }.min() ?? .max
+        var soonest = Int32.max
+        if let since = session?.channel.waitingSince {
+            soonest = min(soonest, Self.milliseconds(left: limits.messageWaitMilliseconds, since: since))
+        }
+        if let since = session?.holdingSince {
+            soonest = min(soonest, Self.milliseconds(left: limits.holdMilliseconds, since: since))
+        }
+        return soonest
+    }
+
+    /// Whole milliseconds (rounded up, at least 0) until a bound of `bound` ms that began at `since` falls due.
+    private static func milliseconds(left bound: Int, since: ContinuousClock.Instant) -> Int32 {
+        let left = Duration.milliseconds(bound) - (ContinuousClock.now - since)
+        return Int32(clamping: Int(max(0, (left / .milliseconds(1)).rounded(.up))))
     }
 
     /// A client stuck mid-message or not taking its replies for longer than the bound loses its

@@ -60,6 +60,15 @@ public struct ByteWriter {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Runs `body` with a writer that appends to `bytes` in place (the storage moves into the writer
+    /// and back, so it is neither copied nor reallocated while it has room).
+    public static func appending(to bytes: inout [UInt8], _ body: (inout ByteWriter) -> Void) {
+        var writer = ByteWriter(capacity: 0)
+        swap(&writer.bytes, &bytes)
+        body(&writer)
+        swap(&writer.bytes, &bytes)
+    }
+
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func u16(_ v: UInt16) { little(UInt64(v), 2) }
     public mutating func u32(_ v: UInt32) { little(UInt64(v), 4) }

@@ -61,10 +61,19 @@ public struct MessageHeader: Equatable, Sendable {
 
     /// A complete message: this header with `size` set from the payload, then the payload.
     public static func message(id: UInt16, command: UInt16, flags: Flags, error: UInt32 = 0, payload: [UInt8]) -> [UInt8] {
-        var w = ByteWriter(capacity: size + payload.count)
-        MessageHeader(messageID: id, command: command, size: UInt32(size + payload.count), flags: flags, error: error)
-            .encode(into: &w)
-        w.append(payload)
-        return w.bytes
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(size + payload.count)
+        append(id: id, command: command, flags: flags, error: error, payload: payload, to: &bytes)
+        return bytes
+    }
+
+    /// Appends the same message to `bytes` (a reply queue), without building it apart first.
+    public static func append(id: UInt16, command: UInt16, flags: Flags, error: UInt32 = 0, payload: [UInt8],
+                              to bytes: inout [UInt8]) {
+        ByteWriter.appending(to: &bytes) { w in
+            MessageHeader(messageID: id, command: command, size: UInt32(size + payload.count), flags: flags, error: error)
+                .encode(into: &w)
+            w.append(payload)
+        }
     }
 }

@@ -58,9 +58,10 @@ public struct RegionReadRequest: Equatable, Sendable {
         return w.bytes
     }
 
-    /// The reply payload: the access echoed, then the data read.
-    public static func reply(access: RegionAccess, data: [UInt8]) -> [UInt8] {
-        var w = ByteWriter(capacity: RegionAccess.size + data.count)
+    /// The reply payload: the access echoed, then the data read; with room for `reservingCapacity`
+    /// more bytes, when the data is appended after.
+    public static func reply(access: RegionAccess, data: [UInt8], reservingCapacity extra: Int = 0) -> [UInt8] {
+        var w = ByteWriter(capacity: RegionAccess.size + data.count + extra)
         access.encode(into: &w)
         w.append(data)
         return w.bytes

@@ -33,3 +33,34 @@ public enum Poll {
         return fds.map { Events(rawValue: $0.revents) }
     }
 }
+
+/// A poll(2) set for a loop that polls once per round: its entries are rebuilt each round in storage
+/// kept between rounds, so a round allocates nothing (`Poll.wait` builds two arrays per call).
+public struct PollSet {
+    private var entries: [pollfd] = []
+
+    public init() {}
+
+    public var count: Int { entries.count }
+
+    /// Empties the set, keeping its storage.
+    public mutating func removeAll() {
+        entries.removeAll(keepingCapacity: true)
+    }
+
+    public mutating func append(_ descriptor: FileDescriptor, _ events: Poll.Events) {
+        entries.append(pollfd(fd: descriptor.rawValue, events: events.rawValue, revents: 0))
+    }
+
+    /// Waits like `Poll.wait`; afterwards `events(at:)` gives what occurred for each entry (empty sets
+    /// on timeout).
+    public mutating func wait(timeoutMilliseconds: Int32) throws {
+        for index in entries.indices { entries[index].revents = 0 }
+        _ = try Syscall.poll(&entries, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// The events that occurred for entry `index` in the last `wait`.
+    public func events(at index: Int) -> Poll.Events {
+        Poll.Events(rawValue: entries[index].revents)
+    }
+}

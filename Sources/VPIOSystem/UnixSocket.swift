@@ -47,6 +47,11 @@ public final class UnixSocket {
     static let maxDescriptorsPerMessage = 253
 
     private let owned: OwnedDescriptor
+    /// The control buffer every receive hands the kernel, made at the first receive and kept: room for
+    /// `maxDescriptorsPerMessage` descriptors is about 1 KiB, too much to allocate and zero per
+    /// message. 8-byte words keep it aligned for cmsghdr. Receives on one socket therefore must not
+    /// run on two threads at once (sending from another thread is fine).
+    private var receiveControl: [UInt64] = []
 
     private init(_ fd: FileDescriptor) {
         owned = OwnedDescriptor(fd)
@@ -130,17 +135,10 @@ public final class UnixSocket {
         var descriptors: [OwnedDescriptor] = []
         var droppedByKernel = false
         var received = 0
-        // 8-byte words keep the control buffer aligned for cmsghdr.
-        let controlLength = vpio_cmsg_space(Self.maxDescriptorsPerMessage * MemoryLayout<Int32>.size)
-        var control = [UInt64](repeating: 0, count: (controlLength + 7) / 8)
         while received < count {
-            // SAFETY: the data buffer is the unfilled tail of `bytes`, and both buffers are
-            // borrowed only for this call.
+            // SAFETY: the data buffer is the unfilled tail of `bytes`, borrowed only for this call.
             let chunk = try unsafe bytes.withUnsafeMutableBytes { data in
-                try unsafe control.withUnsafeMutableBytes { controlBytes in
-                    try unsafe receiveChunk(into: UnsafeMutableRawBufferPointer(rebasing: data[received...]), control: controlBytes,
-                                            waiting: true)
-                }
+                try unsafe receiveChunk(into: UnsafeMutableRawBufferPointer(rebasing: data[received...]), waiting: true)
             }
             // Only a socket someone made non-blocking behind our back says EAGAIN to a waiting recvmsg.
             guard let chunk else { throw SystemCallError(call: "recvmsg", errno: .wouldBlock) }
@@ -168,32 +166,69 @@ public final class UnixSocket {
     public func receiveAvailable(
         maxBytes: Int, maxDescriptors: Int
     ) throws -> (bytes: [UInt8], descriptors: [OwnedDescriptor])? {
-        precondition(maxBytes > 0 && maxDescriptors >= 0, "non-positive size or negative descriptor limit")
-        var bytes = [UInt8](repeating: 0, count: maxBytes)
-        let controlLength = vpio_cmsg_space(Self.maxDescriptorsPerMessage * MemoryLayout<Int32>.size)
-        var control = [UInt64](repeating: 0, count: (controlLength + 7) / 8)
-        // SAFETY: both buffers are owned arrays borrowed only for this call.
-        let chunk = try unsafe bytes.withUnsafeMutableBytes { data in
-            try unsafe control.withUnsafeMutableBytes { controlBytes in
-                try unsafe receiveChunk(into: data, control: controlBytes, waiting: false)
-            }
+        var bytes: [UInt8] = []
+        guard let descriptors = try receiveAvailable(appendingTo: &bytes, maxBytes: maxBytes, maxDescriptors: maxDescriptors) else {
+            return nil
         }
-        guard let chunk else { return ([], []) }
+        return (bytes, descriptors)
+    }
+
+    /// `receiveAvailable(maxBytes:maxDescriptors:)` into the caller's buffer: appends what arrived to
+    /// `buffer` and returns its descriptors (empty when nothing arrived), or nil at the end of stream.
+    /// A buffer with room for `maxBytes` more keeps its storage, so a framing loop that reuses one
+    /// buffer allocates nothing per receive. When it throws, `buffer` is as it was.
+    public func receiveAvailable(
+        appendingTo buffer: inout [UInt8], maxBytes: Int, maxDescriptors: Int
+    ) throws -> [OwnedDescriptor]? {
+        precondition(maxBytes > 0 && maxDescriptors >= 0, "non-positive size or negative descriptor limit")
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: maxBytes))
+        let chunk: (byteCount: Int, descriptors: [OwnedDescriptor], controlTruncated: Bool)?
+        do {
+            // SAFETY: the data buffer is the `maxBytes` just appended to `buffer`, borrowed only for this call.
+            chunk = try unsafe buffer.withUnsafeMutableBytes { data in
+                try unsafe receiveChunk(into: UnsafeMutableRawBufferPointer(rebasing: data[start...]), waiting: false)
+            }
+        } catch {
+            buffer.removeSubrange(start...)
+            throw error
+        }
+        buffer.removeSubrange((start + (chunk?.byteCount ?? 0))...)
+        guard let chunk else { return [] }
         if chunk.byteCount == 0 {
             chunk.descriptors.forEach { $0.close() }
             return nil
         }
-        bytes.removeSubrange(chunk.byteCount...)
         if chunk.descriptors.count > maxDescriptors || chunk.controlTruncated {
             let receivedCount = chunk.descriptors.count + (chunk.controlTruncated ? 1 : 0)
             chunk.descriptors.forEach { $0.close() }
+            let bytes = Array(buffer[start...])
+            buffer.removeSubrange(start...)
             throw ReceiveError.tooManyDescriptors(bytes: bytes, received: receivedCount, limit: maxDescriptors)
         }
-        return (bytes, chunk.descriptors)
+        return chunk.descriptors
     }
 
-    /// One recvmsg into `data`, returning the byte count and the descriptors it carried; when not
-    /// `waiting` (MSG_DONTWAIT), nil if nothing is there to receive.
+    /// One recvmsg into `data`, with the socket's own control buffer, returning the byte count and the
+    /// descriptors it carried; when not `waiting` (MSG_DONTWAIT), nil if nothing is there to receive.
+    ///
+    /// SAFETY (caller): `data` must be valid, writable, and not otherwise accessed for the duration
+    /// of the call.
+    private func receiveChunk(
+        into data: UnsafeMutableRawBufferPointer, waiting: Bool
+    ) throws -> (byteCount: Int, descriptors: [OwnedDescriptor], controlTruncated: Bool)? {
+        if receiveControl.isEmpty {
+            let controlLength = vpio_cmsg_space(Self.maxDescriptorsPerMessage * MemoryLayout<Int32>.size)
+            receiveControl = [UInt64](repeating: 0, count: (controlLength + 7) / 8)
+        }
+        // SAFETY: `receiveControl` is an aligned array this socket owns, borrowed only for this call;
+        // the kernel writes at most its count.
+        return try unsafe receiveControl.withUnsafeMutableBytes { control in
+            try unsafe receiveChunk(into: data, control: control, waiting: waiting)
+        }
+    }
+
+    /// One recvmsg into `data` and `control`.
     ///
     /// SAFETY (caller): `data` and `control` must be valid, writable, and not otherwise accessed
     /// for the duration of the call; `control` must be aligned for cmsghdr.

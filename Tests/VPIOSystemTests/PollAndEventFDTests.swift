@@ -1,6 +1,36 @@
 import Testing
 import VPIOSystem
 
+@Suite struct PollSetTests {
+    /// One set reused round after round: each wait reports only that round's events.
+    @Test func aReusedSetReportsEachRoundAfresh() throws {
+        let (a, b) = try UnixSocket.pair()
+        var set = PollSet()
+        set.append(b.descriptor, .readable)
+        try set.wait(timeoutMilliseconds: 0)
+        #expect(set.events(at: 0) == [])
+        try a.send([1])
+        try set.wait(timeoutMilliseconds: 1000)
+        #expect(set.events(at: 0) == .readable)
+        set.removeAll()
+        #expect(set.count == 0)
+        set.append(a.descriptor, .readable)
+        set.append(b.descriptor, .writable)
+        try set.wait(timeoutMilliseconds: 1000)
+        #expect(set.count == 2)
+        #expect(set.events(at: 0) == [] && set.events(at: 1) == .writable)
+    }
+
+    @Test func timesOutWithEmptyEvents() throws {
+        let (a, b) = try UnixSocket.pair()
+        var set = PollSet()
+        set.append(a.descriptor, .readable)
+        try set.wait(timeoutMilliseconds: 20)
+        #expect(set.events(at: 0) == [])
+        withExtendedLifetime(b) {}
+    }
+}
+
 @Suite struct PollTests {
     @Test func readableWhenDataArrives() throws {
         let (a, b) = try UnixSocket.pair()

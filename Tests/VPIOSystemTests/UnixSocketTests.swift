@@ -167,4 +167,46 @@ import VPIOSystem
         let second = try #require(try b.receiveAvailable(maxBytes: 64, maxDescriptors: 1))
         #expect(second.bytes == [7] && second.descriptors.isEmpty)
     }
+
+    /// The framing loop's receive: bytes land after what the buffer holds, nothing available leaves it
+    /// as it was, the end of stream is nil.
+    @Test func receiveAppendingKeepsWhatTheBufferHeld() throws {
+        let (a, b) = try UnixSocket.pair()
+        var buffer: [UInt8] = [7, 7]
+        #expect(try b.receiveAvailable(appendingTo: &buffer, maxBytes: 64, maxDescriptors: 0)?.isEmpty == true)
+        #expect(buffer == [7, 7])
+        try a.send([1, 2, 3])
+        #expect(try b.receiveAvailable(appendingTo: &buffer, maxBytes: 2, maxDescriptors: 0)?.isEmpty == true)
+        #expect(buffer == [7, 7, 1, 2], "at most maxBytes")
+        #expect(try b.receiveAvailable(appendingTo: &buffer, maxBytes: 64, maxDescriptors: 0)?.isEmpty == true)
+        #expect(buffer == [7, 7, 1, 2, 3])
+        a.close()
+        #expect(try b.receiveAvailable(appendingTo: &buffer, maxBytes: 64, maxDescriptors: 0) == nil)
+        #expect(buffer == [7, 7, 1, 2, 3])
+    }
+
+    /// Too many descriptors: all closed, the bytes in the error, the buffer as it was.
+    @Test func receiveAppendingWithTooManyDescriptorsLeavesTheBuffer() throws {
+        let (a, b) = try UnixSocket.pair()
+        let (e1, e2) = (try EventFD(), try EventFD())
+        try a.send([4, 5], descriptors: [e1.descriptor, e2.descriptor])
+        var buffer: [UInt8] = [9]
+        #expect(throws: UnixSocket.ReceiveError.tooManyDescriptors(bytes: [4, 5], received: 2, limit: 1)) {
+            try b.receiveAvailable(appendingTo: &buffer, maxBytes: 64, maxDescriptors: 1)
+        }
+        #expect(buffer == [9])
+    }
+
+    /// The control buffer is the socket's own and reused: descriptors still come with their bytes,
+    /// receive after receive.
+    @Test func descriptorsArriveOverManyReceivesWithOneControlBuffer() throws {
+        let (a, b) = try UnixSocket.pair()
+        for round in 0..<3 {
+            let e = try EventFD()
+            try a.send([UInt8(round)], descriptors: [e.descriptor])
+            var buffer: [UInt8] = []
+            let descriptors = try #require(try b.receiveAvailable(appendingTo: &buffer, maxBytes: 64, maxDescriptors: 1))
+            #expect(buffer == [UInt8(round)] && descriptors.count == 1)
+        }
+    }
 }

@@ -20,6 +20,8 @@ struct HostStatistics: Codable {
     var enforcement: Enforcer.Report
     /// Register accesses wider than a byte (and accesses off BAR0), which the NE2000 drops.
     var wideAccessesIgnored: Int
+    /// The serving loop's rounds and the time it spent handling them (one guest's vpio-host).
+    var loop: ServerLoop.Counters?
 
     init(server: VFIOUserServer, nic: NE2000Counters?, peer: TapPeer?, agent: AgentMonitor, enforcement: Enforcer.Report,
          wideAccessesIgnored: Int) {

@@ -54,7 +54,7 @@ extension VPIOHost {
             logger.notice("listening", metadata: ["guest": "\(guest.name)", "socket": "\(guest.socket)", "mac": "\(MACAddress.text(spec.mac))"])
         }
         try ServerLoop(servers: Array(zip(shared.guests.map(\.server), listeners)), sources: peer.map { [$0] } ?? [],
-                       tick: SharedDeviceTick(shared: shared)).run { StopSignal.requested() }
+                       tick: SharedDeviceTick(shared: shared), spinMicroseconds: spinMicroseconds).run { StopSignal.requested() }
         try finishShared(shared, peer: peer, logger: logger)
     }
 
