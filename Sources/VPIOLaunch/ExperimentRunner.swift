@@ -30,7 +30,7 @@ public struct RunConfiguration: Sendable {
         /// The workloads each can run.
         public var workloads: [String] {
             switch self {
-            case .linux: ["download", "ssh", "ssh-session", "none"] + RunResult.enforcementWorkloads
+            case .linux: ["download", "ssh", "ssh-session", "none"] + RunResult.checkedWorkloads
             case .ipxe: ["download", "none"]
             }
         }

@@ -88,6 +88,9 @@ public struct RunResult: Sendable, Codable, Equatable {
     public static var enforcementWorkloads: [String] {
         rogueModes.map { "rogue-\($0)" } + tamperModes.map { "tamper-\($0)" } + ["kill-agent"]
     }
+    /// Workloads that print one result line of their own kind, kept in `checks`: the enforcement ones, and
+    /// `agent-cost` (`vpio-agent --measure-cost` in the guest: its kernel has the kprobes the host may lack).
+    public static var checkedWorkloads: [String] { enforcementWorkloads + ["agent-cost"] }
     /// `vpio-rogue MODE` (raw port I/O as root in the guest), run by the `rogue-MODE` workloads.
     public static let rogueModes = ["stealth", "steer", "both", "wide", "probe-memory", "receive", "snoop"]
     /// `vpio-tamper MODE` (a misbehaving agent ring), run by the `tamper-MODE` workloads.
@@ -156,7 +159,7 @@ public struct RunResult: Sendable, Codable, Equatable {
             for (key, value) in f { if let number = Int(value) { guestStatistics[key] = number } }
         case "done":
             guestRC = f["rc"].flatMap { Int($0) }
-        case let kind where Self.enforcementWorkloads.contains(kind):
+        case let kind where Self.checkedWorkloads.contains(kind):
             checks[kind] = Check(fields: f, ok: line.status == "ok")
         default:
             break
@@ -191,7 +194,7 @@ public struct RunResult: Sendable, Codable, Equatable {
                 }
             case "none":
                 break
-            case let name where Self.enforcementWorkloads.contains(name):
+            case let name where Self.checkedWorkloads.contains(name):
                 if let check = checks[name] {
                     if !check.ok { reasons.append("\(name) failed\(check.fields["error"].map { ": \($0)" } ?? "")") }
                 } else {

@@ -50,4 +50,21 @@ struct AgentEndToEndTests {
         #expect(ring["heartbeats"] as? Int ?? 0 >= 100, "the agent published \(ring["heartbeats"] ?? 0) heartbeats")
         #expect(ring["dmaIntents"] as? Int == intents["dmaStarts"] as? Int)
     }
+
+    /// `vpio agent-cost`'s kprobe branch, which the host (no kprobes) cannot run: in the guest, whose
+    /// kernel has kprobes, the same measurement times an entry kprobe running the agent's program.
+    /// Under TCG the figures are not hardware times; what is checked is that the path works and is exact.
+    @Test("agent-cost in the guest: the kprobe dispatch measured directly, every count exact",
+          .enabled(if: EndToEnd.skipReason == nil, Comment(rawValue: EndToEnd.skipReason ?? "")),
+          .timeLimit(.minutes(5)))
+    func agentCostInTheGuest() throws {
+        let run = try EndToEnd.run(["--workloads", "agent-cost", "--no-agent"])
+        #expect(run.status == 0, "\(run.result.failures)")
+        let check = try #require(run.result.checks["agent-cost"], "no agent-cost result line")
+        print("agent-cost in the TCG guest: \(check.fields.sorted { $0.key < $1.key })")
+        #expect(check.ok && check.fields["exact"] == "1", "\(check.fields)")
+        #expect(check.fields["kprobe"] == "measured", "the guest kernel has kprobes: \(check.fields)")
+        #expect(Int(check.fields["kprobe_dispatch_ns"] ?? "") ?? 0 > 0, "\(check.fields)")
+        #expect(Int(check.fields["bpf_ns_per_hit"] ?? "") ?? 0 > 0, "\(check.fields)")
+    }
 }

@@ -54,6 +54,11 @@ struct VPIOAgent: ParsableCommand {
     @Option(help: ArgumentHelp("Create this file once attached (and registered), for init scripts to wait on.", valueName: "path"))
     var readyFile: String?
 
+    @Flag(help: ArgumentHelp("Measure what a probe hit costs on this CPU instead (the BPF object on uprobe stand-ins of the driver's "
+                             + "sites, and the kprobe dispatch where the kernel has kprobes: `vpio agent-cost`'s measurement, short), "
+                             + "print one VPIO-RESULT agent-cost line and exit."))
+    var measureCost = false
+
     @Flag(name: .shortAndLong, help: "List every site and libbpf's debug output.")
     var verbose = false
 
@@ -64,6 +69,7 @@ struct VPIOAgent: ParsableCommand {
     mutating func run() throws {
         vpio_stdout_line_buffered()
         do {
+            if measureCost { return try CostMeasurement(bpfObject: try Agent(options: self).bpfObjectPath()).run() }
             try Agent(options: self).run()
         } catch let error as AgentError {
             FileHandle2.error("vpio-agent: \(error.description)")
@@ -340,5 +346,26 @@ struct Agent {
     func format(_ seconds: Double) -> String {
         let hundredths = Int((seconds * 100).rounded())
         return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
+    }
+}
+
+/// `--measure-cost`: a short run of `vpio agent-cost`'s measurement on this machine's kernel (in a test
+/// guest: one with kprobes, whose dispatch it then measures directly), as one line for the host to parse.
+struct CostMeasurement {
+    var bpfObject: String
+
+    func run() throws {
+        var options = ProbeCostBench.Options()
+        options.batches = 3
+        options.hitsPerBatch = 2_000
+        options.warmup = 200
+        let report = try ProbeCostBench(bpfObjectPath: bpfObject, options: options).run(measuredAt: "now")
+        let kprobe = report.kprobeDispatchNanoseconds.map { "measured kprobe_dispatch_ns=\(Int($0.median.rounded()))" } ?? "cited"
+        let paths = report.cases.map(\.uprobePathNanoseconds).sorted()
+        print("VPIO-RESULT agent-cost exact=\(report.exact ? 1 : 0) kprobe=\(kprobe) bpf_ns_per_hit=\(Int(report.bpfNanosecondsPerHit.rounded())) "
+              + "bpf_intent_ns=\(Int(report.intentNanoseconds.rounded())) uprobe_path_ns=\(Int(paths[paths.count / 2].rounded())) "
+              + "user_ns_per_event=\(Int(report.userNanosecondsPerEvent.rounded())) ns_per_hit=\(Int(report.nanosecondsPerHit.rounded())) "
+              + (report.exact ? "ok" : "failed"))
+        for problem in report.cases.flatMap(\.problems) { print("VPIO-AGENT cost not exact: \(problem)") }
     }
 }
