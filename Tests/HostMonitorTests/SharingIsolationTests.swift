@@ -161,6 +161,11 @@ import VPIOMonitor
             for step in 0..<steps {
                 try program.step()
                 if !bypass, step % 8 == 0 { tick.afterRound() }  // bypassed: no switch ever changes buffer memory
+                // The hold bound is wall time: on a fast machine a program can end before any wait reaches it,
+                // so twice per program a waiting guest is made to wait past it (the forced switch comes next round).
+                if !bypass, step % 750 == 375, program.stuck.contains(where: { $0 != nil }) {
+                    Thread.sleep(forTimeInterval: 0.021)
+                }
             }
             for record in shared.switcher.switches { switches[record.reason.rawValue, default: 0] += 1 }
         }
