@@ -133,7 +133,7 @@ int vpio_set_rodata(struct bpf_object *obj, const char *name, const void *value,
 	}
 	if (!map)
 		return -ENOENT;
-	data = bpf_map__initial_value(map, &map_size);
+	data = (char *)bpf_map__initial_value(map, &map_size); /* libbpf 1.1 returns const; the initial value is writable before load */
 	if (!data)
 		return -ENOENT;
 	int id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
