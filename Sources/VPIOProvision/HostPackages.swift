@@ -13,7 +13,7 @@ extension Provisioner {
     }
 
     /// What building vpio-agent needs (headers and static archives).
-    public static let agentBuildPackages = ["libbpf-dev", "libelf-dev", "zlib1g-dev", "libzstd-dev"]
+    public static let agentBuildPackages = ["libbpf-dev", "libelf-dev", "zlib1g-dev", "libzstd-dev", "liblzma-dev"]
 
     /// The packages of `names` that dpkg does not report as installed.
     static func missingPackages(_ names: [String]) -> [String] {

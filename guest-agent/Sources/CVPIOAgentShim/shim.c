@@ -7,6 +7,10 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
+#include <stdlib.h>
+#include <lzma.h>
+#include <zlib.h>
+#include <zstd.h>
 
 static int verbose_libbpf;
 
@@ -172,3 +176,125 @@ void vpio_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __
 void vpio_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 void vpio_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
+/* A growing output buffer for the decompressors: doubles up to `limit`. */
+struct grow_buffer {
+	uint8_t *data;
+	size_t size, capacity, limit;
+};
+
+/* Makes room after `size`; -EFBIG when the buffer is full at the limit. */
+static int grow(struct grow_buffer *b)
+{
+	size_t capacity;
+	uint8_t *data;
+
+	if (b->capacity >= b->limit)
+		return -EFBIG;
+	capacity = b->capacity ? b->capacity * 2 : 1u << 20;
+	if (capacity > b->limit)
+		capacity = b->limit;
+	data = realloc(b->data, capacity);
+	if (!data)
+		return -ENOMEM;
+	b->data = data;
+	b->capacity = capacity;
+	return 0;
+}
+
+static int decompress_xz(const uint8_t *in, size_t in_len, struct grow_buffer *b)
+{
+	lzma_stream s = LZMA_STREAM_INIT;
+	lzma_ret ret;
+	int err = 0;
+
+	if (lzma_stream_decoder(&s, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK)
+		return -ENOMEM;
+	s.next_in = in;
+	s.avail_in = in_len;
+	do {
+		if (b->size == b->capacity && (err = grow(b)))
+			break;
+		s.next_out = b->data + b->size;
+		s.avail_out = b->capacity - b->size;
+		ret = lzma_code(&s, LZMA_FINISH);
+		b->size = b->capacity - s.avail_out;
+		if (ret != LZMA_OK && ret != LZMA_STREAM_END)
+			err = ret == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
+	} while (!err && ret != LZMA_STREAM_END);
+	lzma_end(&s);
+	return err;
+}
+
+static int decompress_zstd(const uint8_t *in, size_t in_len, struct grow_buffer *b)
+{
+	ZSTD_DStream *s = ZSTD_createDStream();
+	ZSTD_inBuffer input = { in, in_len, 0 };
+	size_t pending = 1;
+	int err = 0;
+
+	if (!s)
+		return -ENOMEM;
+	/* Done when every byte is consumed and the last frame is complete (pending == 0). */
+	while (!err && (input.pos < input.size || pending != 0)) {
+		if (b->size == b->capacity && (err = grow(b)))
+			break;
+		ZSTD_outBuffer output = { b->data, b->capacity, b->size };
+		pending = ZSTD_decompressStream(s, &output, &input);
+		b->size = output.pos;
+		if (ZSTD_isError(pending))
+			err = -EINVAL;
+		else if (input.pos == input.size && pending != 0 && output.pos < output.size)
+			err = -EINVAL; /* truncated: the frame wants input there is not */
+	}
+	ZSTD_freeDStream(s);
+	return err;
+}
+
+static int decompress_gzip(const uint8_t *in, size_t in_len, struct grow_buffer *b)
+{
+	z_stream s;
+	int ret = Z_OK, err = 0;
+
+	memset(&s, 0, sizeof(s));
+	if (inflateInit2(&s, 15 + 16) != Z_OK) /* +16: a gzip header, not zlib's */
+		return -ENOMEM;
+	s.next_in = (Bytef *)in;
+	s.avail_in = (uInt)in_len;
+	if (in_len > UINT32_MAX)
+		err = -EFBIG;
+	while (!err && ret != Z_STREAM_END) {
+		if (b->size == b->capacity && (err = grow(b)))
+			break;
+		s.next_out = b->data + b->size;
+		s.avail_out = (uInt)(b->capacity - b->size);
+		ret = inflate(&s, Z_NO_FLUSH);
+		b->size = b->capacity - s.avail_out;
+		if (ret == Z_MEM_ERROR)
+			err = -ENOMEM;
+		else if (ret != Z_OK && ret != Z_STREAM_END && !(ret == Z_BUF_ERROR && s.avail_out == 0))
+			err = -EINVAL; /* corrupt, or Z_BUF_ERROR with room left: the input ended early */
+	}
+	inflateEnd(&s);
+	return err;
+}
+
+int vpio_decompress(int format, const uint8_t *in, size_t in_len, size_t limit, uint8_t **out, size_t *out_len)
+{
+	struct grow_buffer b = { NULL, 0, 0, limit };
+	int err;
+
+	switch (format) {
+	case VPIO_COMPRESSION_XZ: err = decompress_xz(in, in_len, &b); break;
+	case VPIO_COMPRESSION_ZSTD: err = decompress_zstd(in, in_len, &b); break;
+	case VPIO_COMPRESSION_GZIP: err = decompress_gzip(in, in_len, &b); break;
+	default: err = -EINVAL;
+	}
+	if (err) {
+		free(b.data);
+		return err;
+	}
+	*out = b.data;
+	*out_len = b.size;
+	return 0;
+}

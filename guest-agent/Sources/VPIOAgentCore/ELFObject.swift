@@ -4,8 +4,8 @@ import Glibc
 /// An ELF object file read with libelf and copied into Swift values: every section (name, header,
 /// bytes) and the symbols of its symbol table.
 ///
-/// `@safe`: the libelf handle lives only inside `init`; every pointer libelf returns (sections,
-/// their data, strings) is copied before `elf_end` releases it.
+/// `@safe`: the libelf handle lives only inside `init(bytes:path:)`; every pointer libelf returns
+/// (sections, their data, strings) is copied before `elf_end` releases it.
 struct ELFObject {
     struct Section {
         var index: Int
@@ -27,16 +27,37 @@ struct ELFObject {
     let sections: [Section]
     /// The symbols of the first SHT_SYMTAB section; nil when there is none (a stripped object).
     let symbols: [Symbol]?
+    /// How the file was stored (`none` for an image given in memory).
+    private(set) var compression: ModuleImage.Compression
 
+    /// Reads `path`, decompressing it first when it is a compressed module (`ModuleImage`).
     init(path: String) throws(ScanError) {
-        let file: AgentFile
-        do { file = try AgentFile(path) } catch { throw .open(path: path, errno: error.errno) }
+        let image = try ModuleImage.read(path: path)
+        try self.init(bytes: image.bytes, path: path)
+        compression = image.compression
+    }
+
+    /// Parses an ELF image held in memory; `path` names it in errors.
+    init(bytes: [UInt8], path: String) throws(ScanError) {
+        var image = bytes
         _ = elf_version(UInt32(EV_CURRENT))
-        // SAFETY (every `unsafe` in this initializer): `elf` is the handle elf_begin returned for the
-        // open `file`, ended by the defer after the last use; each section handle, Elf_Data and string
-        // it yields is read before then and copied into Swift values.
-        guard let elf = unsafe elf_begin(file.descriptor, ELF_C_READ, nil) else { throw .notELF(path: path, reason: Self.lastError) }
-        defer { _ = unsafe elf_end(elf) }
+        // SAFETY: libelf reads the image in place (ELF_C_READ_MMAP semantics of elf_memory) only while
+        // the closure runs: `image` is a local copy nothing else touches, and everything parsed is
+        // copied into Swift values before elf_end at the closure's end.
+        let parsed = try unsafe image.withUnsafeMutableBufferPointer { buffer throws(ScanError) in
+            try unsafe buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { start throws(ScanError) in
+                guard let elf = unsafe elf_memory(start, buffer.count) else { throw ScanError.notELF(path: path, reason: Self.lastError) }
+                defer { _ = unsafe elf_end(elf) }
+                return try unsafe Self.parse(elf, path: path)
+            }
+        }
+        sections = parsed.sections
+        symbols = parsed.symbols
+        compression = .none
+    }
+
+    /// Every section and the first symbol table of an open libelf handle.
+    @unsafe private static func parse(_ elf: OpaquePointer, path: String) throws(ScanError) -> (sections: [Section], symbols: [Symbol]?) {
         guard unsafe elf_kind(elf) == ELF_K_ELF else { throw .notELF(path: path, reason: "not an ELF file") }
         var names = 0
         guard unsafe elf_getshdrstrndx(elf, &names) == 0 else { throw .notELF(path: path, reason: Self.lastError) }
@@ -54,8 +75,7 @@ struct ELFObject {
                 symbols = unsafe Self.symbols(data, count: Int(header.sh_size / header.sh_entsize), elf, names: Int(header.sh_link))
             }
         }
-        self.sections = sections
-        self.symbols = symbols
+        return (sections, symbols)
     }
 
     /// libelf's message for its last error.

@@ -78,6 +78,10 @@ public enum SiteScanner {
         public var skippedSections: [String]
         /// `srcversion=` from .modinfo, to compare with /sys/module/<name>/srcversion.
         public var srcversion: String?
+        /// `vermagic=` from .modinfo (its first word is the kernel release the module was built for).
+        public var vermagic: String?
+        /// How the file was stored.
+        public var compression: ModuleImage.Compression = .none
     }
 
     /// Kernel module name for a .ko file name: `ne2k-pci.ko` → `ne2k_pci`.
@@ -102,10 +106,12 @@ public enum SiteScanner {
 
         var result = ModuleScan(module: module ?? moduleName(forFile: path), path: path, sites: [],
                                 scannedSections: [], skippedSections: [], srcversion: nil)
+        result.compression = elf.compression
         if let modinfo = elf.sections.first(where: { $0.name == ".modinfo" }) {
             for entry in modinfo.bytes.split(separator: 0) {
                 let text = String(decoding: entry, as: UTF8.self)
                 if text.hasPrefix("srcversion=") { result.srcversion = String(text.dropFirst("srcversion=".count)) }
+                if text.hasPrefix("vermagic=") { result.vermagic = String(text.dropFirst("vermagic=".count)) }
             }
         }
         for section in elf.sections where section.header.sh_type == SHT_PROGBITS && section.header.sh_flags & UInt64(SHF_EXECINSTR) != 0 {

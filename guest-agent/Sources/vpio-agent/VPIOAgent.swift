@@ -74,6 +74,12 @@ struct VPIOAgent: ParsableCommand {
         } catch let error as AgentError {
             FileHandle2.error("vpio-agent: \(error.description)")
             throw ExitCode(1)
+        } catch let error as AgentLookupError {
+            FileHandle2.error("vpio-agent: \(error.description)")
+            throw ExitCode(1)
+        } catch let error as ScanError {
+            FileHandle2.error("vpio-agent: \(error.description)")
+            throw ExitCode(1)
         } catch let error as NoCapability {
             FileHandle2.error("vpio-agent: \(error.description)")
             throw ExitCode(3)
@@ -113,8 +119,10 @@ struct Agent {
         installSignalHandlers()
         let attachment = try attach(sites, program: program, cleanups: cleanups)
         let registration = try register(program.ring, device: device, cleanups: cleanups)
-        createReadyFile()
+        let service = ServiceNotifier()
+        announceReady(attachment: attachment, registration: registration, service: service)
         let counter = try poll(program, bar0Base: device.ioBase)
+        service.notify("STOPPING=1")
         printSummary(counter: counter, program: program, siteCount: sites.count, attachment: attachment, registration: registration)
     }
 
@@ -138,17 +146,20 @@ struct Agent {
         return device
     }
 
-    /// The probe sites in the module files (libelf), which must be the loaded modules.
+    /// The probe sites in the module files (libelf; decompressed when stored compressed), which must
+    /// be the loaded modules.
     func scanSites() throws -> [ProbeSite] {
-        let scans = try moduleFiles().map { try SiteScanner.scan(path: $0) }
+        let release = kernelRelease()
+        let scans = try moduleFiles(release: release).map { try SiteScanner.scan(path: $0) }
         for scan in scans {
-            if let srcversion = scan.srcversion, let loaded = readFile("/sys/module/\(scan.module)/srcversion")?.filter({ !$0.isWhitespace }),
-               !loaded.isEmpty, loaded != srcversion {
-                throw AgentError("\(scan.path) (srcversion \(srcversion)) is not the loaded \(scan.module) (srcversion \(loaded)); pass the right file with --module")
+            let loaded = readFile("/sys/module/\(scan.module)/srcversion")?.filter { !$0.isWhitespace }
+            if let mismatch = scan.mismatch(loadedSrcversion: loaded, release: release) {
+                throw AgentError("\(mismatch); pass the right file with --module")
             }
         }
         let sites = SiteScanner.assignIDs(scans)
         let cold = sites.filter(\.cold).count
+        print("VPIO-AGENT modules \(scans.map { "\($0.path)(\($0.compression))" }.joined(separator: " "))")
         print("VPIO-AGENT scanned \(scans.map { "\($0.module)=\($0.sites.count)" }.joined(separator: " ")) candidates=\(sites.count) cold=\(cold)")
         return sites
     }
@@ -239,8 +250,10 @@ struct Agent {
         return status.registered ? "registered" : "rejected"
     }
 
-    /// Tells an init script waiting on --ready-file that the agent is attached (and registered).
-    func createReadyFile() {
+    /// Tells whoever waits that the agent is attached (and registered): an init script polling
+    /// --ready-file, systemd through $NOTIFY_SOCKET (`Type=notify`).
+    func announceReady(attachment: Attachment, registration: String, service: ServiceNotifier) {
+        service.notify("READY=1\nSTATUS=\(attachment.attached) probe sites attached, registration \(registration)")
         guard let readyFile = options.readyFile else { return }
         let fd = open(readyFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd >= 0 { close(fd) }
@@ -306,18 +319,19 @@ struct Agent {
         ring.append(state)
     }
 
-    func moduleFiles() throws -> [String] {
+    /// The files of the driver's modules: --module, else found as modinfo finds them.
+    func moduleFiles(release: String) throws -> [String] {
         if !options.modules.isEmpty { return options.modules }
-        var release = utsname()
-        uname(&release)
-        let kernel = withUnsafeBytes(of: release.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        return try ["8390", "ne2k-pci"].map { name in
-            let candidates = ["/lib/modules/\(name).ko", "/lib/modules/\(kernel)/kernel/drivers/net/ethernet/8390/\(name).ko"]
-            guard let found = candidates.first(where: { access($0, R_OK) == 0 }) else {
-                throw AgentError("cannot find \(name).ko (looked at \(candidates.joined(separator: ", "))); pass --module PATH (decompress .ko.xz/.ko.zst first)")
-            }
-            return found
-        }
+        let locator = ModuleLocator(release: release)
+        let modulesDep = readFile("\(locator.root)/\(release)/modules.dep", limit: 64 << 20)
+        return try ["8390", "ne2k-pci"].map { name throws(AgentLookupError) in try locator.locate(name, modulesDep: modulesDep) }
+    }
+
+    /// `uname -r`.
+    func kernelRelease() -> String {
+        var names = utsname()
+        uname(&names)
+        return withUnsafeBytes(of: names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     func bpfObjectPath() throws -> String {

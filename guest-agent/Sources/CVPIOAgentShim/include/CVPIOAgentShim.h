@@ -55,3 +55,11 @@ void vpio_store_release_u32(uint32_t *p, uint32_t v);
 
 /* stdout line-buffered (the console of an init script is not a tty). */
 void vpio_stdout_line_buffered(void);
+
+/* Compressed kernel modules (.ko.xz, .ko.zst, .ko.gz): the formats kmod reads. */
+enum vpio_compression { VPIO_COMPRESSION_XZ = 1, VPIO_COMPRESSION_ZSTD = 2, VPIO_COMPRESSION_GZIP = 3 };
+
+/* Decompresses the whole file image `in` (`in_len` bytes, every stream/frame in it) of `format` into a
+ * malloc'd buffer of at most `limit` bytes: 0 with *out (the caller frees it) and *out_len, or -EINVAL
+ * (corrupt or truncated input, unknown format), -EFBIG (more than `limit` bytes), -ENOMEM. */
+int vpio_decompress(int format, const uint8_t *in, size_t in_len, size_t limit, uint8_t **out, size_t *out_len);
