@@ -5,10 +5,11 @@ extension Provisioner {
     /// Debian packages the host needs: busybox (guest image and the peer's httpd), dropbear (peer ssh
     /// server, guest ssh client, key generation), cpio (image), iproute2 (namespaces); the static libraries the
     /// guest agent links (libbpf, libelf, zlib, zstd; `./vpio` installs them before its first build too);
-    /// gcc and libc6-dev for the static guest tools of the enforcement tests; debootstrap only when the
+    /// gcc and libc6-dev for the static guest tools of the enforcement tests; dpkg-dev (dpkg-shlibdeps) for
+/// the agent's Debian package; debootstrap only when the
     /// host's QEMU cannot be used.
     public static func hostPackages(needDebootstrap: Bool) -> [String] {
-        ["busybox-static", "dropbear-bin", "cpio", "iproute2", "gcc", "libc6-dev"] + agentBuildPackages
+        ["busybox-static", "dropbear-bin", "cpio", "iproute2", "gcc", "libc6-dev", "dpkg-dev"] + agentBuildPackages
             + (needDebootstrap ? ["debootstrap"] : [])
     }
 

@@ -49,6 +49,7 @@ public final class Provisioner {
         try ensureGuestKernel()
         try ensureKeys()
         try ensureGuestAgent()
+        try ensureAgentPackage()
         try ensureGuestTools()
         try ensureGuestImage()
         try ensureGuestIPXE()
