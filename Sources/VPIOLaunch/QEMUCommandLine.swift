@@ -13,19 +13,17 @@ public enum GuestNIC: Sendable, Equatable {
         case ifname(String)
     }
 
-    /// The QEMU options for this NIC.
-    public var qemuArguments: [String] {
+    /// The QEMU options for this NIC and guest RAM: for vpio-host, exactly what `vpio-host
+    /// --print-qemu-args` prints; QEMU's own NIC gets the same shared RAM, so the configurations
+    /// differ only in the NIC.
+    public func qemuArguments(memoryMiB: Int) -> [String] {
         switch self {
         case let .vfioUser(socket):
-            let json = #"{"driver":"vfio-user-pci","socket":{"path":"\#(Self.jsonEscaped(socket))","type":"unix"},"rombar":0}"#
-            return ["-device", json]
+            return VFIOUserQEMUOptions(socket: socket, memoryMiB: memoryMiB).arguments
         case let .qemuNE2K(.ifname(name), mac):
-            return ["-netdev", "tap,id=n0,ifname=\(name),script=no,downscript=no", "-device", "ne2k_pci,netdev=n0,mac=\(mac)"]
+            return VFIOUserQEMUOptions(socket: "", memoryMiB: memoryMiB).memoryArguments
+                + ["-netdev", "tap,id=n0,ifname=\(name),script=no,downscript=no", "-device", "ne2k_pci,netdev=n0,mac=\(mac)"]
         }
-    }
-
-    static func jsonEscaped(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
     }
 }
 
@@ -45,7 +43,7 @@ public enum GuestProgram: Sendable, Equatable {
     /// The machine options and boot part of the QEMU line. iPXE prints through the BIOS, which
     /// `graphics=off` sends to the serial console; when its script exits, the BIOS finds nothing to
     /// boot and reboots at once (`reboot-timeout=0`), which `-no-reboot` turns into QEMU's exit.
-    var machine: String { if case .ipxe = self { "q35,graphics=off,memory-backend=mem" } else { "q35,memory-backend=mem" } }
+    var machine: String { if case .ipxe = self { "q35,graphics=off" } else { "q35" } }
 
     var bootArguments: [String] {
         switch self {
@@ -74,19 +72,16 @@ public struct QEMUCommandLine: Sendable {
         self.nic = nic
     }
 
-    /// The whole argv, starting with the installation's prefix. Guest RAM is a shared memfd (the
-    /// vfio-user server maps it through DMA_MAP); the same backend is used for every NIC so the
-    /// configurations differ only in the NIC.
+    /// The whole argv, starting with the installation's prefix.
     public var argv: [String] {
         installation.argvPrefix + [
             "-machine", program.machine,
             "-accel", accelerator.rawValue,
         ] + (accelerator == .kvm ? ["-cpu", "host"] : []) + [
-            "-object", "memory-backend-memfd,id=mem,size=\(memoryMiB)M,share=on",
             "-m", "\(memoryMiB)M",
             "-nodefaults", "-nic", "none",
             "-serial", "stdio", "-display", "none", "-no-reboot",
-        ] + program.bootArguments + nic.qemuArguments + extraArguments
+        ] + program.bootArguments + nic.qemuArguments(memoryMiB: memoryMiB) + extraArguments
     }
 }
 

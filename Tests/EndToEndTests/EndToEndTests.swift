@@ -182,7 +182,10 @@ struct LauncherPieceTests {
         #expect(Array(argv.prefix(4)) == ["/t/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "--library-path",
                                           "/t/usr/lib/x86_64-linux-gnu", "/t/usr/bin/qemu-system-x86_64"])
         #expect(argv.contains(#"{"driver":"vfio-user-pci","socket":{"path":"/run/x.sock","type":"unix"},"rombar":0}"#))
-        #expect(argv.contains("memory-backend-memfd,id=mem,size=256M,share=on"))
+        // Exactly what `vpio-host --print-qemu-args --socket /run/x.sock --memory 256` prints, in order.
+        let printed = VFIOUserQEMUOptions(socket: "/run/x.sock", memoryMiB: 256).arguments
+        #expect(printed.contains("memory-backend-memfd,id=vpio-mem,size=256M,share=on"))
+        #expect(argv.indices.contains { Array(argv[$0...].prefix(printed.count)) == printed })
         let append = argv[argv.firstIndex(of: "-append")! + 1]
         #expect(append.hasPrefix("console=ttyS0 quiet panic=-1 vpio_ip=10.77.0.2/24 vpio_peer=10.77.0.1"))
         #expect(append.contains("vpio_workloads=download,ssh"))
@@ -191,8 +194,16 @@ struct LauncherPieceTests {
 
     @Test func qemuLineForInProcessNE2K() {
         let nic = GuestNIC.qemuNE2K(tap: .ifname("vpiotap0"), mac: "52:54:00:12:34:56")
-        #expect(nic.qemuArguments == ["-netdev", "tap,id=n0,ifname=vpiotap0,script=no,downscript=no",
-                                      "-device", "ne2k_pci,netdev=n0,mac=52:54:00:12:34:56"])
+        #expect(nic.qemuArguments(memoryMiB: 128) == [
+            "-object", "memory-backend-memfd,id=vpio-mem,size=128M,share=on", "-machine", "memory-backend=vpio-mem",
+            "-netdev", "tap,id=n0,ifname=vpiotap0,script=no,downscript=no", "-device", "ne2k_pci,netdev=n0,mac=52:54:00:12:34:56"])
+    }
+
+    @Test func printedQEMUArgumentsAreOneShellLine() {
+        let options = VFIOUserQEMUOptions(socket: "/run/vpio host/it's.sock", memoryMiB: 1024)
+        let device = #"'{"driver":"vfio-user-pci","socket":{"path":"/run/vpio host/it'\''s.sock","type":"unix"},"rombar":0}'"#
+        let expected = "-object memory-backend-memfd,id=vpio-mem,size=1024M,share=on -machine memory-backend=vpio-mem -device " + device
+        #expect(options.shellLine == expected)
     }
 }
 

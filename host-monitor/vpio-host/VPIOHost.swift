@@ -36,6 +36,14 @@ struct VPIOHost: ParsableCommand {
     @Option(help: "Path of the vfio-user socket to listen on (one guest).")
     var socket: String?
 
+    @Flag(help: ArgumentHelp(
+        "Print the QEMU options that attach a VM to this vpio-host (--socket, or each --guest's socket) and exit: "
+            + "guest RAM as a shared memfd of --memory MiB (vfio-user maps it) and the vfio-user-pci device. Add them to your VM's QEMU line."))
+    var printQemuArgs = false
+
+    @Option(help: "With --print-qemu-args: the VM's RAM in MiB (must equal its -m).")
+    var memory = 1024
+
     @Option(name: .customLong("guest"), help: ArgumentHelp(
         "A guest of a shared device: NAME=SOCKET[,mac=MAC][,mode=MODE]; repeat for each.", valueName: "spec"))
     var guests: [GuestOption] = []
@@ -115,9 +123,15 @@ struct VPIOHost: ParsableCommand {
         }
         guard (1...5000).contains(holdBound), quantumAccesses > 0 else { throw ValidationError("--hold-bound 1...5000 ms, --quantum-accesses > 0") }
         guard (0...10_000).contains(spinMicroseconds) else { throw ValidationError("--spin-microseconds 0...10000") }
+        guard (16...1_048_576).contains(memory) else { throw ValidationError("--memory 16...1048576 MiB") }
     }
 
     func run() throws {
+        if printQemuArgs {
+            let sockets = guests.isEmpty ? [socket!] : guests.map(\.socket)
+            for path in sockets { print(VFIOUserQEMUOptions(socket: URL(fileURLWithPath: path).path, memoryMiB: memory).shellLine) }
+            return
+        }
         var logger = Logger(label: "vpio-host")
         logger.logLevel = logLevel
         StopSignal.install()
