@@ -96,6 +96,8 @@ public struct CacheLayout: Sendable, Equatable {
 
     /// The init script kept in the repository (`guest-agent/image/init`).
     public var initScript: URL? { repository?.appendingPathComponent("guest-agent/image/init") }
+    /// The workloads both guest kinds run (`guest-agent/image/workloads.sh`, installed as /lib/vpio/workloads.sh).
+    public var workloadScript: URL? { repository?.appendingPathComponent("guest-agent/image/workloads.sh") }
 
     /// The served file of `size` bytes and its checksum file.
     public func servedFile(size: Int) -> URL { servedDirectory.appendingPathComponent(ServedFiles.name(size: size)) }

@@ -46,6 +46,10 @@ public struct GuestImage: Sendable {
         image.entries.append(.directory(path: "/root", mode: 0o700))
         image.entries.append(.directory(path: "/root/.ssh", mode: 0o700))
         image.entries.append(.file(source: initScript, path: "/init", mode: 0o755))
+        if let workloads = layout.workloadScript {
+            image.entries.append(.directory(path: "/lib/vpio", mode: 0o755))
+            image.entries.append(.file(source: workloads, path: "/lib/vpio/workloads.sh", mode: 0o644))
+        }
         image.entries.append(.file(source: URL(fileURLWithPath: busybox), path: "/bin/busybox", mode: 0o755))
         for module in layout.modules {
             image.entries.append(.file(source: module, path: "/lib/modules/\(module.lastPathComponent)", mode: 0o644))
