@@ -27,11 +27,24 @@ public struct RunConfiguration: Sendable {
         case linux
         /// iPXE with its `ns8390` driver: polls, no interrupts, its own register sequences.
         case ipxe
+        /// A full Debian 12 system (systemd, kernel 6.1) with the agent installed from its package.
+        case debian12
+        /// The same on Debian 13 (kernel 6.12, compressed modules).
+        case debian13
         /// The workloads each can run.
         public var workloads: [String] {
             switch self {
             case .linux: ["download", "ssh", "ssh-session", "none"] + RunResult.checkedWorkloads
             case .ipxe: ["download", "none"]
+            case .debian12, .debian13: ["download", "ssh", "ssh-session", "none"]
+            }
+        }
+        /// The Debian release of a full Debian guest.
+        public var debianSuite: DebianSuite? {
+            switch self {
+            case .debian12: .bookworm
+            case .debian13: .trixie
+            case .linux, .ipxe: nil
             }
         }
     }
@@ -125,11 +138,12 @@ public final class ExperimentRunner: @unchecked Sendable {
     /// even with provisioning off: it is local, cheap and deterministic, and every --size needs its own.
     private func readyCache() throws -> QEMUInstallation {
         let c = configuration
+        let debian = c.guest.debianSuite
         if !c.provisionIfNeeded, Provisioner.readiness(of: c.layout, servedSize: c.size).qemu != nil {
             try Provisioner(layout: c.layout).ensureServedFiles(sizes: [c.size])
         }
-        var readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
-        let stale = readiness.missing.isEmpty ? Provisioner.staleSteps(of: c.layout) : []
+        var readiness = Provisioner.readiness(of: c.layout, servedSize: c.size, debian: debian)
+        let stale = readiness.missing.isEmpty ? Provisioner.staleSteps(of: c.layout, debian: debian) : []
         provisioning: if !readiness.missing.isEmpty || !stale.isEmpty {
             guard c.provisionIfNeeded else {
                 guard readiness.missing.isEmpty else {
@@ -141,8 +155,8 @@ public final class ExperimentRunner: @unchecked Sendable {
             }
             let why = readiness.missing.isEmpty ? "stale: \(stale.joined(separator: "; "))" : "incomplete (\(readiness.missing.count) missing)"
             progress.line("cache \(why); provisioning")
-            try Provisioner(layout: c.layout).provision(servedSizes: [c.size])
-            readiness = Provisioner.readiness(of: c.layout, servedSize: c.size)
+            try Provisioner(layout: c.layout).provision(servedSizes: [c.size], debianSuites: debian.map { [$0] } ?? [])
+            readiness = Provisioner.readiness(of: c.layout, servedSize: c.size, debian: debian)
         }
         guard let qemu = readiness.qemu, readiness.missing.isEmpty else {
             throw StepError(step: "check cache", reason: "still missing after provisioning: \(readiness.missing.joined(separator: "; "))")
@@ -387,6 +401,10 @@ public final class ExperimentRunner: @unchecked Sendable {
         line.accelerator = c.accelerator
         let log = boot.directory.appendingPathComponent(index == 1 ? "qemu.log" : "qemu-\(index).log")
         let process = try ChildProcess(name: "qemu", argv: boot.prefix + line.argv, stdout: .pipe, stderr: .file(log))
+        // The command line as a shell line beside its log: what to rerun by hand, and what the tests hold
+        // against `vpio-host --print-qemu-args`.
+        let commandLine = process.argv.map(VFIOUserQEMUOptions.shellQuoted).joined(separator: " ") + "\n"
+        try? Data(commandLine.utf8).write(to: boot.directory.appendingPathComponent(index == 1 ? "qemu.cmdline" : "qemu-\(index).cmdline"))
         logger.debug("starting QEMU", metadata: ["argv": "\(process.argv.joined(separator: " "))"])
         progress.line("booting \(index == 1 ? "the guest" : "guest \(index)") (\(boot.installation), \(c.accelerator.rawValue), "
                       + "timeout \(Int(left)) s)")
@@ -417,6 +435,11 @@ public final class ExperimentRunner: @unchecked Sendable {
         switch c.guest {
         case .linux:
             return .linux(kernel: c.layout.kernel, initramfs: c.layout.initramfs, arguments: parameters.kernelArguments)
+        case .debian12, .debian13:
+            let image = DebianGuestImage(layout: c.layout, suite: c.guest.debianSuite ?? .bookworm)
+            // The agent comes from the installed package; without one asked for, systemd must not start it.
+            let mask = c.agent == nil ? ["systemd.mask=vpio-agent.service"] : []
+            return .disk(image, arguments: mask + parameters.kernelArguments)
         case .ipxe:
             let script = IPXEScript(address: c.guestAddress, netmask: Self.netmask(prefixLength: c.prefixLength), peer: c.peerAddress,
                                     httpPort: c.httpPort, file: parameters.workloads.contains("download") ? parameters.file : nil)

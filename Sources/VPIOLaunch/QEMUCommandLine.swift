@@ -39,6 +39,10 @@ public enum GuestProgram: Sendable, Equatable {
     case linux(kernel: URL, initramfs: URL, arguments: [String])
     /// iPXE, whose kernel command line is the script it runs (`IPXEScript`).
     case ipxe(image: URL, script: String)
+    /// A full Debian system on a virtio disk, booted with Debian's kernel and initrd; `arguments`
+    /// follow `DebianGuestImage.kernelArguments`. `snapshot=on`: writes go to a temporary overlay, so
+    /// the cached disk never changes and concurrent guests can share it.
+    case disk(DebianGuestImage, arguments: [String])
 
     /// The machine options and boot part of the QEMU line. iPXE prints through the BIOS, which
     /// `graphics=off` sends to the serial console; when its script exits, the BIOS finds nothing to
@@ -52,15 +56,22 @@ public enum GuestProgram: Sendable, Equatable {
                     "-append", (["console=ttyS0", "quiet", "panic=-1"] + arguments).joined(separator: " ")]
         case let .ipxe(image, script):
             return ["-boot", "reboot-timeout=0", "-kernel", image.path, "-append", script]
+        case let .disk(image, arguments):
+            return ["-kernel", image.kernel.path, "-initrd", image.initrd.path,
+                    "-append", (DebianGuestImage.kernelArguments + arguments).joined(separator: " "),
+                    "-drive", "file=\(image.disk.path),format=raw,if=virtio,snapshot=on"]
         }
     }
+
+    /// Guest RAM: Debian's systemd userland needs more than the test initramfs.
+    var memoryMiB: Int { if case .disk = self { 512 } else { 256 } }
 }
 
 /// Builds a QEMU argv for a direct-kernel boot of the test guest with the console on stdio.
 public struct QEMUCommandLine: Sendable {
     public var installation: QEMUInstallation
     public var accelerator: Accelerator = .tcg
-    public var memoryMiB = 256
+    public var memoryMiB: Int
     public var program: GuestProgram
     public var nic: GuestNIC
     /// Anything else (e.g. `-trace` options), appended last.
@@ -70,6 +81,7 @@ public struct QEMUCommandLine: Sendable {
         self.installation = installation
         self.program = program
         self.nic = nic
+        memoryMiB = program.memoryMiB
     }
 
     /// The whole argv, starting with the installation's prefix.

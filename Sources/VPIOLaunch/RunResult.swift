@@ -91,6 +91,9 @@ public struct RunResult: Sendable, Codable, Equatable {
     /// Workloads that print one result line of their own kind, kept in `checks`: the enforcement ones, and
     /// `agent-cost` (`vpio-agent --measure-cost` in the guest: its kernel has the kprobes the host may lack).
     public static var checkedWorkloads: [String] { enforcementWorkloads + ["agent-cost"] }
+    /// What the full Debian guest checks on its own after the workloads (vpio-guest-run): the agent
+    /// package's upgrade and removal.
+    public static let guestChecks = ["package-cycle"]
     /// `vpio-rogue MODE` (raw port I/O as root in the guest), run by the `rogue-MODE` workloads.
     public static let rogueModes = ["stealth", "steer", "both", "wide", "probe-memory", "receive", "snoop"]
     /// `vpio-tamper MODE` (a misbehaving agent ring), run by the `tamper-MODE` workloads.
@@ -159,7 +162,7 @@ public struct RunResult: Sendable, Codable, Equatable {
             for (key, value) in f { if let number = Int(value) { guestStatistics[key] = number } }
         case "done":
             guestRC = f["rc"].flatMap { Int($0) }
-        case let kind where Self.checkedWorkloads.contains(kind):
+        case let kind where Self.checkedWorkloads.contains(kind) || Self.guestChecks.contains(kind):
             checks[kind] = Check(fields: f, ok: line.status == "ok")
         default:
             break
@@ -204,6 +207,7 @@ public struct RunResult: Sendable, Codable, Equatable {
                 reasons.append("unknown workload \(workload)")
             }
         }
+        for name in Self.guestChecks { if let check = checks[name], !check.ok { reasons.append("\(name) failed: \(check.fields)") } }
         if let guestRC, guestRC != 0, reasons.isEmpty { reasons.append("guest rc=\(guestRC)") }
         if guestRC == nil, !timedOut, !interrupted { reasons.append("the guest never reported done") }
         reasons += hostErrors

@@ -121,26 +121,7 @@ public struct GuestImage: Sendable {
         let fm = FileManager.default
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
-        for entry in entries {
-            let target = staging.appendingPathComponent(String(entry.path.drop { $0 == "/" }))
-            try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-            switch entry {
-            case let .directory(_, mode):
-                try fm.createDirectory(at: target, withIntermediateDirectories: true)
-                try fm.setAttributes([.posixPermissions: mode], ofItemAtPath: target.path)
-            case let .file(source, _, mode):
-                let resolved = source.resolvingSymlinksInPath()
-                guard fm.fileExists(atPath: resolved.path) else {
-                    throw StepError(step: step, reason: "missing input \(source.path) for \(entry.path)")
-                }
-                try? fm.removeItem(at: target)
-                try fm.copyItem(at: resolved, to: target)
-                try fm.setAttributes([.posixPermissions: mode], ofItemAtPath: target.path)
-            case let .text(contents, _, mode):
-                try Data(contents.utf8).write(to: target)
-                try fm.setAttributes([.posixPermissions: mode], ofItemAtPath: target.path)
-            }
-        }
+        try write(into: staging)
         let partial = output.path + ".partial"
         try fm.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Command.run(
@@ -150,6 +131,31 @@ public struct GuestImage: Sendable {
             step: step)
         if fm.fileExists(atPath: output.path) { try fm.removeItem(at: output) }
         try fm.moveItem(atPath: partial, toPath: output.path)
+    }
+
+    /// Writes the entries into the directory tree at `root` (files replace what is there).
+    public func write(into root: URL) throws {
+        let fm = FileManager.default
+        for entry in entries {
+            let target = root.appendingPathComponent(String(entry.path.drop { $0 == "/" }))
+            try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            switch entry {
+            case let .directory(_, mode):
+                try fm.createDirectory(at: target, withIntermediateDirectories: true)
+                try fm.setAttributes([.posixPermissions: mode], ofItemAtPath: target.path)
+            case let .file(source, _, mode):
+                let resolved = source.resolvingSymlinksInPath()
+                guard fm.fileExists(atPath: resolved.path) else {
+                    throw StepError(step: "guest image: write", reason: "missing input \(source.path) for \(entry.path)")
+                }
+                try? fm.removeItem(at: target)
+                try fm.copyItem(at: resolved, to: target)
+                try fm.setAttributes([.posixPermissions: mode], ofItemAtPath: target.path)
+            case let .text(contents, _, mode):
+                try Data(contents.utf8).write(to: target)
+                try fm.setAttributes([.posixPermissions: mode], ofItemAtPath: target.path)
+            }
+        }
     }
 }
 

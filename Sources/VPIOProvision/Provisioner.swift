@@ -5,8 +5,8 @@ import Logging
 /// Provisions everything a run needs into one cache directory. Every step is idempotent: it is skipped
 /// when its stamp file (`stamps/<step>.done`) holds the fingerprint of its current inputs.
 ///
-/// Steps, in order: host packages, QEMU (host or trixie tree), guest kernel, keys, guest agent, guest image,
-/// served files.
+/// Steps, in order: host packages, QEMU (host or trixie tree), guest kernel, keys, guest agent, its package,
+/// guest tools, guest image, iPXE, the Debian guests asked for, served files.
 public final class Provisioner {
     public let layout: CacheLayout
     public let progress: ProgressReporter
@@ -27,9 +27,10 @@ public final class Provisioner {
         public var servedSizes: [Int]
     }
 
-    /// Runs every step. `servedSizes` are the sizes (bytes) of the pseudo-random files to serve.
+    /// Runs every step. `servedSizes` are the sizes (bytes) of the pseudo-random files to serve;
+    /// `debianSuites` the full Debian guests to build (each a debootstrap of a few minutes the first time).
     @discardableResult
-    public func provision(servedSizes: [Int] = [ServedFiles.defaultSize]) throws -> Result {
+    public func provision(servedSizes: [Int] = [ServedFiles.defaultSize], debianSuites: [DebianSuite] = []) throws -> Result {
         guard geteuid() == 0 else {
             throw StepError(step: "provision", reason: "must run as root (apt-get, debootstrap, mounts)")
         }
@@ -38,7 +39,7 @@ public final class Provisioner {
         try FileManager.default.createDirectory(at: layout.stamps, withIntermediateDirectories: true)
 
         let hostQEMU = QEMUInstallation.detectHost()
-        try ensureHostPackages(needDebootstrap: hostQEMU == nil)
+        try ensureHostPackages(needDebootstrap: hostQEMU == nil || !debianSuites.isEmpty)
         let qemu: QEMUInstallation
         if let hostQEMU {
             progress.line("QEMU… using \(hostQEMU)")
@@ -49,18 +50,21 @@ public final class Provisioner {
         try ensureGuestKernel()
         try ensureKeys()
         try ensureGuestAgent()
-        try ensureAgentPackage()
+        let package = try ensureAgentPackage()
         try ensureGuestTools()
         try ensureGuestImage()
         try ensureGuestIPXE()
+        for suite in debianSuites {
+            try ensureDebianGuest(suite, inputs: try DebianGuestInputs.standard(layout: layout, package: package))
+        }
         for size in servedSizes { try ensureServedFile(size: size) }
         progress.line("ready (\(ProgressReporter.seconds(since: start)) total)")
         return Result(qemu: qemu, layout: layout, servedSizes: servedSizes)
     }
 
-    /// Whether a run can start without provisioning: QEMU usable, and kernel, keys, image and the
-    /// served file of `servedSize` bytes present. Returns the reason when not.
-    public static func readiness(of layout: CacheLayout, servedSize: Int) -> (qemu: QEMUInstallation?, missing: [String]) {
+    /// Whether a run can start without provisioning: QEMU usable, and kernel, keys, image, the Debian
+    /// guest `debian` (if any) and the served file of `servedSize` bytes present. Returns the reason when not.
+    public static func readiness(of layout: CacheLayout, servedSize: Int, debian: DebianSuite? = nil) -> (qemu: QEMUInstallation?, missing: [String]) {
         var missing: [String] = []
         let qemu = QEMUInstallation.locate(in: layout)
         if qemu == nil { missing.append("QEMU >= 10.1 with vfio-user-pci (neither on the host nor in \(layout.qemuTree.path))") }
@@ -71,22 +75,35 @@ public final class Provisioner {
         ] + layout.guestTools.map { ($0, "guest tool") } + [
             (layout.hostKey, "dropbear host key"), (layout.authorizedKeys, "authorized_keys"),
             (layout.servedFile(size: servedSize), "served file"), (layout.servedChecksum(size: servedSize), "served file checksum"),
-        ] + layout.modules.map { ($0, "guest module") }
+        ] + layout.modules.map { ($0, "guest module") } + debianFiles(layout: layout, suite: debian)
         for (url, what) in files where !FileManager.default.fileExists(atPath: url.path) {
             missing.append("\(what) (\(url.path))")
         }
         return (qemu, missing)
     }
 
+    static func debianFiles(layout: CacheLayout, suite: DebianSuite?) -> [(URL, String)] {
+        guard let suite else { return [] }
+        let image = DebianGuestImage(layout: layout, suite: suite)
+        return [(image.disk, "Debian \(suite.rawValue) disk"), (image.kernel, "Debian \(suite.rawValue) kernel"),
+                (image.initrd, "Debian \(suite.rawValue) initrd"), (image.releaseFile, "Debian \(suite.rawValue) kernel release")]
+    }
+
     /// The steps built from this repository whose inputs changed since they were built (an edited agent,
-    /// guest tool or init script): a run would otherwise boot the old ones.
-    public static func staleSteps(of layout: CacheLayout) -> [String] {
+    /// guest tool or init script, and for the Debian guest `debian` its packaged files): a run would
+    /// otherwise boot the old ones.
+    public static func staleSteps(of layout: CacheLayout, debian: DebianSuite? = nil) -> [String] {
         guard let repository = layout.repository else { return [] }
-        let current: [(step: String, what: String, fingerprint: String?)] = [
+        var current: [(step: String, what: String, fingerprint: String?)] = [
             ("agent", "guest agent", agentFingerprint(repository: repository)),
             ("tools", "guest tools", guestToolsFingerprint(repository: repository)),
             ("image", "guest image", try? GuestImage.standard(layout: layout).fingerprint()),
         ]
+        if let debian {
+            let inputs = DebianGuestInputs.cachedPackage(layout: layout).flatMap { try? DebianGuestInputs.standard(layout: layout, package: $0) }
+            current.append(("debian-\(debian.rawValue)-disk", "Debian \(debian.rawValue) disk",
+                            inputs.map { diskFingerprint(debian, inputs: $0, layout: layout) }))
+        }
         return current.compactMap { entry in
             let stamp = try? String(contentsOf: stampURL(entry.step, in: layout), encoding: .utf8)
             return stamp == entry.fingerprint ? nil : "\(entry.what) (its inputs changed since it was built)"

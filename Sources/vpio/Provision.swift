@@ -15,6 +15,10 @@ struct Provision: ParsableCommand {
               guest kernel    Debian 12's linux-image-6.1.0-*-amd64: vmlinuz, 8390.ko, ne2k-pci.ko
               keys            dropbear host and client keys, authorized_keys
               guest image     initrd.gz with busybox, the modules, dbclient, guest-agent/image/init
+              agent package   vpio-agent_<version>_amd64.deb (dpkg-deb; Depends from dpkg-shlibdeps)
+              Debian guests   per --debian suite: a debootstrap tree (systemd, Debian's kernel; ~3-5 min
+                              the first time), then a raw ext4 disk with the agent's .deb installed by
+                              dpkg -i and the workload service (~1 min, again whenever the .deb changes)
               served files    download-<size>.bin (deterministic) and its SHA-256
             Needs root and Debian's package mirror.
             """)
@@ -25,6 +29,26 @@ struct Provision: ParsableCommand {
         "Size of a served file to prepare (K/M/G suffixes; repeatable).", valueName: "bytes"))
     var sizes: [ByteSize] = []
 
+    @Option(help: ArgumentHelp(
+        "The full Debian guests to build: a comma-separated list of bookworm (Debian 12) and trixie (Debian 13), or none.",
+        valueName: "suites"))
+    var debian = DebianSuite.allCases.map(\.rawValue).joined(separator: ",")
+
+    /// --debian as suites.
+    var debianSuites: [DebianSuite] {
+        get throws {
+            guard debian != "none" else { return [] }
+            return try debian.split(separator: ",").map { name in
+                guard let suite = DebianSuite(rawValue: String(name)) else {
+                    throw ValidationError("unknown Debian suite '\(name)' (known: \(DebianSuite.allCases.map(\.rawValue).joined(separator: ", ")), or none)")
+                }
+                return suite
+            }
+        }
+    }
+
+    func validate() throws { _ = try debianSuites }
+
     func run() throws {
         cache.bootstrapLogging()
         // Ctrl-C ends the running command; the step then fails and unwinds (mounts are undone).
@@ -34,7 +58,7 @@ struct Provision: ParsableCommand {
         do {
             let provisioner = try Provisioner(layout: cache.layout())
             let sizes = sizes.isEmpty ? [ServedFiles.defaultSize] : sizes.map(\.bytes)
-            try provisioner.provision(servedSizes: sizes)
+            try provisioner.provision(servedSizes: sizes, debianSuites: try debianSuites)
         } catch {
             if trap.interrupted {
                 FileHandle.standardError.write(Data("vpio: provisioning interrupted: \(error)\n".utf8))

@@ -50,7 +50,11 @@ struct Run: ParsableCommand {
                                valueName: "list"))
     var workloads: String?
 
-    @Option(help: "What the guest runs: linux (ne2k-pci, the agent available) or ipxe (its ns8390 driver).")
+    @Option(help: """
+        What the guest runs: linux (the test initramfs: ne2k-pci, the agent available), ipxe (its ns8390 driver), \
+        debian12 or debian13 (a full Debian system with systemd, kernel 6.1 or 6.12, the agent installed from its \
+        .deb and started by systemd; built by `vpio provision` on first use).
+        """)
     var guest: RunConfiguration.GuestKind = .linux
 
     @Option(help: ArgumentHelp("Size of the downloaded file (K/M/G suffixes).", valueName: "bytes"))
@@ -155,7 +159,7 @@ struct Run: ParsableCommand {
     }
 
     /// Whether the guest runs the agent: --agent/--no-agent, else wherever it can register (Linux on vpio-host).
-    var runsAgent: Bool { agentNoRegister || (agent ?? (guest == .linux && nic == .vpioHost)) }
+    var runsAgent: Bool { agentNoRegister || (agent ?? (guest != .ipxe && nic == .vpioHost)) }
 
     /// --workloads, or the guest's default.
     var workloadList: [String] {
@@ -171,6 +175,9 @@ struct Run: ParsableCommand {
             throw ValidationError("unknown workload '\(workload)' for --guest \(guest.rawValue) (known: \(known.joined(separator: ", ")))")
         }
         if guest == .ipxe, agent == true || agentNoRegister { throw ValidationError("the agent runs in the Linux guest only (not with --guest ipxe)") }
+        if guest.debianSuite != nil, agentNoRegister || agentPublishEvery != nil {
+            throw ValidationError("--guest \(guest.rawValue) runs the packaged agent as installed: no --agent-no-register or --agent-publish-every")
+        }
         if agent == false, agentNoRegister { throw ValidationError("--no-agent and --agent-no-register contradict each other") }
         if list.contains("kill-agent") && (!runsAgent || agentNoRegister) { throw ValidationError("the kill-agent workload needs the registered agent (not --no-agent)") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
@@ -311,7 +318,7 @@ struct Run: ParsableCommand {
     /// The agent's summary of each guest that ran it (what it attached, registered and announced), or why none ran.
     func printAgent(_ result: RunResult) {
         guard runsAgent else {
-            if guest == .linux, nic == .vpioHost { print("[run] agent: none (--no-agent): cooperative judges without reports and falls back") }
+            if guest != .ipxe, nic == .vpioHost { print("[run] agent: none (--no-agent): cooperative judges without reports and falls back") }
             return
         }
         let guests = [result] + result.otherGuests

@@ -49,6 +49,13 @@ enum EndToEnd {
         return (completion.status, completion.text)
     }
 
+    /// Runs another built tool (`argv[0]` a path) to completion; returns its output, throwing when it failed.
+    static func invokeTool(_ argv: [String]) throws -> String {
+        let completion = try ChildProcess.complete(argv, step: URL(fileURLWithPath: argv[0]).lastPathComponent)
+        guard completion.status == 0 else { throw StepError(step: argv[0], reason: "exit status \(completion.status): \(completion.text)") }
+        return completion.text
+    }
+
     /// Runs `vpio run ARGS --no-provision` and returns its exit status and the result lines it printed.
     static func run(_ arguments: [String]) throws -> (status: Int32, result: RunResult, output: String) {
         let layout = try CacheLayout.resolve()
