@@ -64,9 +64,12 @@ struct {
 	__type(value, __u8);
 } cr_effect SEC(".maps");
 
+/* Mappable: the agent reads it without a lookup syscall, which would make this program skip the
+ * probes that fire on that CPU meanwhile (ProgramCounters.swift). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct vpio_stats);
 } stats SEC(".maps");

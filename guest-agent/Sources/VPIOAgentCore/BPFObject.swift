@@ -216,15 +216,4 @@ public struct AgentError: Error, CustomStringConvertible {
         guard unsafe vpio_prog_run_stats(programFD, &runs, &ns, &misses) == 0 else { return nil }
         return (runs, ns, misses)
     }
-
-    /// The program's private counters (`stats` map).
-    public func stats() -> vpio_stats {
-        var value = vpio_stats()
-        var key: UInt32 = 0
-        guard let map = unsafe map("stats"), unsafe Int(bpf_map__value_size(map)) == MemoryLayout<vpio_stats>.size else { return value }
-        // SAFETY: `map` belongs to the live object and its values are one vpio_stats (checked above);
-        // `key` and `value` live for the call.
-        _ = unsafe bpf_map_lookup_elem(bpf_map__fd(map), &key, &value)
-        return value
-    }
 }

@@ -168,6 +168,7 @@ struct Agent {
     struct LoadedProgram {
         var bpf: AgentBPFObject
         var ring: SharedRing
+        var counters: ProgramCounters
         var eventsMapFD: Int32
     }
 
@@ -183,10 +184,12 @@ struct Agent {
         try bpf.load()
         try bpf.fillSites(sites)
         try bpf.fillCommandEffects()
-        guard let ringMap = bpf.map("ring"), let eventsMap = bpf.map("events") else { throw AgentError("BPF object without ring/events maps") }
+        guard let ringMap = bpf.map("ring"), let eventsMap = bpf.map("events"), let statsFD = bpf.mapDescriptor("stats"),
+              let statsShape = bpf.mapShape("stats") else { throw AgentError("BPF object without ring/events/stats maps") }
         // The ring before any probe fires, so intents land in a mapped ring from the first access.
         let ring = try SharedRing(mapFD: bpf_map__fd(ringMap))
-        return LoadedProgram(bpf: bpf, ring: ring, eventsMapFD: bpf_map__fd(eventsMap))
+        let counters = try ProgramCounters(mapFD: statsFD, valueSize: statsShape.valueSize)
+        return LoadedProgram(bpf: bpf, ring: ring, counters: counters, eventsMapFD: bpf_map__fd(eventsMap))
     }
 
     /// What attaching found, for the summary.
@@ -275,7 +278,7 @@ struct Agent {
             let now = monotonicSeconds()
             if now - lastBeat >= options.publishEvery {
                 lastBeat = now
-                publish(ring: ring, counter: counter, bpf: program.bpf)
+                publish(ring: ring, counter: counter, counters: program.counters)
             }
             if options.reportEvery > 0, now - lastReport >= options.reportEvery {
                 lastReport = now
@@ -284,20 +287,20 @@ struct Agent {
             if options.once && now - started >= options.duration { break }
         }
         events.consume()
-        publish(ring: ring, counter: counter, bpf: program.bpf)
+        publish(ring: ring, counter: counter, counters: program.counters)
         return counter
     }
 
     /// The line the host parses (VPIOLaunch.AgentSummary), printed before the cleanups unregister and detach.
     func printSummary(counter: EventCounter, program: LoadedProgram, siteCount: Int, attachment: Attachment, registration: String) {
-        let stats = program.bpf.stats()
+        let stats = program.counters.read()
         let run = program.bpf.runStats()
         let perHit = run.map { $0.runs > 0 ? $0.nanoseconds / $0.runs : 0 } ?? 0
         print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(program.ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(program.ring.intentsWritten) dma_starts=\(counter.dmaStarts) model_dma_starts=\(counter.modelDMAStarts) reusable=\(counter.reusable ? 1 : 0) by_port=\(counter.byPort) sites=\(siteCount) attached=\(attachment.attached) refused_sites=\(attachment.refused) not_instructions=\(attachment.notInstructions) attach_secs=\(format(attachment.seconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) bpf_misses=\(run?.misses ?? 0) registration=\(registration)")
     }
 
     /// Heartbeat and state records for the host (asynchronous state: the user-space part's job).
-    func publish(ring: SharedRing, counter: EventCounter, bpf: AgentBPFObject) {
+    func publish(ring: SharedRing, counter: EventCounter, counters: ProgramCounters) {
         let now = monotonicNanoseconds()
         var beat = vpio_record()
         beat.type = UInt16(VPIO_REC_HEARTBEAT)
@@ -309,7 +312,7 @@ struct Agent {
         state.type = UInt16(VPIO_REC_STATE)
         state.time_ns = now
         state.state.accesses = counter.accesses
-        let lost = bpf.stats().events_lost
+        let lost = counters.read().events_lost
         state.state.dma_intents = counter.modelDMAStarts
         state.state.reusable = counter.reusable ? 1 : 0
         // The model may be wrong when events were lost; accesses at refused sites are announced

@@ -32,6 +32,7 @@ let toolchainClang: String? = {
         #expect(shadow.valueSize == MemoryLayout<vpio_shadow>.size)
         let stats = try #require(object.mapShape("stats"))
         #expect(stats.valueSize == MemoryLayout<vpio_stats>.size)
+        #expect(stats.flags & UInt32(BPF_F_MMAPABLE) != 0, "the agent reads its counters without a lookup syscall")
         let events = try #require(object.mapShape("events"))
         #expect(events.maxEntries == Int(VPIO_AGENT_EVENTS_BYTES))
         // The rodata the agent sets before load exists with the right size.
@@ -47,6 +48,33 @@ let toolchainClang: String? = {
                     "-I", repositoryRoot + "/guest-agent/bpf", "-c", repositoryRoot + "/guest-agent/bpf/vpio_agent.bpf.c", "-o", output]
         try #require(try run(argv) == 0, "clang failed on vpio_agent.bpf.c")
         return output
+    }
+
+    /// ProgramCounters reads what the kernel holds in a real mappable array map (the host kernel has
+    /// BPF), written here with the syscall, and refuses a map of another value size or one the kernel will not map.
+    @Test(.enabled(if: geteuid() == 0, "needs root (BPF maps)"))
+    func programCountersReadTheMappedMap() throws {
+        func create(flags: UInt32) -> Int32 {
+            var options = bpf_map_create_opts()
+            options.sz = MemoryLayout<bpf_map_create_opts>.size
+            options.map_flags = flags
+            return bpf_map_create(BPF_MAP_TYPE_ARRAY, "vpio_test", 4, UInt32(MemoryLayout<vpio_stats>.size), 1, &options)
+        }
+        let fd = create(flags: UInt32(BPF_F_MMAPABLE))
+        try #require(fd >= 0, "bpf_map_create: errno \(errno)")
+        defer { close(fd) }
+        let counters = try ProgramCounters(mapFD: fd, valueSize: MemoryLayout<vpio_stats>.size)
+        #expect(counters.read().hits == 0)
+        var key: UInt32 = 0
+        var value = vpio_stats(hits: 7, events_lost: 3, unknown_sites: 1, intents: 1 << 40)
+        try #require(bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY)) == 0)
+        let read = counters.read()
+        #expect(read.hits == 7 && read.events_lost == 3 && read.unknown_sites == 1 && read.intents == 1 << 40)
+        #expect(throws: AgentError.self) { try ProgramCounters(mapFD: fd, valueSize: 16) }
+        let plain = create(flags: 0)
+        defer { close(plain) }
+        try #require(plain >= 0)
+        #expect(throws: AgentError.self) { try ProgramCounters(mapFD: plain, valueSize: MemoryLayout<vpio_stats>.size) }
     }
 
     @Test func eventLayout() {
