@@ -41,8 +41,9 @@ public struct DebianGuestImage: Sendable, Equatable {
     }
 
     /// The kernel command line the image expects before any `vpio_*` words: root on the virtio disk,
-    /// console on the serial port, systemd's status lines off (the host parses the console).
-    public static let kernelArguments = ["root=/dev/vda", "rw", "console=ttyS0", "quiet", "systemd.show_status=0", "panic=-1"]
+    /// console on the serial port, systemd's status lines off and a dumb terminal (systemd 257 would
+    /// send terminal-reset sequences into the console the host parses).
+    public static let kernelArguments = ["root=/dev/vda", "rw", "console=ttyS0", "quiet", "systemd.show_status=0", "panic=-1", "TERM=dumb"]
 }
 
 extension CacheLayout {
@@ -64,6 +65,9 @@ public struct DebianGuestInputs: Sendable {
         }
         let image = repository.appendingPathComponent("guest-agent/image")
         let files: [GuestImage.Entry] = [
+            // networkd asks for the nl80211 netlink family, which autoloads cfg80211, which warns that
+            // its regulatory.db is missing: no wireless here.
+            .text("blacklist cfg80211\n", path: "/etc/modprobe.d/vpio-guest.conf", mode: 0o644),
             .directory(path: "/root/.ssh", mode: 0o700),
             .file(source: layout.clientKey, path: "/root/.ssh/id_dropbear", mode: 0o600),
             .file(source: package, path: "/var/lib/vpio/vpio-agent.deb", mode: 0o644),

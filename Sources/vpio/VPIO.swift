@@ -15,8 +15,10 @@ struct VPIO: ParsableCommand {
             namespace with no route off it. Run as root.
 
             Typical use:
-              vpio provision            # once: QEMU >= 10.1, guest kernel and image, keys (~2-3 min)
+              vpio provision            # once: QEMU >= 10.1, guest kernel and image, keys, the agent's .deb,
+                                        # the full Debian 12/13 guests (~5 min; --debian none skips those)
               vpio run                  # boot the guest on vpio-host, download 1 MiB and ssh to the peer
+              vpio run --guest debian13 # the same in a full Debian 13 guest, the agent installed from its .deb
             """,
         subcommands: [Provision.self, Run.self, Compare.self, Bench.self, ExitCostCommand.self, Replay.self, Differential.self, ShareBench.self, ModelBench.self, AgentBench.self, AgentCostCommand.self, DP8390Header.self])
 }
