@@ -24,10 +24,13 @@ struct DebianGuestEndToEndTests {
     func trixie() throws { try check(guest: .debian13, compression: "xz") }
 
     func check(guest: RunConfiguration.GuestKind, compression: String) throws {
-        let run = try EndToEnd.run(["--guest", guest.rawValue, "--workloads", "download,ssh", "--size", "1M", "--keep-logs"])
+        let resultPath = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-\(guest.rawValue)-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: resultPath) }
+        let run = try EndToEnd.run(["--guest", guest.rawValue, "--workloads", "download,ssh", "--size", "256K", "--keep-logs",
+                                    "--result-json", resultPath.path])
         let lines = run.output.split(separator: "\n").map(String.init)
         #expect(run.status == 0, "\(run.result.failures)")
-        #expect(run.result.download?.checksumOK == true && run.result.download?.bytes == ServedFiles.defaultSize)
+        #expect(run.result.download?.checksumOK == true && run.result.download?.bytes == 262_144)
         #expect(run.result.ssh?.ok == true)
         // The agent systemd started: registered, every DMA start announced, nothing lost.
         #expect(lines.contains { $0.contains("VPIO-RESULT agent attached") && $0.hasSuffix(" ok") }, "systemd did not start the agent")
@@ -42,6 +45,11 @@ struct DebianGuestEndToEndTests {
                 && enforcement.hasSuffix(" 0 denied, no fallback"), "\(enforcement)")
         // systemctl stop, then the package's upgrade and removal: no kprobe left at any point.
         #expect(lines.contains { $0.contains("VPIO-RESULT agent stopped rc=0 kprobes_left=0") }, "systemctl stop left kprobes or failed")
+        // The host's side: every DMA start and received frame judged, none refused.
+        let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
+        let stats = try JSONDecoder().decode(ModesEndToEndTests.Stats.self, from: Data((result.hostStatisticsJSON ?? "{}").utf8)).enforcement
+        #expect(stats.configured == "cooperative" && stats.denied == 0 && stats.receivesDenied == 0, "\(stats)")
+        #expect(stats.dmaStarts > 500 && stats.receivesJudged > 150, "\(stats)")
         let cycle = try #require(run.result.checks["package-cycle"], "no package-cycle result")
         #expect(cycle.ok && Int(cycle.fields["upgraded_kprobes"] ?? "") ?? 0 > 0 && cycle.fields["removed_kprobes_left"] == "0", "\(cycle.fields)")
         try checkQEMUOptions(lines)
@@ -53,6 +61,8 @@ struct DebianGuestEndToEndTests {
         let directory = try #require(lines.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) })
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let commandLine = try String(contentsOfFile: directory + "/qemu.cmdline", encoding: .utf8)
+        let log = try String(contentsOfFile: directory + "/qemu.log", encoding: .utf8)
+        #expect(!log.contains("vfio_wait_reqs"), "QEMU waited for a vfio-user reply: \(log.prefix(500))")
         let host = EndToEnd.binaryDirectory.appendingPathComponent("vpio-host").path
         let printed = try EndToEnd.invokeTool([host, "--print-qemu-args", "--socket", directory + "/ne2k.sock", "--memory", "512"])
         let options = printed.trimmingCharacters(in: .whitespacesAndNewlines)
