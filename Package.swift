@@ -44,6 +44,8 @@ let package = Package(
         .target(name: "DP8390", dependencies: ["DeviceBus"]),
         // The NE2000 (DP8390 + ASIC) behind DeviceBus (pure).
         .target(name: "NE2000", dependencies: ["DeviceBus", "DP8390"]),
+        // The RTL8139, a bus-master NIC whose DMA reaches guest memory, behind DeviceBus (pure).
+        .target(name: "RTL8139", dependencies: ["DeviceBus"]),
         // QEMU's own ne2k_pci behind DeviceBus, driven over qtest: an NE2000 nobody here wrote.
         // The one child-process type, the registry of running children, the one step error, cleanups.
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -73,7 +75,7 @@ let package = Package(
         // A small synchronous client, for socket tests and the round-trip benchmark.
         .target(name: "VFIOUserClient", dependencies: ["VFIOUserWire", "VPIOSystem"]),
         // The host's end of the agent ABI: the capability, ring reading, intent matching.
-        .target(name: "AgentLink", dependencies: ["VPIOProtocol", "VFIOUserServer"], swiftSettings: [.strictMemorySafety()]),
+        .target(name: "AgentLink", dependencies: ["DeviceBus", "VPIOProtocol", "VFIOUserServer"], swiftSettings: [.strictMemorySafety()]),
         // Enforcement at DMA starts and the fallback ladder (pure).
         .target(name: "Enforcement", dependencies: ["VPIOMonitor", "NE2000Model"]),
         // Where frames come from and go to: a TAP in a network namespace.
@@ -142,6 +144,7 @@ let package = Package(
         .testTarget(name: "DeviceSharingTests", dependencies: ["DeviceSharing", "NE2000", "NE2000Model", "DeviceBus", "DP8390", "QEMUDevice", "VPIOProvision", "AccessTrace", "SeededRandom"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
+        .testTarget(name: "RTL8139Tests", dependencies: ["RTL8139", "DeviceBus"]),
         .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision",
                                                             "TraceReplay", "AccessTrace"],
                     exclude: ["Traces"]),

@@ -1,3 +1,4 @@
+import DeviceBus
 import VFIOUserServer
 import VPIOProtocol
 

@@ -1,3 +1,4 @@
+import DeviceBus
 import VPIOProtocol
 
 /// The host's end of the agent ring: registration (validated against guest RAM the client mapped

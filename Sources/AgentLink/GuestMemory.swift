@@ -1,8 +1,5 @@
+import DeviceBus
 import VFIOUserServer
 
-/// Guest RAM as the host can read it: nil for any byte the client has not mapped for DMA.
-public protocol GuestMemory: AnyObject {
-    func read(guestAddress: UInt64, count: Int) -> [UInt8]?
-}
-
+/// The agent's ring is read from the guest RAM the client mapped for DMA.
 extension DMAMapTable: GuestMemory {}
