@@ -1,5 +1,5 @@
 import DeviceBus
 import VFIOUserServer
 
-/// The agent's ring is read from the guest RAM the client mapped for DMA.
-extension DMAMapTable: GuestMemory {}
+/// The agent's ring is read, and a bus master's DMA reaches, the guest RAM the client mapped for DMA.
+extension DMAMapTable: WritableGuestMemory {}

@@ -73,6 +73,14 @@ public final class DMAMapTable {
         return try? memory.read(at: offset, count: count)
     }
 
+    /// Writes guest memory (a bus master's receive ring); false, and nothing written, when any byte of
+    /// the range is not mapped writable through an fd.
+    public func write(guestAddress: UInt64, bytes: [UInt8]) -> Bool {
+        guard let (entry, offset) = locate(guestAddress, bytes.count), entry.flags.contains(.writable),
+              let memory = entry.memory else { return false }
+        return (try? memory.write(bytes, at: offset)) != nil
+    }
+
     /// Whether `count` bytes at `guestAddress` lie inside one mapped range.
     public func contains(guestAddress: UInt64, count: Int) -> Bool { locate(guestAddress, count) != nil }
 

@@ -35,6 +35,25 @@ import VPIOSystem
         #expect(try h.send(.dmaUnmap, DMAUnmapRequest(address: 0xC_0000, size: 0x4_0000).encode()).0.error == Errno.ENOENT)
     }
 
+    /// A bus master's write lands in the client's memory, and only inside a range mapped writable.
+    @Test func writesReachTheClientsMemoryOnlyWhereMappedWritable() throws {
+        var h = try Harness()
+        let fd = try guestMemory(size: 1 << 20, marker: [], at: 0)
+        defer { try? fd.close() }
+        let writable = DMAMapRequest(flags: [.readable, .writable], fileOffset: 0, address: 0x10_0000, size: 0x1_0000)
+        let readOnly = DMAMapRequest(flags: [.readable], fileOffset: 0x1_0000, address: 0x20_0000, size: 0x1_0000)
+        for map in [writable, readOnly] {
+            #expect(!(try h.send(.dmaMap, map.encode(), descriptors: [OwnedDescriptor(try fd.duplicate())])).0.flags.contains(.error))
+        }
+        #expect(h.session.dma.write(guestAddress: 0x10_0100, bytes: [1, 2, 3]))
+        var back = [UInt8](repeating: 0, count: 3)
+        #expect(pread(fd.rawValue, &back, 3, 0x100) == 3 && back == [1, 2, 3], "the bytes are in the client's file")
+        #expect(!h.session.dma.write(guestAddress: 0x10_FFFE, bytes: [9, 9, 9, 9]), "runs off the end")
+        #expect(!h.session.dma.write(guestAddress: 0x20_0000, bytes: [9]), "mapped read-only")
+        #expect(!h.session.dma.write(guestAddress: 0x30_0000, bytes: [9]), "not mapped")
+        #expect(h.session.dma.read(guestAddress: 0x10_FFFE, count: 2) == [0, 0], "nothing of the refused write landed")
+    }
+
     @Test func unalignedFileOffsetStillMapsTheRightBytes() throws {
         var h = try Harness()
         let fd = try guestMemory(size: 1 << 16, marker: [7, 8], at: 0x1234)
