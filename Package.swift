@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "NE2000", dependencies: ["DeviceBus", "DP8390"]),
         // The RTL8139, a bus-master NIC whose DMA reaches guest memory, behind DeviceBus (pure).
         .target(name: "RTL8139", dependencies: ["DeviceBus"]),
+        // The host's reduced model of the RTL8139: the DMA check at each transmit start and ring setup (pure).
+        .target(name: "RTL8139Model", dependencies: ["RTL8139", "DeviceBus"]),
         // QEMU's own ne2k_pci behind DeviceBus, driven over qtest: an NE2000 nobody here wrote.
         // The one child-process type, the registry of running children, the one step error, cleanups.
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -144,7 +146,7 @@ let package = Package(
         .testTarget(name: "DeviceSharingTests", dependencies: ["DeviceSharing", "NE2000", "NE2000Model", "DeviceBus", "DP8390", "QEMUDevice", "VPIOProvision", "AccessTrace", "SeededRandom"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "NE2000Tests", dependencies: ["NE2000", "DeviceBus", "SeededRandom"]),
-        .testTarget(name: "RTL8139Tests", dependencies: ["RTL8139", "DeviceBus"]),
+        .testTarget(name: "RTL8139Tests", dependencies: ["RTL8139", "RTL8139Model", "DeviceBus", "SeededRandom"]),
         .testTarget(name: "QEMUDeviceTests", dependencies: ["QEMUDevice", "NE2000", "DeviceBus", "VPIOSystem", "VPIOProvision",
                                                             "TraceReplay", "AccessTrace"],
                     exclude: ["Traces"]),

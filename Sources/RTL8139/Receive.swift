@@ -2,7 +2,7 @@ import DeviceBus
 
 extension RTL8139 {
     /// The ring space one packet of the largest frame takes (header, frame, CRC, alignment).
-    static let largestPacket = RTL8139.packetLength(frame: 1514)
+    public static let largestPacket = RTL8139.packetLength(frame: 1514)
 
     /// Header (4), the frame, its CRC (4), rounded up to 4 bytes: how far CBR moves.
     static func packetLength(frame: Int) -> Int { (4 + frame + 4 + 3) & ~3 }

@@ -8,14 +8,26 @@ extension RTL8139 {
         let size = Int(status & RTL8139TransmitStatus.sizeMask)
         let kept = status & (RTL8139TransmitStatus.sizeMask | RTL8139TransmitStatus.thresholdMask)
         guard let frame = memory.read(guestAddress: UInt64(s.tsad[index]), count: size) else {
-            counters.transmitsRefused += 1
-            s.tsd[index] = kept | RTL8139TransmitStatus.own | RTL8139TransmitStatus.aborted
-            s.isr |= RTL8139Interrupt.transmitError
+            abort(descriptor: index)
             return
         }
         transmitSink(frame)
         counters.framesTransmitted += 1
         s.tsd[index] = kept | RTL8139TransmitStatus.own | RTL8139TransmitStatus.ok
         s.isr |= RTL8139Interrupt.transmitOK
+    }
+
+    /// Ends descriptor `index` without reading its buffer: OWN and TABT, TER raised. The device's own
+    /// refusal (a buffer outside guest memory), and a host's denial of a transmit it must not start.
+    public func abortTransmit(descriptor index: Int) {
+        abort(descriptor: index)
+        updateInterruptLine()
+    }
+
+    private func abort(descriptor index: Int) {
+        let kept = s.tsd[index] & (RTL8139TransmitStatus.sizeMask | RTL8139TransmitStatus.thresholdMask)
+        counters.transmitsRefused += 1
+        s.tsd[index] = kept | RTL8139TransmitStatus.own | RTL8139TransmitStatus.aborted
+        s.isr |= RTL8139Interrupt.transmitError
     }
 }
