@@ -25,6 +25,11 @@ public struct PCIIdentity: Equatable, Sendable {
     /// The RealTek RTL8029 (NE2000-compatible PCI NIC), an Ethernet controller.
     public static let rtl8029 = PCIIdentity(vendorID: 0x10EC, deviceID: 0x8029, classCode: 0x02, subclass: 0x00,
                                             subsystemVendorID: 0x10EC, subsystemID: 0x8029)
+
+    /// The RealTek RTL8139C, a bus-master Ethernet controller. Revision 0x10: Linux's 8139too takes
+    /// revisions below 0x20 and leaves 8139C+ (0x20 and up) to 8139cp.
+    public static let rtl8139 = PCIIdentity(vendorID: 0x10EC, deviceID: 0x8139, classCode: 0x02, subclass: 0x00, revision: 0x10,
+                                            subsystemVendorID: 0x10EC, subsystemID: 0x8139)
 }
 
 /// The 256-byte type-0 configuration space of a PCI function with one I/O BAR and INTx pin A.

@@ -17,6 +17,15 @@ import Testing
         #expect(u32(space.read(offset: 0x30, count: 4, interruptPending: false)) == 0)  // no ROM
     }
 
+    /// The RTL8139: what 8139too matches (10ec:8139, revision below 0x20), a 256-byte I/O BAR.
+    @Test func rtl8139Identity() {
+        var rtl = PCIConfigSpace(identity: .rtl8139, bar0Size: 256)
+        let head = rtl.read(offset: 0, count: 16, interruptPending: false)!
+        #expect(head[0...3] == [0xEC, 0x10, 0x39, 0x81] && head[0x08] == 0x10 && head[0x0B] == 0x02)
+        rtl.write(offset: 0x10, data: [0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(u32(rtl.read(offset: 0x10, count: 4, interruptPending: false)) == 0xFFFF_FF01)
+    }
+
     @Test mutating func bar0SizingAndProgramming() {
         #expect(u32(space.read(offset: 0x10, count: 4, interruptPending: false)) == 0x1)
         space.write(offset: 0x10, data: [0xFF, 0xFF, 0xFF, 0xFF])
