@@ -79,6 +79,8 @@ extension RTL8139 {
         case R.cr: command(bytes[Int(R.cr) - offset])
         case R.isr: s.isr &= ~UInt16(truncatingIfNeeded: value(of: R.isr, width: 2, in: bytes, at: offset))
         case R.mpc: s.missedPackets = 0
+        // A shorter ring: CBR stays inside it (a hostile RCR write must not leave the device writing past it).
+        case R.rcr: s.cbr = UInt16(Int(s.cbr) % s.ringLength)
         case R.cfg9346: eepromControl(bytes[Int(R.cfg9346) - offset])
         case R.tsd, R.tsd + 4, R.tsd + 8, R.tsd + 12: startTransmit(descriptor: Int(register - R.tsd) / 4)
         default: break
@@ -92,6 +94,7 @@ extension RTL8139 {
         case R.tsd..<R.tsad: return R.tsd + (o - R.tsd) / 4 * 4
         case R.isr..<R.isr + 2: return R.isr
         case R.mpc..<R.mpc + 4: return R.mpc
+        case R.rcr..<R.rcr + 4: return R.rcr
         default: return o
         }
     }

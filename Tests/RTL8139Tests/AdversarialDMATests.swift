@@ -8,7 +8,9 @@ import RTL8139Model
 /// aimed at the agent's ring, across its edges and past the end of RAM, partial and overlapping writes,
 /// resets, TE and RE toggled while transmits are pending — interleaved with frames from the wire. The
 /// oracle is the memory itself: every byte the device read or wrote must lie in the guest's memory and
-/// outside the forbidden range. Run without the check, the same programs do reach it (the oracle can fail).
+/// outside the forbidden range. Only the cooperative set's writes reach the check (RTL8139HookSet); the
+/// rest go to the device unseen. Run without the check, the same programs do reach the forbidden range
+/// (the oracle can fail).
 @Suite struct AdversarialDMATests {
     static let ram: Range<UInt64> = 0x10_0000..<0x20_0000
     static let forbidden: Range<UInt64> = 0x18_0000..<0x18_5000
@@ -39,16 +41,18 @@ import RTL8139Model
     }
 
     /// One program of `steps` random actions; `gated` puts the check in front of the device.
-    static func run(seed: UInt64, steps: Int, gated: Bool) -> Outcome {
+    static func run(seed: UInt64, steps: Int, gated: Bool, hooks: [ClosedRange<UInt64>] = RTL8139HookSet.cooperativeWrites) -> Outcome {
         var random = SplitMix64(seed: seed)
         let memory = OracleMemory()
         var transmitted = 0
         let nic = RTL8139(mac: Rig.mac, memory: memory, interrupt: InterruptLine(), transmit: { _ in transmitted += 1 })
-        var check = RTL8139DMACheck(allowed: [ram], forbidden: [forbidden])
+        let check = RTL8139DMACheck(allowed: [ram], forbidden: [forbidden])
         var outcome = Outcome()
         for _ in 0..<steps {
             if let (offset, width, value) = randomWrite(&random) {
-                let verdict = gated ? check.judge(offset: offset, width: width, value: value, deviceTSD: nic.state.tsd) : .pass
+                // Only the cooperative set's writes exit; the rest reach the device unseen by the host.
+                let exits = gated && RTL8139HookSet.traps(offset: offset, width: width, direction: .write, set: hooks)
+                let verdict = exits ? check.judge(offset: offset, width: width, value: value, device: nic.state) : .pass
                 if case let .deny(transmits, _) = verdict {
                     outcome.denied += 1
                     for denial in transmits { nic.abortTransmit(descriptor: denial.descriptor) }
@@ -69,11 +73,15 @@ import RTL8139Model
     static func randomWrite(_ random: inout SplitMix64) -> (UInt64, AccessWidth, UInt32)? {
         let addresses: [UInt64] = [ram.lowerBound + 0x1000, forbidden.lowerBound - 100, forbidden.lowerBound - 8192,
                                    forbidden.upperBound - 10, forbidden.lowerBound + 0x800, ram.upperBound - 50,
-                                   ram.upperBound - 8192, ram.upperBound - 8192 - 16, 0x4_0000, 0xFFFF_FF00]
+                                   ram.upperBound - 8192, ram.upperBound - 8192 - 16, 0x4_0000, 0xFFFF_FF00,
+                                   forbidden.lowerBound - 8192 - 100, forbidden.lowerBound - 16384, forbidden.lowerBound - 8192]
         let address = UInt32(truncatingIfNeeded: random.next() % 8 == 0 ? random.next() : addresses[Int(random.next() % UInt64(addresses.count))])
         let index = Int(random.next() % 4)
         let size = UInt32(random.next() % 1800)
-        switch random.next() % 10 {
+        switch random.next() % 16 {
+        case 10, 11:  // anywhere in the block, any width: what does not trap must not steer a DMA
+            let width = [AccessWidth.byte, .word, .dword][Int(random.next() % 3)]
+            return (random.next() % UInt64(257 - width.rawValue), width, UInt32(truncatingIfNeeded: random.next()))
         case 0: return (RTL8139Register.tsad(index), .dword, address)
         case 1:  // part of a TSAD: the device merges it with the rest
             let width: AccessWidth = random.next() % 2 == 0 ? .word : .byte
@@ -108,23 +116,32 @@ import RTL8139Model
         #expect(reached.count > 100, "\(reached.count) of 300 ungated programs touched the forbidden range")
     }
 
+    /// The cooperative set is minimal: without any one of its ranges some program gets a DMA outside.
+    @Test("no trapped range can be dropped", arguments: RTL8139HookSet.cooperativeWrites.indices)
+    func everyHookIsNeeded(dropped: Int) {
+        var hooks = RTL8139HookSet.cooperativeWrites
+        hooks.remove(at: dropped)
+        let reached = (0..<300 as Range<UInt64>).filter { !Self.run(seed: $0, steps: 300, gated: true, hooks: hooks).violations.isEmpty }
+        #expect(!reached.isEmpty, "without \(RTL8139HookSet.cooperativeWrites[dropped]) no program got a DMA outside")
+    }
+
     @Test func aDeniedTransmitIsVisibleAndHarmless() {
         let rig = Rig()
-        var check = RTL8139DMACheck(allowed: [0x10_0000..<0x20_0000], forbidden: [0x18_0000..<0x18_1000])
+        let check = RTL8139DMACheck(allowed: [0x10_0000..<0x20_0000], forbidden: [0x18_0000..<0x18_1000])
         for (offset, width, value) in [(RTL8139Register.rbstart, AccessWidth.dword, UInt32(0x10_0000)),
                                        (RTL8139Register.cr, .byte, UInt32(RTL8139Command.receiveEnable | RTL8139Command.transmitEnable))] {
-            #expect(check.judge(offset: offset, width: width, value: value, deviceTSD: rig.nic.state.tsd) == .pass)
+            #expect(check.judge(offset: offset, width: width, value: value, device: rig.nic.state) == .pass)
             rig.nic.write(region: 0, offset: offset, width: width, value: value)
         }
-        #expect(check.judge(offset: RTL8139Register.tsad(0), width: .dword, value: 0x18_0800, deviceTSD: rig.nic.state.tsd) == .pass)
+        #expect(check.judge(offset: RTL8139Register.tsad(0), width: .dword, value: 0x18_0800, device: rig.nic.state) == .pass)
         rig.w32(RTL8139Register.tsad(0), 0x18_0800)
-        let verdict = check.judge(offset: RTL8139Register.tsd(0), width: .dword, value: 64, deviceTSD: rig.nic.state.tsd)
+        let verdict = check.judge(offset: RTL8139Register.tsd(0), width: .dword, value: 64, device: rig.nic.state)
         #expect(verdict == .deny(transmits: [.init(descriptor: 0, range: 0x18_0800..<0x18_0840)], ring: nil))
         rig.nic.abortTransmit(descriptor: 0)
         #expect(rig.sent.isEmpty && rig.r32(RTL8139Register.tsd(0)) & RTL8139TransmitStatus.aborted != 0)
         #expect(rig.r16(RTL8139Register.isr) & RTL8139Interrupt.transmitError != 0)
         // The ring: RBSTART just below the forbidden page fails once the receiver is on.
-        #expect(check.judge(offset: RTL8139Register.rbstart, width: .dword, value: 0x17_F000, deviceTSD: rig.nic.state.tsd)
+        #expect(check.judge(offset: RTL8139Register.rbstart, width: .dword, value: 0x17_F000, device: rig.nic.state)
                 == .deny(transmits: [], ring: 0x17_F000..<0x18_1000))
     }
 }

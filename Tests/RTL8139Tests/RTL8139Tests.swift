@@ -180,6 +180,21 @@ import Testing
         return frames
     }
 
+    /// Found by the adversarial test: a guest shrinking the ring (RCR.RBLEN) with CBR past the new end
+    /// made the next packet's split point negative and trapped the host. CBR now stays inside the ring.
+    @Test func shrinkingTheRingKeepsCBRInside() {
+        let rig = Rig()
+        let ring: UInt64 = 0x11_0000
+        rig.start(ring: ring, rcr: 3 << RTL8139ReceiveConfig.lengthShift)  // 64 KiB
+        for _ in 0..<8 { rig.nic.receive(frame: Rig.frame(size: 1514)) }
+        rig.w16(RTL8139Register.capr, rig.r16(RTL8139Register.cbr) &- 16)
+        #expect(rig.r16(RTL8139Register.cbr) > 8192)
+        rig.w8(RTL8139Register.rcr + 1, 0)  // RBLEN 0: 8 KiB, written as RCR's second byte alone
+        #expect(rig.r16(RTL8139Register.cbr) < 8192)
+        #expect(rig.nic.receive(frame: Rig.frame(size: 1514)), "the device goes on, inside the 8 KiB ring")
+        #expect(rig.memory.refused == 0)
+    }
+
     @Test func aFullRingKeepsWhatTheDriverHasNotRead() {
         let rig = Rig()
         let ring: UInt64 = 0x11_0000
