@@ -16,7 +16,8 @@ extension RTL8139 {
     @discardableResult
     public func receive(frame: [UInt8]) -> Bool {
         defer { updateInterruptLine() }
-        guard s.receiveEnabled, let match = addressMatch(frame) else {
+        // Longer than Ethernet allows (the chip would flag it too long): dropped, never stored.
+        guard s.receiveEnabled, frame.count <= 1514, let match = addressMatch(frame) else {
             counters.framesDropped += 1
             return false
         }

@@ -153,7 +153,7 @@ import Testing
         var received: [[UInt8]] = []
         var expected: [[UInt8]] = []
         for i in 0..<40 {
-            let frame = Rig.frame(size: 300 + 37 * i, fill: UInt8(i))
+            let frame = Rig.frame(size: 300 + 29 * i, fill: UInt8(i))
             expected.append(frame)
             #expect(rig.nic.receive(frame: frame))
             if i % 3 == 2 {
