@@ -37,4 +37,39 @@ public struct RTL8139State: Sendable, Equatable {
     public var ringUsed: Int { Int(cbr &- (capr &+ 16)) % ringLength }
     public var receiveEnabled: Bool { command & RTL8139Command.receiveEnable != 0 }
     public var transmitEnabled: Bool { command & RTL8139Command.transmitEnable != 0 }
+
+    /// A guest byte landing in a DMA-steering register (TSD0–3, TSAD0–3, RBSTART, RCR): the one
+    /// definition the device and the host's DMA check (RTL8139Model) both apply. False for any other offset.
+    public mutating func storeSteering(_ byte: UInt8, at offset: UInt64) -> Bool {
+        let R = RTL8139Register.self
+        func merged(_ register: UInt32, _ base: UInt64) -> UInt32 {
+            let shift = UInt32(8 * (offset - base))
+            return register & ~(0xFF << shift) | UInt32(byte) << shift
+        }
+        switch offset {
+        case R.tsd..<R.tsad:
+            let index = Int(offset - R.tsd) / 4
+            tsd[index] = merged(tsd[index], R.tsd(index))
+        case R.tsad..<R.tsad + 16:
+            let index = Int(offset - R.tsad) / 4
+            tsad[index] = merged(tsad[index], R.tsad(index))
+        case R.rbstart..<R.rbstart + 4: rbstart = merged(rbstart, R.rbstart)
+        case R.rcr..<R.rcr + 4: rcr = merged(rcr, R.rcr)
+        default: return false
+        }
+        return true
+    }
+
+    /// A CR write's effect on the registers (the device then starts what TE lets go): RST puts the ring,
+    /// descriptors, interrupts and receive configuration to their reset values; RE and TE as written;
+    /// enabling the receiver starts the ring over (CBR 0, empty), as the driver's `cur_rx = 0` expects.
+    public mutating func applyCommand(_ value: UInt8) {
+        if value & RTL8139Command.reset != 0 {
+            command = 0; cbr = 0; capr = 0xFFF0; imr = 0; isr = 0; rcr = 0
+            tsd = [UInt32](repeating: RTL8139TransmitStatus.own, count: 4)
+        }
+        let wasReceiving = receiveEnabled
+        command = value & (RTL8139Command.receiveEnable | RTL8139Command.transmitEnable)
+        if receiveEnabled, !wasReceiving { cbr = 0; capr = 0xFFF0 }
+    }
 }

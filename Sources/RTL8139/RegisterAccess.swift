@@ -51,13 +51,10 @@ extension RTL8139 {
         switch o {
         case R.idr..<R.idr + 6: s.idr[offset] = value
         case R.mar..<R.mar + 8: s.mar[offset - Int(R.mar)] = value
-        case R.tsd..<R.tsd + 16: s.tsd[(offset - Int(R.tsd)) / 4] = merge(s.tsd[(offset - Int(R.tsd)) / 4], value, (offset - Int(R.tsd)) % 4)
-        case R.tsad..<R.tsad + 16: s.tsad[(offset - Int(R.tsad)) / 4] = merge(s.tsad[(offset - Int(R.tsad)) / 4], value, (offset - Int(R.tsad)) % 4)
-        case R.rbstart..<R.rbstart + 4: s.rbstart = merge(s.rbstart, value, offset - Int(R.rbstart))
+        case R.tsd..<R.rbstart + 4, R.rcr..<R.rcr + 4: _ = s.storeSteering(value, at: o)
         case R.capr..<R.capr + 2: s.capr = UInt16(truncatingIfNeeded: merge(UInt32(s.capr), value, offset - Int(R.capr)))
         case R.imr..<R.imr + 2: s.imr = UInt16(truncatingIfNeeded: merge(UInt32(s.imr), value, offset - Int(R.imr)))
         case R.tcr..<R.tcr + 4: s.tcr = merge(s.tcr, value, offset - Int(R.tcr)) & ~0x7CC0_0000
-        case R.rcr..<R.rcr + 4: s.rcr = merge(s.rcr, value, offset - Int(R.rcr))
         case R.bmcr..<R.bmcr + 2: s.bmcr = UInt16(truncatingIfNeeded: merge(UInt32(s.bmcr), value, offset - Int(R.bmcr))) & 0x7FFF  // reset self-clears
         case R.cr, R.isr, R.isr + 1, R.mpc..<R.mpc + 4, R.cfg9346: break
         default:
@@ -110,20 +107,11 @@ extension RTL8139 {
         return value
     }
 
-    /// CR: RST resets at once (it reads back clear); RE and TE enable receive and transmit. Enabling
-    /// the receiver starts the ring over (CBR 0, empty), as the driver's `cur_rx = 0` expects.
+    /// CR: RST resets at once (it reads back clear), RE and TE as written (`RTL8139State.applyCommand`);
+    /// with TE on, every descriptor the driver has handed over (OWN clear) starts.
     private func command(_ value: UInt8) {
-        if value & RTL8139Command.reset != 0 { softwareReset() }
-        let wasReceiving = s.receiveEnabled
-        s.command = value & (RTL8139Command.receiveEnable | RTL8139Command.transmitEnable)
-        if s.receiveEnabled, !wasReceiving { s.cbr = 0; s.capr = 0xFFF0 }
+        s.applyCommand(value)
         if s.transmitEnabled { for index in 0..<4 where s.tsd[index] & RTL8139TransmitStatus.own == 0 { startTransmit(descriptor: index) } }
-    }
-
-    /// RST: the ring, transmit descriptors, interrupts and receive configuration to their reset values.
-    private func softwareReset() {
-        s.command = 0; s.cbr = 0; s.capr = 0xFFF0; s.imr = 0; s.isr = 0; s.rcr = 0
-        s.tsd = [UInt32](repeating: RTL8139TransmitStatus.own, count: 4)
     }
 
     /// 9346CR in programming mode (EEM = 10) bit-bangs the EEPROM; any other mode deselects it.

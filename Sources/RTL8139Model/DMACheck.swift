@@ -44,7 +44,8 @@ public struct RTL8139DMACheck: Sendable {
     public func judge(offset: UInt64, width: AccessWidth, value: UInt32, device: RTL8139State) -> Verdict {
         var next = device
         let written = (0..<width.rawValue).map { (offset + UInt64($0), UInt8(truncatingIfNeeded: value >> (8 * $0))) }
-        for (at, byte) in written { Self.store(byte, at: at, into: &next) }
+        // The device's own rules for how the bytes land (RTL8139State), so the check cannot drift from it.
+        for (at, byte) in written where !next.storeSteering(byte, at: at) && at == RTL8139Register.cr { next.applyCommand(byte) }
         let touches = { (range: Range<UInt64>) in written.contains { range.contains($0.0) } }
         let command = touches(RTL8139Register.cr..<RTL8139Register.cr + 1)
         let transmits = (0..<4).filter { index in
@@ -77,32 +78,5 @@ public struct RTL8139DMACheck: Sendable {
     static func range(_ start: UInt64, _ count: Int) -> Range<UInt64> {
         let (end, overflow) = start.addingReportingOverflow(UInt64(count))
         return overflow ? start..<UInt64.max : start..<end
-    }
-
-    /// The byte's effect on the registers that steer or start a DMA, as the device applies it (CR: RST
-    /// clears RCR and sets every TSD's OWN; RE and TE as written).
-    static func store(_ byte: UInt8, at offset: UInt64, into s: inout RTL8139State) {
-        let R = RTL8139Register.self
-        func merged(_ register: UInt32, _ base: UInt64) -> UInt32 {
-            let shift = UInt32(8 * (offset - base))
-            return register & ~(0xFF << shift) | UInt32(byte) << shift
-        }
-        switch offset {
-        case R.tsd..<R.tsad:
-            let index = Int(offset - R.tsd) / 4
-            s.tsd[index] = merged(s.tsd[index], R.tsd(index))
-        case R.tsad..<R.tsad + 16:
-            let index = Int(offset - R.tsad) / 4
-            s.tsad[index] = merged(s.tsad[index], R.tsad(index))
-        case R.rbstart..<R.rbstart + 4: s.rbstart = merged(s.rbstart, R.rbstart)
-        case R.rcr..<R.rcr + 4: s.rcr = merged(s.rcr, R.rcr)
-        case R.cr:
-            if byte & RTL8139Command.reset != 0 {
-                s.rcr = 0
-                s.tsd = [UInt32](repeating: RTL8139TransmitStatus.own, count: 4)
-            }
-            s.command = byte & (RTL8139Command.receiveEnable | RTL8139Command.transmitEnable)
-        default: break
-        }
     }
 }
