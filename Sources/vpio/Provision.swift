@@ -16,9 +16,9 @@ struct Provision: ParsableCommand {
               keys            dropbear host and client keys, authorized_keys
               guest image     initrd.gz with busybox, the modules, dbclient, guest-agent/image/init
               agent package   vpio-agent_<version>_amd64.deb (dpkg-deb; Depends from dpkg-shlibdeps)
-              Debian guests   per --debian suite: a debootstrap tree (systemd, Debian's kernel; ~3-5 min
+              Debian guests   per --debian suite: a debootstrap tree (systemd, Debian's kernel; 75-100 s
                               the first time), then a raw ext4 disk with the agent's .deb installed by
-                              dpkg -i and the workload service (~1 min, again whenever the .deb changes)
+                              dpkg -i and the workload service (~15 s, again whenever the .deb changes)
               served files    download-<size>.bin (deterministic) and its SHA-256
             Needs root and Debian's package mirror.
             """)
