@@ -42,10 +42,7 @@ public struct RTL8139State: Sendable, Equatable {
     /// definition the device and the host's DMA check (RTL8139Model) both apply. False for any other offset.
     public mutating func storeSteering(_ byte: UInt8, at offset: UInt64) -> Bool {
         let R = RTL8139Register.self
-        func merged(_ register: UInt32, _ base: UInt64) -> UInt32 {
-            let shift = UInt32(8 * (offset - base))
-            return register & ~(0xFF << shift) | UInt32(byte) << shift
-        }
+        func merged(_ register: UInt32, _ base: UInt64) -> UInt32 { Self.merging(register, byte: byte, at: Int(offset - base)) }
         switch offset {
         case R.tsd..<R.tsad:
             let index = Int(offset - R.tsd) / 4
@@ -58,6 +55,13 @@ public struct RTL8139State: Sendable, Equatable {
         default: return false
         }
         return true
+    }
+
+    /// `register` with its byte `index` (0 = least significant) replaced: how every register takes a
+    /// write of part of it.
+    static func merging(_ register: UInt32, byte: UInt8, at index: Int) -> UInt32 {
+        let shift = UInt32(8 * index)
+        return register & ~(0xFF << shift) | UInt32(byte) << shift
     }
 
     /// A CR write's effect on the registers (the device then starts what TE lets go): RST puts the ring,

@@ -124,9 +124,7 @@ extension RTL8139 {
     /// Byte `index` (0 = least significant) of a register's value.
     private func byte(_ register: UInt32, _ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: register >> (8 * index)) }
 
-    /// The register with its byte `index` replaced by `value`.
     private func merge(_ register: UInt32, _ value: UInt8, _ index: Int) -> UInt32 {
-        let shift = UInt32(8 * index)
-        return register & ~(0xFF << shift) | UInt32(value) << shift
+        RTL8139State.merging(register, byte: value, at: index)
     }
 }
