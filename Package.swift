@@ -46,8 +46,9 @@ let package = Package(
         .target(name: "NE2000", dependencies: ["DeviceBus", "DP8390"]),
         // The RTL8139, a bus-master NIC whose DMA reaches guest memory, behind DeviceBus (pure).
         .target(name: "RTL8139", dependencies: ["DeviceBus"]),
-        // The host's reduced model of the RTL8139: the DMA check at each transmit start and ring setup (pure).
-        .target(name: "RTL8139Model", dependencies: ["RTL8139", "DeviceBus"]),
+        // The VPIO models of the RTL8139: the DMA check at each transmit start and ring setup, the hook
+        // set and monitor of every mode (pure).
+        .target(name: "RTL8139Model", dependencies: ["RTL8139", "DeviceBus", "VPIOMonitor"]),
         // QEMU's own ne2k_pci behind DeviceBus, driven over qtest: an NE2000 nobody here wrote.
         // The one child-process type, the registry of running children, the one step error, cleanups.
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -98,11 +99,11 @@ let package = Package(
         // register interface), the receive gate.
         .target(name: "HostMonitor", dependencies: [
             "AgentLink", "Enforcement", "DeviceBus", "NE2000", "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProtocol",
-            "VFIOUserServer", "QEMUDevice", "DeviceSharing", .product(name: "Logging", package: "swift-log"),
+            "VFIOUserServer", "QEMUDevice", "DeviceSharing", "RTL8139", "RTL8139Model", "PCIFunction", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.strictMemorySafety()]),
         .executableTarget(name: "vpio-host", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VFIOUserServer", "NE2000", "PacketBackend", "VPIOSystem", "DeviceBus", "PCIFunction",
-            "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProvision", "DeviceSharing",
+            "NE2000Model", "VPIOMonitor", "AccessTrace", "VPIOProvision", "DeviceSharing", "RTL8139",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "host-monitor/vpio-host"),
@@ -133,7 +134,7 @@ let package = Package(
         .testTarget(name: "EnforcementTests", dependencies: ["Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus"]),
         .testTarget(name: "HostMonitorTests", dependencies: [
             "HostMonitor", "AgentLink", "Enforcement", "VPIOMonitor", "NE2000Model", "NE2000", "DeviceBus", "VPIOProtocol",
-            "VFIOUserServer", "PCIFunction", "SeededRandom", "DeviceSharing",
+            "VFIOUserServer", "PCIFunction", "SeededRandom", "DeviceSharing", "RTL8139", "RTL8139Model", "VFIOUserWire", "VPIOSystem", "CVPIOShim",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "DP8390Tests", dependencies: ["DP8390", "DeviceBus"]),

@@ -41,10 +41,16 @@ public final class InterruptLine {
 public protocol BusDevice: AnyObject {
     /// Size in bytes of each region the device decodes, by region index (PCI BAR number).
     var regionSizes: [UInt32: UInt32] { get }
+    /// The regions that are memory BARs (MMIO); the others decode I/O ports.
+    var memoryRegions: Set<UInt32> { get }
     func read(region: UInt32, offset: UInt64, width: AccessWidth) -> UInt32
     func write(region: UInt32, offset: UInt64, width: AccessWidth, value: UInt32)
     /// Power-on / PCI function reset.
     func reset()
+}
+
+extension BusDevice {
+    public var memoryRegions: Set<UInt32> { [] }
 }
 
 /// Where frames from the wire go: a NIC, or what hands them on to one.

@@ -32,11 +32,11 @@ public struct PCIIdentity: Equatable, Sendable {
                                             subsystemVendorID: 0x10EC, subsystemID: 0x8139)
 }
 
-/// The 256-byte type-0 configuration space of a PCI function with one I/O BAR and INTx pin A.
+/// The 256-byte type-0 configuration space of a PCI function with I/O or 32-bit memory BARs and INTx pin A.
 ///
 /// Writes go through a per-byte write mask, so every width and alignment behaves like hardware
-/// without special cases: read-only bytes keep their value, BAR0 keeps its size alignment and its
-/// I/O-space bit. The interrupt-status bit is not stored: it is the device's line, given at read.
+/// without special cases: read-only bytes keep their value, a BAR keeps its size alignment and its
+/// space bits. The interrupt-status bit is not stored: it is the device's line, given at read.
 /// Offsets 0x40–0xFF stay free for capabilities.
 public struct PCIConfigSpace: Equatable, Sendable {
     public static let size = 256
@@ -63,6 +63,7 @@ public struct PCIConfigSpace: Equatable, Sendable {
     /// Command register bits the function implements.
     public enum Command {
         public static let ioSpace: UInt16 = 0x0001
+        public static let memorySpace: UInt16 = 0x0002
         public static let busMaster: UInt16 = 0x0004
         public static let interruptDisable: UInt16 = 0x0400
     }
@@ -70,14 +71,33 @@ public struct PCIConfigSpace: Equatable, Sendable {
     /// Status bit 3: an INTx is pending in the function.
     public static let statusInterrupt: UInt16 = 0x0008
 
+    /// One base address register: its size and whether it decodes I/O ports or memory (32-bit, not prefetchable).
+    public struct BAR: Equatable, Sendable {
+        public enum Space: Equatable, Sendable { case io, memory }
+        public var size: UInt32
+        public var space: Space
+
+        public init(size: UInt32, space: Space) {
+            self.size = size
+            self.space = space
+        }
+    }
+
     private var bytes: [UInt8]
     private var writeMask: [UInt8]
-    public let bar0Size: UInt32
+    public let bars: [Int: BAR]
+    public var bar0Size: UInt32 { bars[0]?.size ?? 0 }
 
-    /// - Parameter bar0Size: size of the I/O BAR, a power of two ≥ 4.
+    /// One I/O BAR of `bar0Size` bytes.
     public init(identity: PCIIdentity, bar0Size: UInt32) {
-        precondition(bar0Size >= 4 && bar0Size & (bar0Size - 1) == 0, "BAR size must be a power of two")
-        self.bar0Size = bar0Size
+        self.init(identity: identity, bars: [0: BAR(size: bar0Size, space: .io)])
+    }
+
+    /// - Parameter bars: by index 0–5; sizes are powers of two, at least 4 (I/O) or 16 (memory).
+    public init(identity: PCIIdentity, bars: [Int: BAR]) {
+        precondition(bars.allSatisfy { (0..<6).contains($0.key) && $0.value.size >= ($0.value.space == .io ? 4 : 16)
+            && $0.value.size & ($0.value.size - 1) == 0 }, "BAR sizes must be powers of two")
+        self.bars = bars
         bytes = [UInt8](repeating: 0, count: Self.size)
         writeMask = [UInt8](repeating: 0, count: Self.size)
         put16(Offset.vendorID, identity.vendorID)
@@ -88,18 +108,22 @@ public struct PCIConfigSpace: Equatable, Sendable {
         bytes[Offset.classCode + 2] = identity.classCode
         put16(Offset.subsystemVendorID, identity.subsystemVendorID)
         put16(Offset.subsystemID, identity.subsystemID)
-        bytes[Offset.bar0] = 0x01  // I/O space indicator, read-only
         bytes[Offset.interruptPin] = 0x01  // INTA#
 
-        let command = Command.ioSpace | Command.busMaster | Command.interruptDisable
+        let decodes = bars.values.contains { $0.space == .memory } ? Command.memorySpace : 0
+        let command = Command.ioSpace | decodes | Command.busMaster | Command.interruptDisable
         writeMask[Offset.command] = UInt8(command & 0xFF)
         writeMask[Offset.command + 1] = UInt8(command >> 8)
         writeMask[Offset.cacheLineSize] = 0xFF
         writeMask[Offset.latencyTimer] = 0xFF
         writeMask[Offset.interruptLine] = 0xFF
-        // BAR0: address bits above the size are writable; bit 0 stays 1 (I/O).
-        let barMask = ~(bar0Size - 1) & ~UInt32(0x3)
-        for i in 0..<4 { writeMask[Offset.bar0 + i] = UInt8(truncatingIfNeeded: barMask >> (8 * UInt32(i))) }
+        // Address bits above the size are writable; the space bits (I/O: bit 0 set; memory: 0000) are not.
+        for (index, bar) in bars {
+            let at = Offset.bar0 + 4 * index
+            bytes[at] = bar.space == .io ? 0x01 : 0x00
+            let mask = ~(bar.size - 1) & (bar.space == .io ? ~UInt32(0x3) : ~UInt32(0xF))
+            for i in 0..<4 { writeMask[at + i] = UInt8(truncatingIfNeeded: mask >> (8 * UInt32(i))) }
+        }
     }
 
     /// Reads `count` bytes at `offset`; nil when the range leaves the config space.
@@ -157,6 +181,7 @@ public struct PCIConfigSpace: Equatable, Sendable {
     public var command: UInt16 { get16(Offset.command) }
     public var ioSpaceEnabled: Bool { command & Command.ioSpace != 0 }
     public var interruptDisabled: Bool { command & Command.interruptDisable != 0 }
+    public var busMasterEnabled: Bool { command & Command.busMaster != 0 }
 
     /// The I/O port base the guest programmed into BAR0.
     public var bar0Base: UInt32 { get32(Offset.bar0) & ~UInt32(0x3) }

@@ -1,11 +1,12 @@
+import DeviceBus
 import VFIOUserWire
 import VPIOSystem
 
 /// The guest memory the client has mapped for DMA, each range reached through the fd it sent with
 /// pread/pwrite (`FileRange`): a range longer than its file is refused, and a file shrunk later makes
 /// reads fail instead of killing the host with SIGBUS. Every lookup is bounds-checked: guest addresses
-/// come from the guest.
-public final class DMAMapTable {
+/// come from the guest. The agent's ring is read, and a bus master's DMA reaches, guest RAM through it.
+public final class DMAMapTable: WritableGuestMemory {
     public struct Entry {
         public let address: UInt64
         public let size: UInt64

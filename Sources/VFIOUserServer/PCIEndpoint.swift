@@ -41,15 +41,21 @@ public final class PCIEndpoint {
     public var configWritten: ((_ offset: Int, _ count: Int) -> Void)?
     /// Called before a function-level reset reaches the device (monitors reset their models too).
     public var resetObserver: (() -> Void)?
+    /// A bus master's view of guest memory, switched by the command register's bus-master bit.
+    let busMaster: BusMasterMemory?
     private let barSizes: [UInt32: UInt32]
 
-    public init(identity: PCIIdentity, device: BusDevice, interruptLine: InterruptLine, intx: INTxRouter) {
+    /// - Parameter busMaster: the memory a bus-master `device` was given (nil for a device that does no DMA).
+    public init(identity: PCIIdentity, device: BusDevice, interruptLine: InterruptLine, intx: INTxRouter, busMaster: BusMasterMemory? = nil) {
         precondition(device.regionSizes[0] != nil, "the device must decode BAR0")
         self.device = device
         self.interruptLine = interruptLine
         self.intx = intx
+        self.busMaster = busMaster
         barSizes = device.regionSizes
-        config = PCIConfigSpace(identity: identity, bar0Size: device.regionSizes[0]!)
+        config = PCIConfigSpace(identity: identity, bars: Dictionary(uniqueKeysWithValues: device.regionSizes.map { index, size in
+            (Int(index), PCIConfigSpace.BAR(size: size, space: device.memoryRegions.contains(index) ? .memory : .io))
+        }))
     }
 
     public func regionInfo(index: UInt32) -> RegionInfo? {
@@ -95,6 +101,7 @@ public final class PCIEndpoint {
             }
             counters.configWrites += 1
             intx.disabled = config.interruptDisabled
+            busMaster?.enabled = config.busMasterEnabled
             configWritten?(Int(offset), data.count)
             return
         }

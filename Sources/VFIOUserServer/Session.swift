@@ -63,13 +63,15 @@ public final class Session {
     }
     private var held: HeldAccess?
 
-    public init(stream: ByteStream, endpoint: PCIEndpoint, limits: ServerLimits, admission: AccessAdmission? = nil, logger: Logger) {
+    /// - Parameter dma: the server's DMA map table, which this connection fills and empties at close.
+    public init(stream: ByteStream, endpoint: PCIEndpoint, dma: DMAMapTable, limits: ServerLimits, admission: AccessAdmission? = nil,
+                logger: Logger) {
         channel = MessageChannel(stream: stream, maxMessageSize: limits.maxMessageSize, maxDescriptors: limits.maxDescriptors)
         self.endpoint = endpoint
         self.limits = limits
         self.admission = admission
         self.logger = logger
-        dma = DMAMapTable(maxEntries: limits.maxDMAMaps)
+        self.dma = dma
     }
 
     /// Whether a device access of this client is being held: nothing more is read from it meanwhile.

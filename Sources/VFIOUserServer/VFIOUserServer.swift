@@ -16,6 +16,9 @@ public protocol PollSource: AnyObject {
 public final class VFIOUserServer {
     public let endpoint: PCIEndpoint
     public let limits: ServerLimits
+    /// The guest RAM the connected client mapped for DMA (empty while none is): one table for the
+    /// server's life, so a bus-master device is given it at construction.
+    public let dma: DMAMapTable
     let admission: AccessAdmission?
     let logger: Logger
     public private(set) var session: Session?
@@ -25,9 +28,12 @@ public final class VFIOUserServer {
 
     /// - Parameter admission: who decides whether this client's device accesses may reach the device
     ///   now (a shared device's switcher); nil: always.
-    public init(endpoint: PCIEndpoint, limits: ServerLimits = ServerLimits(), admission: AccessAdmission? = nil, logger: Logger) {
+    /// - Parameter dma: the table the sessions fill; by default a new one of `limits.maxDMAMaps` entries.
+    public init(endpoint: PCIEndpoint, limits: ServerLimits = ServerLimits(), dma: DMAMapTable? = nil, admission: AccessAdmission? = nil,
+                logger: Logger) {
         self.endpoint = endpoint
         self.limits = limits
+        self.dma = dma ?? DMAMapTable(maxEntries: limits.maxDMAMaps)
         self.admission = admission
         self.logger = logger
     }
@@ -59,7 +65,7 @@ public final class VFIOUserServer {
 
     /// Serves a session on any byte stream (tests drive this directly with an in-memory stream).
     public func attach(stream: ByteStream) -> Session {
-        let s = Session(stream: stream, endpoint: endpoint, limits: limits, admission: admission, logger: logger)
+        let s = Session(stream: stream, endpoint: endpoint, dma: dma, limits: limits, admission: admission, logger: logger)
         session = s
         connections += 1
         logger.info("client connected", metadata: ["connection": "\(connections)"])

@@ -17,13 +17,26 @@ import Testing
         #expect(u32(space.read(offset: 0x30, count: 4, interruptPending: false)) == 0)  // no ROM
     }
 
-    /// The RTL8139: what 8139too matches (10ec:8139, revision below 0x20), a 256-byte I/O BAR.
+    /// The RTL8139: what 8139too matches (10ec:8139, revision below 0x20), its registers as a 256-byte
+    /// I/O BAR0 and a 256-byte memory BAR1 (8139too insists on BAR1 being memory unless use_io=1).
     @Test func rtl8139Identity() {
-        var rtl = PCIConfigSpace(identity: .rtl8139, bar0Size: 256)
+        var rtl = PCIConfigSpace(identity: .rtl8139, bars: [0: .init(size: 256, space: .io), 1: .init(size: 256, space: .memory)])
         let head = rtl.read(offset: 0, count: 16, interruptPending: false)!
         #expect(head[0...3] == [0xEC, 0x10, 0x39, 0x81] && head[0x08] == 0x10 && head[0x0B] == 0x02)
+        #expect(u32(rtl.read(offset: 0x14, count: 4, interruptPending: false)) == 0, "memory, 32-bit, not prefetchable")
         rtl.write(offset: 0x10, data: [0xFF, 0xFF, 0xFF, 0xFF])
+        rtl.write(offset: 0x14, data: [0xFF, 0xFF, 0xFF, 0xFF])
         #expect(u32(rtl.read(offset: 0x10, count: 4, interruptPending: false)) == 0xFFFF_FF01)
+        #expect(u32(rtl.read(offset: 0x14, count: 4, interruptPending: false)) == 0xFFFF_FF00)
+        #expect(u32(rtl.read(offset: 0x18, count: 4, interruptPending: false)) == 0, "no BAR2")
+        rtl.write(offset: 0x04, data: [0x07, 0x00])
+        #expect(rtl.command == 0x07 && rtl.busMasterEnabled)
+    }
+
+    /// The NE2000 has no memory BAR: its memory-space enable stays 0.
+    @Test mutating func noMemoryBARNoMemorySpaceEnable() {
+        space.write(offset: 0x04, data: [0x07, 0x00])
+        #expect(space.command == 0x05)
     }
 
     @Test mutating func bar0SizingAndProgramming() {
