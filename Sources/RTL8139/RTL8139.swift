@@ -41,10 +41,13 @@ public final class RTL8139: NetworkBusDevice {
 
     // MARK: BusDevice
 
-    public let regionSizes: [UInt32: UInt32] = [0: UInt32(RTL8139Register.size)]
+    /// The same registers twice, as the chip has them: BAR0 in I/O space (8139too with `use_io=1`) and
+    /// BAR1 in memory space (its default).
+    public let regionSizes: [UInt32: UInt32] = [0: UInt32(RTL8139Register.size), 1: UInt32(RTL8139Register.size)]
+    public let memoryRegions: Set<UInt32> = [1]
 
     public func read(region: UInt32, offset: UInt64, width: AccessWidth) -> UInt32 {
-        guard region == 0, offset + UInt64(width.rawValue) <= UInt64(RTL8139Register.size) else {
+        guard region <= 1, offset + UInt64(width.rawValue) <= UInt64(RTL8139Register.size) else {
             counters.unhandledAccesses += 1
             return width.mask
         }
@@ -54,7 +57,7 @@ public final class RTL8139: NetworkBusDevice {
     }
 
     public func write(region: UInt32, offset: UInt64, width: AccessWidth, value: UInt32) {
-        guard region == 0, offset + UInt64(width.rawValue) <= UInt64(RTL8139Register.size) else {
+        guard region <= 1, offset + UInt64(width.rawValue) <= UInt64(RTL8139Register.size) else {
             counters.unhandledAccesses += 1
             return
         }
@@ -73,12 +76,12 @@ public final class RTL8139: NetworkBusDevice {
 }
 
 /// What the device did.
-public struct RTL8139Counters: Sendable, Equatable {
+public struct RTL8139Counters: Sendable, Equatable, Codable {
     public var framesTransmitted = 0
     public var framesReceived = 0
     /// Frames from the wire not stored: receiver off, filtered, or no room.
     public var framesDropped = 0
-    /// Transmits refused because their buffer is not in guest memory.
+    /// Transmits the device refused because their buffer is not in guest memory (a host's aborts are not counted here).
     public var transmitsRefused = 0
     /// Received frames refused because the ring's range is not in guest memory.
     public var receivesRefused = 0

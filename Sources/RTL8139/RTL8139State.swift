@@ -1,5 +1,7 @@
+import DeviceBus
+
 /// The RTL8139's registers (what a context switch would carry; the EEPROM is fixed by the MAC).
-public struct RTL8139State: Sendable, Equatable {
+public struct RTL8139State: Sendable, Equatable, Codable {
     public var idr: [UInt8] = [0, 0, 0, 0, 0, 0]
     public var mar: [UInt8] = [UInt8](repeating: 0, count: 8)
     /// OWN set: no transmit pending.
@@ -55,6 +57,16 @@ public struct RTL8139State: Sendable, Equatable {
         default: return false
         }
         return true
+    }
+
+    /// A guest write of `width` bytes of `value` at `offset`, as it lands in the steering registers and
+    /// CR (`storeSteering`, `applyCommand`); other offsets are left alone. How the host's DMA check and the
+    /// in-VMM model see a write.
+    public mutating func applySteeringWrite(offset: UInt64, width: AccessWidth, value: UInt32) {
+        for i in 0..<width.rawValue {
+            let at = offset + UInt64(i), byte = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i)))
+            if !storeSteering(byte, at: at), at == RTL8139Register.cr { applyCommand(byte) }
+        }
     }
 
     /// `register` with its byte `index` (0 = least significant) replaced: how every register takes a

@@ -7,9 +7,14 @@ extension RTL8139 {
     /// Header (4), the frame, its CRC (4), rounded up to 4 bytes: how far CBR moves.
     static func packetLength(frame: Int) -> Int { (4 + frame + 4 + 3) & ~3 }
 
-    /// Room for a largest frame, or the receiver is off (frames are then dropped, as on the wire).
+    /// Room for a largest frame, or the receiver is off (frames are then dropped, as on the wire), or
+    /// the driver has the overflow interrupt enabled: then a frame that finds the ring full is dropped
+    /// with RxOverflow raised, as on a real wire. Without that a full ring would deadlock 8139too: its
+    /// receive loop acknowledges RxOK after each packet, so packets left in the ring when it stops at its
+    /// NAPI budget have no RxOK; the next poll sees none and re-enables interrupts, and with back-pressure
+    /// no frame would arrive to raise one (measured: the guest stalled with 21 packets in a full ring).
     public var canReceiveFrame: Bool {
-        !s.receiveEnabled || s.ringLength - s.ringUsed > Self.largestPacket
+        !s.receiveEnabled || s.ringLength - s.ringUsed > Self.largestPacket || s.imr & RTL8139Interrupt.receiveOverflow != 0
     }
 
     /// A frame from the wire: filtered by RCR, then written at RBSTART + CBR with its header and CRC.

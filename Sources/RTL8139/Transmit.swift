@@ -8,6 +8,7 @@ extension RTL8139 {
         let size = Int(status & RTL8139TransmitStatus.sizeMask)
         let kept = status & (RTL8139TransmitStatus.sizeMask | RTL8139TransmitStatus.thresholdMask)
         guard let frame = memory.read(guestAddress: UInt64(s.tsad[index]), count: size) else {
+            counters.transmitsRefused += 1
             abort(descriptor: index)
             return
         }
@@ -26,7 +27,6 @@ extension RTL8139 {
 
     private func abort(descriptor index: Int) {
         let kept = s.tsd[index] & (RTL8139TransmitStatus.sizeMask | RTL8139TransmitStatus.thresholdMask)
-        counters.transmitsRefused += 1
         s.tsd[index] = kept | RTL8139TransmitStatus.own | RTL8139TransmitStatus.aborted
         s.isr |= RTL8139Interrupt.transmitError
     }

@@ -41,7 +41,8 @@ import Testing
         rig.w16(RTL8139Register.cbr, 0x4444)
         #expect(rig.r16(RTL8139Register.cbr) == 0, "CBR is the device's")
         #expect(rig.nic.read(region: 0, offset: 0xFE, width: .dword) == 0xFFFF_FFFF, "past the block: all ones")
-        #expect(rig.nic.read(region: 1, offset: 0, width: .byte) == 0xFF)
+        #expect(rig.nic.read(region: 1, offset: RTL8139Register.rbstart, width: .dword) == 0x12AB_5678, "BAR1 (MMIO): the same registers")
+        #expect(rig.nic.read(region: 2, offset: 0, width: .byte) == 0xFF)
         rig.nic.write(region: 0, offset: 0xFF, width: .word, value: 0)
         #expect(rig.nic.counters.unhandledAccesses == 3)
     }
@@ -202,7 +203,10 @@ import Testing
         var stored = 0
         for i in 0..<10 where rig.nic.receive(frame: Rig.frame(size: 1514, fill: UInt8(i))) { stored += 1 }
         #expect(stored == 5, "8 KiB holds five 1,528-byte packets and never a sixth onto the first")
-        #expect(!rig.nic.canReceiveFrame)
+        #expect(rig.nic.canReceiveFrame, "with RxOverflow unmasked a full ring takes frames from the wire, drops them and says so")
+        rig.w16(RTL8139Register.imr, 0xFFFF & ~RTL8139Interrupt.receiveOverflow)
+        #expect(!rig.nic.canReceiveFrame, "without: back-pressure")
+        rig.w16(RTL8139Register.imr, 0xFFFF)
         #expect(rig.r32(RTL8139Register.mpc) == 5 && rig.r16(RTL8139Register.isr) & RTL8139Interrupt.receiveOverflow != 0)
         #expect(rig.memory[ring + 4, 1514] == Rig.frame(size: 1514, fill: 0))
         #expect(rig.drain(ring: ring).count == 5 && rig.nic.canReceiveFrame)
