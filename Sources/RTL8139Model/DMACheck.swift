@@ -40,25 +40,45 @@ public struct RTL8139DMACheck: Sendable {
         self.forbidden = forbidden
     }
 
+    /// What a write sets going: the transmits it starts and the ring it leaves the receiver on, each
+    /// checked, and the verdict on the write.
+    public struct Examination: Equatable, Sendable {
+        /// Descriptors whose transmit the write starts.
+        public var transmits: [Int]
+        /// The ring the write leaves the receiver on (nil: it does not steer the ring, or the receiver is off).
+        public var ring: Range<UInt64>?
+        public var verdict: Verdict
+        /// DMA starts and ring setups checked.
+        public var checks: Int { transmits.count + (ring == nil ? 0 : 1) }
+    }
+
     /// Judges a write before it reaches the device, whose registers are `device` now.
     public func judge(offset: UInt64, width: AccessWidth, value: UInt32, device: RTL8139State) -> Verdict {
+        examine(offset: offset, width: width, value: value, device: device).verdict
+    }
+
+    /// The DMAs a write would start, with the verdict: `judge`, itemised.
+    public func examine(offset: UInt64, width: AccessWidth, value: UInt32, device: RTL8139State) -> Examination {
         var next = device
-        let written = (0..<width.rawValue).map { (offset + UInt64($0), UInt8(truncatingIfNeeded: value >> (8 * $0))) }
         // The device's own rules for how the bytes land (RTL8139State), so the check cannot drift from it.
-        for (at, byte) in written where !next.storeSteering(byte, at: at) && at == RTL8139Register.cr { next.applyCommand(byte) }
-        let touches = { (range: Range<UInt64>) in written.contains { range.contains($0.0) } }
+        next.applySteeringWrite(offset: offset, width: width, value: value)
+        let written = offset..<offset + UInt64(width.rawValue)
+        let touches = { (range: Range<UInt64>) in written.overlaps(range) }
         let command = touches(RTL8139Register.cr..<RTL8139Register.cr + 1)
-        let transmits = (0..<4).filter { index in
+        let started = (0..<4).filter { index in
             next.transmitEnabled && next.tsd[index] & RTL8139TransmitStatus.own == 0
                 && (command || touches(RTL8139Register.tsd(index)..<RTL8139Register.tsd(index) + 4))
-        }.compactMap { index -> TransmitDenial? in
+        }
+        let denied = started.compactMap { index -> TransmitDenial? in
             let range = Self.range(UInt64(next.tsad[index]), Int(next.tsd[index] & RTL8139TransmitStatus.sizeMask))
             return permits(range) ? nil : TransmitDenial(descriptor: index, range: range)
         }
         let steersRing = command || touches(RTL8139Register.rbstart..<RTL8139Register.rbstart + 4)
             || touches(RTL8139Register.rcr..<RTL8139Register.rcr + 4)
-        let ring = next.receiveEnabled && steersRing && !permits(ringRange(next)) ? ringRange(next) : nil
-        return transmits.isEmpty && ring == nil ? .pass : .deny(transmits: transmits, ring: ring)
+        let ring = next.receiveEnabled && steersRing ? ringRange(next) : nil
+        let ringDenied = ring.flatMap { permits($0) ? nil : $0 }
+        let verdict: Verdict = denied.isEmpty && ringDenied == nil ? .pass : .deny(transmits: denied, ring: ringDenied)
+        return Examination(transmits: started, ring: ring, verdict: verdict)
     }
 
     /// Whether the ring the device writes now is permitted (to re-check after `forbidden` grew).

@@ -1,5 +1,6 @@
 import DeviceBus
 import RTL8139
+import VPIOMonitor
 
 /// Which RTL8139 accesses trap in the cooperative set: what an I/O permission bitmap can express (port
 /// and direction). Only writes, and only to what starts a DMA (TSD0–3; CR when it enables TE with
@@ -15,6 +16,22 @@ public enum RTL8139HookSet {
         RTL8139Register.cr...RTL8139Register.cr,
         RTL8139Register.rcr...(RTL8139Register.rcr + 3),
     ]
+
+    /// The seed's VPIO: the VMM judges with its own full model of the steering registers, which cannot
+    /// read the device, so it must also see every write of what steers a DMA — TSAD0–3 too.
+    public static let vmmModelWrites = cooperativeWrites + [RTL8139Register.tsad...(RTL8139Register.tsad + 15)]
+
+    /// The writes a mode traps in I/O space; nil: every access (emulated). Passthrough traps none;
+    /// on-demand (the NE2000's: disarmed while the guest owns all buffer memory) has no RTL8139 form, since
+    /// this device's DMA reaches guest memory, which a guest never owns wholly (the ring is in it).
+    public static func writes(for mode: Mode) -> [ClosedRange<UInt64>]? {
+        switch mode {
+        case .emulated: nil
+        case .vmmModel: vmmModelWrites
+        case .cooperative, .onDemand: cooperativeWrites
+        case .passthrough: []
+        }
+    }
 
     /// Whether the access exits: a write any of whose bytes is a trapped port (of `set`).
     public static func traps(offset: UInt64, width: AccessWidth, direction: BusAccess.Direction,

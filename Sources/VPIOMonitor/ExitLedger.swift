@@ -100,6 +100,25 @@ public struct ModeLedger: Codable, Equatable, Sendable {
         exitsByPort = ports
     }
 
+    /// A row of a device whose monitors keep their own counters (the RTL8139's): nothing held, answered
+    /// by the host or armed.
+    public init(mode: Mode, exits: Int, actedOn: Int, accesses: Int, modelUpdates: Int, dmaIntents: Int, denials: Int,
+                exitsByPort: [String: Int]) {
+        self.mode = mode
+        self.exits = exits
+        self.actedOn = actedOn
+        exitRatio = accesses > 0 ? Double(exits) / Double(accesses) : 0
+        self.modelUpdates = modelUpdates
+        self.dmaIntents = dmaIntents
+        self.denials = denials
+        self.exitsByPort = exitsByPort
+        heldExits = 0
+        hostAnsweredExits = 0
+        arms = 0
+        disarms = 0
+        kicks = 0
+    }
+
     enum CodingKeys: String, CodingKey {
         case mode, exits, actedOn, exitRatio, modelUpdates, dmaIntents, denials, exitsByPort, heldExits, hostAnsweredExits, arms, disarms, kicks
     }
