@@ -10,13 +10,16 @@ public struct RunConfiguration: Sendable {
     public enum NICMode: Sendable, Equatable {
         /// vpio-host serves the NIC over vfio-user; it creates the TAP and moves it into the namespace.
         case vpioHost(binary: URL, extraArguments: [String])
-        /// QEMU's in-process `ne2k_pci` on a TAP the runner creates in the namespace (QEMU runs inside it).
-        case qemuNE2K
+        /// QEMU's in-process `ne2k_pci` or `rtl8139` on a TAP the runner creates in the namespace (QEMU runs inside it).
+        case qemu(QEMUNICModel)
+
+        public static let qemuNE2K = NICMode.qemu(.ne2kPCI)
 
         public var label: String {
             switch self {
             case .vpioHost: return "vpio-host"
-            case .qemuNE2K: return "qemu-ne2k"
+            case .qemu(.ne2kPCI): return "qemu-ne2k"
+            case .qemu(.rtl8139): return "qemu-rtl8139"
             }
         }
     }
@@ -92,6 +95,9 @@ public struct RunConfiguration: Sendable {
     public var guestWorkloads: [Int: [String]] = [:]
     /// Enforced modes of a shared device's guests by slot (from 0), where they differ from vpio-host's --mode.
     public var guestModes: [Int: String] = [:]
+    /// The driver a Linux guest loads: nil for ne2k-pci; 8139too (port I/O or MMIO) for an RTL8139,
+    /// whether vpio-host serves it (`--device rtl8139` in `extraArguments`) or QEMU does (`.qemu(.rtl8139)`).
+    public var nicDriver: GuestParameters.NICDriver?
 
     public func workloads(slot: Int) -> [String] { guestWorkloads[slot] ?? workloads }
 
@@ -250,11 +256,11 @@ public final class ExperimentRunner: @unchecked Sendable {
                 socket: sockets.last!, directory: directory.url)
             let host = try startHost(launch, logName: "vpio-host.log", session: session)
             return NICProvider(nics: sockets.map { .vfioUser(socket: $0) }, tapName: tapName, host: host, hostLaunch: launch, qemuPrefix: [])
-        case .qemuNE2K:
+        case let .qemu(model):
             try namespace.addTap(tapName)
             try namespace.configure(link: tapName, address: "\(c.peerAddress)/\(c.prefixLength)")
-            progress.line("TAP \(tapName) in \(namespace.name) for QEMU's own ne2k_pci")
-            return NICProvider(nics: [.qemuNE2K(tap: .ifname(tapName), mac: c.mac)], tapName: tapName, host: nil, hostLaunch: nil,
+            progress.line("TAP \(tapName) in \(namespace.name) for QEMU's own \(model.rawValue)")
+            return NICProvider(nics: [.qemuDevice(model, tap: .ifname(tapName), mac: c.mac)], tapName: tapName, host: nil, hostLaunch: nil,
                                qemuPrefix: namespace.execPrefix)
         }
     }
@@ -394,6 +400,7 @@ public final class ExperimentRunner: @unchecked Sendable {
         parameters.receiveBuffer = c.receiveBuffer
         parameters.agent = c.agent
         parameters.agentPublishInterval = c.agentPublishInterval
+        parameters.nicDriver = c.nicDriver
         let left = boot.deadline.timeIntervalSinceNow
         parameters.deadline = max(30, Int(left) - 10)
         parameters.workloadTimeout = c.workloadTimeout ?? max(20, Int(left) - 30)

@@ -5,9 +5,9 @@ import VPIOProvision
 public enum GuestNIC: Sendable, Equatable {
     /// The device lives in vpio-host, reached over vfio-user on a UNIX socket.
     case vfioUser(socket: String)
-    /// QEMU's own in-process `ne2k_pci` on a TAP, by name: QEMU runs inside the namespace that holds the
-    /// (persistent) TAP.
-    case qemuNE2K(tap: TapAttachment, mac: String)
+    /// QEMU's own in-process NIC (`ne2k_pci` or `rtl8139`) on a TAP, by name: QEMU runs inside the
+    /// namespace that holds the (persistent) TAP.
+    case qemuDevice(QEMUNICModel, tap: TapAttachment, mac: String)
 
     public enum TapAttachment: Sendable, Equatable {
         case ifname(String)
@@ -20,11 +20,17 @@ public enum GuestNIC: Sendable, Equatable {
         switch self {
         case let .vfioUser(socket):
             return VFIOUserQEMUOptions(socket: socket, memoryMiB: memoryMiB).arguments
-        case let .qemuNE2K(.ifname(name), mac):
+        case let .qemuDevice(model, .ifname(name), mac):
             return VFIOUserQEMUOptions(socket: "", memoryMiB: memoryMiB).memoryArguments
-                + ["-netdev", "tap,id=n0,ifname=\(name),script=no,downscript=no", "-device", "ne2k_pci,netdev=n0,mac=\(mac)"]
+                + ["-netdev", "tap,id=n0,ifname=\(name),script=no,downscript=no", "-device", "\(model.rawValue),netdev=n0,mac=\(mac)"]
         }
     }
+}
+
+/// QEMU's in-process NICs the runs compare with, by QEMU's device name.
+public enum QEMUNICModel: String, Sendable, Equatable {
+    case ne2kPCI = "ne2k_pci"
+    case rtl8139
 }
 
 /// The accelerator: TCG (default; this machine's nested KVM cannot run a Linux guest) or KVM (real hosts).
@@ -117,6 +123,14 @@ public struct GuestParameters: Sendable {
     public var agent: AgentMode?
     /// The agent's heartbeat/state interval in seconds (`vpio-agent --publish-every`); nil: its default.
     public var agentPublishInterval: Double?
+    /// The driver /init loads (`vpio_nic`); nil: ne2k-pci.
+    public var nicDriver: NICDriver?
+
+    /// How the guest drives an RTL8139: 8139too with `use_io=1` (I/O ports) or as it is (MMIO).
+    public enum NICDriver: String, Sendable, Equatable {
+        case rtl8139
+        case rtl8139MMIO = "rtl8139-mmio"
+    }
 
     public enum AgentMode: String, Sendable, Equatable {
         case register = "1"
@@ -139,6 +153,7 @@ public struct GuestParameters: Sendable {
         if let deadline { words.append("vpio_deadline=\(deadline)") }
         if let agent { words.append("vpio_agent=\(agent.rawValue)") }
         if let agentPublishInterval { words.append("vpio_agent_publish=\(agentPublishInterval)") }
+        if let nicDriver { words.append("vpio_nic=\(nicDriver.rawValue)") }
         return words
     }
 }

@@ -10,7 +10,7 @@ import Supervision
 ///   stamps/<step>.done        one per finished step (its content fingerprints the step's inputs)
 ///   qemu/trixie/              debootstrap tree with QEMU from trixie-backports (when the host's is too old)
 ///   kernel/vmlinuz            guest kernel (Debian 12 linux-image-6.1.0-*-amd64)
-///   kernel/modules/*.ko       8390.ko, ne2k-pci.ko
+///   kernel/modules/*.ko       8390.ko, ne2k-pci.ko, mii.ko, 8139too.ko
 ///   keys/host_key             dropbear host key for the peer's ssh server
 ///   keys/client_key           dropbear client key (copied into the guest image)
 ///   keys/root/.ssh/authorized_keys   bind-mounted over /root for the peer's dropbear

@@ -3,8 +3,11 @@ import Supervision
 
 /// The guest kernel: Debian 12's current `linux-image-6.1.0-*-amd64`.
 public enum GuestKernel {
-    /// The NIC driver modules, in load order.
-    public static let moduleNames = ["8390.ko", "ne2k-pci.ko"]
+    /// The NIC driver modules, by path under the release's kernel/drivers/net: the NE2000's in load
+    /// order, then the RTL8139's (`mii` before `8139too`).
+    public static let modulePaths = ["ethernet/8390/8390.ko", "ethernet/8390/ne2k-pci.ko", "mii.ko", "ethernet/realtek/8139too.ko"]
+    /// The modules' file names, as the guest image holds them (flat, in /lib/modules).
+    public static var moduleNames: [String] { modulePaths.map { String($0.split(separator: "/").last!) } }
 
     /// The concrete package `linux-image-amd64` depends on, from `apt-cache depends` output.
     public static func parseKernelPackage(_ dependsOutput: String) -> String? {
@@ -32,7 +35,7 @@ extension Provisioner {
         return name
     }
 
-    /// Step c: `apt-get download` the kernel package, `dpkg-deb -x` it, keep vmlinuz and the NE2000 modules.
+    /// Step c: `apt-get download` the kernel package, `dpkg-deb -x` it, keep vmlinuz and the NIC modules.
     func ensureGuestKernel() throws {
         let package = try resolveKernelPackage()
         try stampedStep("kernel", title: "guest kernel: \(package)", fingerprint: package, outputs: [layout.kernel] + layout.modules) {
@@ -48,16 +51,16 @@ extension Provisioner {
             guard let release = try fm.contentsOfDirectory(atPath: moduleRoot.path).first else {
                 throw StepError(step: "guest kernel: extract", reason: "no lib/modules/* in \(deb)")
             }
-            let driverDir = moduleRoot.appendingPathComponent("\(release)/kernel/drivers/net/ethernet/8390")
+            let driverDir = moduleRoot.appendingPathComponent("\(release)/kernel/drivers/net")
 
             try? fm.removeItem(at: layout.modulesDirectory)
             try fm.createDirectory(at: layout.modulesDirectory, withIntermediateDirectories: true)
-            for name in GuestKernel.moduleNames {
-                let source = driverDir.appendingPathComponent(name)
+            for path in GuestKernel.modulePaths {
+                let source = driverDir.appendingPathComponent(path)
                 guard fm.fileExists(atPath: source.path) else {
-                    throw StepError(step: "guest kernel: extract", reason: "\(name) not in \(driverDir.path)")
+                    throw StepError(step: "guest kernel: extract", reason: "\(path) not in \(driverDir.path)")
                 }
-                try fm.copyItem(at: source, to: layout.modulesDirectory.appendingPathComponent(name))
+                try fm.copyItem(at: source, to: layout.modulesDirectory.appendingPathComponent(source.lastPathComponent))
             }
             try? fm.removeItem(at: layout.kernel)
             try fm.copyItem(at: boot.appendingPathComponent(vmlinuz), to: layout.kernel)

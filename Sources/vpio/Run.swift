@@ -11,6 +11,7 @@ import VPIOProvision
 enum NICChoice: String, ExpressibleByArgument, CaseIterable {
     case vpioHost = "vpio-host"
     case qemuNE2K = "qemu-ne2k"
+    case qemuRTL8139 = "qemu-rtl8139"
 }
 
 extension Accelerator: ExpressibleByArgument {}
@@ -34,6 +35,12 @@ struct Run: ParsableCommand {
 
             --nic qemu-ne2k runs the same guest on QEMU's own in-process ne2k_pci on a TAP in the namespace \
             instead (no vpio-host): the reference configuration.
+
+            --device rtl8139 serves an RTL8139C instead of the NE2000: a bus master whose DMA reaches guest memory \
+            (the receive ring, four transmit buffers), checked at each transmit start and ring setup. The guest \
+            loads 8139too with use_io=1 (port I/O; --mmio: its default MMIO mode, where every access to the \
+            register page traps in every mode that hooks one). Modes: emulated, vmm-model, cooperative, \
+            passthrough; the agent does not shadow 8139too yet. --nic qemu-rtl8139 is QEMU's own rtl8139.
 
             --guest ipxe boots iPXE (Debian's ipxe package) instead of Linux: its ns8390 driver, polling with \
             its own register sequences. Its workloads are download (iPXE fetches the file, then a completion \
@@ -66,8 +73,11 @@ struct Run: ParsableCommand {
     @Option(help: "Where the guest's NIC comes from.")
     var nic: NICChoice = .vpioHost
 
-    @Option(help: "The NE2000 behind vpio-host: ours, or qemu-ne2k (QEMU's ne2k_pci in a device-only QEMU over qtest; the monitors and the ledger unchanged).")
+    @Option(help: "The NIC behind vpio-host: ours (our NE2000), qemu-ne2k (QEMU's ne2k_pci in a device-only QEMU over qtest; the monitors and the ledger unchanged), or rtl8139 (our RTL8139C, a bus master).")
     var device = "ours"
+
+    @Flag(help: "With an RTL8139 (--device rtl8139, --nic qemu-rtl8139): the guest's 8139too in its default MMIO mode instead of use_io=1.")
+    var mmio = false
 
     @Option(help: ArgumentHelp("The vpio-host executable (default: beside this vpio).", valueName: "path"))
     var hostBinary: String?
@@ -159,7 +169,10 @@ struct Run: ParsableCommand {
     }
 
     /// Whether the guest runs the agent: --agent/--no-agent, else wherever it can register (Linux on vpio-host).
-    var runsAgent: Bool { agentNoRegister || (agent ?? (guest != .ipxe && nic == .vpioHost)) }
+    var runsAgent: Bool { agentNoRegister || (agent ?? (guest != .ipxe && nic == .vpioHost && !isRTL8139)) }
+
+    /// Whether the guest's NIC is an RTL8139 (ours behind vpio-host, or QEMU's).
+    var isRTL8139: Bool { device == "rtl8139" || nic == .qemuRTL8139 }
 
     /// --workloads, or the guest's default.
     var workloadList: [String] {
@@ -187,7 +200,8 @@ struct Run: ParsableCommand {
                 throw ValidationError("--agent-publish-every must be at least 0.001 seconds")
             }
         }
-        guard ["ours", "qemu-ne2k"].contains(device) else { throw ValidationError("--device must be ours or qemu-ne2k") }
+        guard ["ours", "qemu-ne2k", "rtl8139"].contains(device) else { throw ValidationError("--device must be ours, qemu-ne2k or rtl8139") }
+        if isRTL8139 { try validateRTL8139() } else if mmio { throw ValidationError("--mmio is for an RTL8139 (--device rtl8139 or --nic qemu-rtl8139)") }
         if device != "ours", nic != .vpioHost { throw ValidationError("--device \(device) is vpio-host's backend: it needs --nic vpio-host") }
         if let fault, fault != .killHTTP, nic != .vpioHost { throw ValidationError("--fault \(fault.rawValue) needs --nic vpio-host") }
         guard (1...4).contains(guests) else { throw ValidationError("--guests must be 1 to 4") }
@@ -209,6 +223,15 @@ struct Run: ParsableCommand {
         }
     }
 
+    func validateRTL8139() throws {
+        guard guest == .linux else { throw ValidationError("an RTL8139 runs with --guest linux (the test initramfs has 8139too)") }
+        guard agent != true, !agentNoRegister else { throw ValidationError("the agent does not shadow 8139too yet: no --agent with an RTL8139") }
+        guard mode != .onDemand else { throw ValidationError("the RTL8139 has no on-demand mode: its DMA reaches guest memory, which a guest never owns wholly") }
+        guard guests == 1, fault == nil, record == nil else { throw ValidationError("an RTL8139 serves one guest, without --fault or --record") }
+        let attacks = workloadList.filter { !["download", "ssh", "ssh-session", "none"].contains($0) && !$0.hasPrefix("rogue8139-") }
+        guard attacks.isEmpty else { throw ValidationError("workloads \(attacks.joined(separator: ", ")) are the NE2000's") }
+    }
+
     func run() throws {
         cache.bootstrapLogging()
         guard geteuid() == 0 else { throw fail(StepError(step: "run", reason: "must run as root (network namespaces, TAP)")) }
@@ -219,6 +242,7 @@ struct Run: ParsableCommand {
             switch nic {
             case .vpioHost: mode = .vpioHost(binary: hostExecutable(), extraArguments: hostLedgerArguments())
             case .qemuNE2K: mode = .qemuNE2K
+            case .qemuRTL8139: mode = .qemu(.rtl8139)
             }
             var configuration = RunConfiguration(layout: layout, nic: mode)
             configuration.workloads = workloadList
@@ -235,6 +259,7 @@ struct Run: ParsableCommand {
             configuration.guests = guests
             configuration.guestWorkloads = workloadsBySlot
             configuration.guestModes = (modesBySlot ?? [:]).mapValues(\.rawValue)
+            if isRTL8139 { configuration.nicDriver = mmio ? .rtl8139MMIO : .rtl8139 }
             configuration.fault = fault.map {
                 FaultInjection(kind: $0, afterPeerBytes: faultAfter.bytes, restartWorkloads: restartWorkloads.split(separator: ",").map(String.init))
             }
@@ -289,7 +314,11 @@ struct Run: ParsableCommand {
     /// for a shared device, each guest's and the switches.
     func printEnforcement(_ statistics: String?) {
         guard let statistics, let data = statistics.data(using: .utf8) else { return }
-        if let stats = try? JSONDecoder().decode(HostEnforcement.self, from: data) {
+        if let rtl = try? JSONDecoder().decode(RTL8139StatisticsView.self, from: data), rtl.device == "rtl8139" {
+            print("[run] enforcement (rtl8139): \(rtl.enforced) enforced; \(rtl.denied) writes denied, \(rtl.receivesDenied) frames refused "
+                  + "(ring not permitted), device: \(rtl.nic.transmitsRefused) transmits and \(rtl.nic.receivesRefused) receives outside guest memory, "
+                  + "\(rtl.dmaWithoutBusMaster) DMA attempts without bus mastering")
+        } else if let stats = try? JSONDecoder().decode(HostEnforcement.self, from: data) {
             printEnforcement(stats.enforcement, label: "")
         } else if let shared = try? JSONDecoder().decode(SharedStatisticsView.self, from: data) {
             let reasons = shared.switches.byReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
@@ -355,6 +384,17 @@ struct HostEnforcement: Decodable {
     }
 
     var enforcement: Enforcement
+}
+
+/// The part of an RTL8139 vpio-host's statistics JSON that `vpio run` prints.
+struct RTL8139StatisticsView: Decodable {
+    struct NIC: Decodable { var transmitsRefused: Int; var receivesRefused: Int }
+    var device: String
+    var enforced: String
+    var denied: Int
+    var receivesDenied: Int
+    var dmaWithoutBusMaster: Int
+    var nic: NIC
 }
 
 /// The part of a shared vpio-host's statistics JSON that `vpio run` and `vpio share-bench` print.

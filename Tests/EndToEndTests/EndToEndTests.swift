@@ -200,7 +200,7 @@ struct LauncherPieceTests {
     }
 
     @Test func qemuLineForInProcessNE2K() {
-        let nic = GuestNIC.qemuNE2K(tap: .ifname("vpiotap0"), mac: "52:54:00:12:34:56")
+        let nic = GuestNIC.qemuDevice(.ne2kPCI, tap: .ifname("vpiotap0"), mac: "52:54:00:12:34:56")
         #expect(nic.qemuArguments(memoryMiB: 128) == [
             "-object", "memory-backend-memfd,id=vpio-mem,size=128M,share=on", "-machine", "memory-backend=vpio-mem",
             "-netdev", "tap,id=n0,ifname=vpiotap0,script=no,downscript=no", "-device", "ne2k_pci,netdev=n0,mac=52:54:00:12:34:56"])

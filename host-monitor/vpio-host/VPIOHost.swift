@@ -17,7 +17,7 @@ import VPIOSystem
 struct VPIOHost: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpio-host",
-        abstract: "Serve an NE2000 (RTL8029) NIC to QEMU over vfio-user.",
+        abstract: "Serve an NE2000 (RTL8029) or RTL8139 NIC to QEMU over vfio-user.",
         discussion: """
             Listens on a UNIX socket for QEMU's vfio-user-pci client and serves one connection at a time; \
             the device keeps its state across reconnections. With --netns, the NIC's wire is a TAP \
@@ -90,12 +90,16 @@ struct VPIOHost: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    @Option(help: "The NE2000 that serves the guest: ours, or qemu-ne2k (QEMU's ne2k_pci in a device-only QEMU over qtest, found as `vpio run` finds QEMU).")
+    @Option(help: ArgumentHelp(
+        "The NIC that serves the guest: ours (our NE2000), qemu-ne2k (QEMU's ne2k_pci in a device-only QEMU over qtest, "
+            + "found as `vpio run` finds QEMU), or rtl8139 (our RTL8139C, a bus master: its DMA reaches guest memory, "
+            + "checked at each transmit start and ring setup; modes emulated, vmm-model, cooperative, passthrough)."))
     var device: DeviceChoice = .ours
 
     enum DeviceChoice: String, ExpressibleByArgument {
         case ours
         case qemuNE2K = "qemu-ne2k"
+        case rtl8139
     }
 
     /// The backend --device names; QEMU's sockets and log go beside --socket.
@@ -103,6 +107,8 @@ struct VPIOHost: ParsableCommand {
         switch device {
         case .ours:
             return .ours(mac: MACAddress(mac)!.bytes)
+        case .rtl8139:
+            preconditionFailure("the RTL8139 is served by serveRTL8139")
         case .qemuNE2K:
             guard let installation = QEMUInstallation.locate(in: try CacheLayout.resolve()) else {
                 throw ValidationError("--device qemu-ne2k: no QEMU >= 10.1 on the host or in the cache (run `vpio provision`)")
@@ -124,6 +130,11 @@ struct VPIOHost: ParsableCommand {
         guard (1...5000).contains(holdBound), quantumAccesses > 0 else { throw ValidationError("--hold-bound 1...5000 ms, --quantum-accesses > 0") }
         guard (0...10_000).contains(spinMicroseconds) else { throw ValidationError("--spin-microseconds 0...10000") }
         guard (16...1_048_576).contains(memory) else { throw ValidationError("--memory 16...1048576 MiB") }
+        if device == .rtl8139 {
+            guard guests.isEmpty else { throw ValidationError("--device rtl8139 serves one guest (--socket); sharing is the NE2000's") }
+            guard mode != .onDemand else { throw ValidationError("--device rtl8139 has no on-demand mode: its DMA reaches guest memory, which a guest never owns wholly") }
+            guard record == nil else { throw ValidationError("--record writes the NE2000's trace format; not with --device rtl8139") }
+        }
     }
 
     func run() throws {
@@ -135,6 +146,7 @@ struct VPIOHost: ParsableCommand {
         var logger = Logger(label: "vpio-host")
         logger.logLevel = logLevel
         StopSignal.install()
+        if device == .rtl8139 { return try serveRTL8139(socket: socket!, logger: logger) }
         if guests.isEmpty { try serveOne(socket: socket!, logger: logger) } else { try serveShared(logger: logger) }
     }
 
