@@ -87,6 +87,7 @@ public struct RunResult: Sendable, Codable, Equatable {
     /// line of its own kind, kept in `checks`.
     public static var enforcementWorkloads: [String] {
         rogueModes.map { "rogue-\($0)" } + tamperModes.map { "tamper-\($0)" } + ["kill-agent"]
+            + rogue8139Modes.map { "rogue8139-\($0)" }
     }
     /// Workloads that print one result line of their own kind, kept in `checks`: the enforcement ones, and
     /// `agent-cost` (`vpio-agent --measure-cost` in the guest: its kernel has the kprobes the host may lack).
@@ -96,6 +97,8 @@ public struct RunResult: Sendable, Codable, Equatable {
     public static let guestChecks = ["package-cycle"]
     /// `vpio-rogue MODE` (raw port I/O as root in the guest), run by the `rogue-MODE` workloads.
     public static let rogueModes = ["stealth", "steer", "both", "wide", "probe-memory", "receive", "snoop"]
+    /// `vpio-rogue8139 MODE` (the RTL8139's bus-master DMA aimed outside the guest's memory), run by `rogue8139-MODE`.
+    public static let rogue8139Modes = ["tx-outside", "rx-outside", "ring"]
     /// `vpio-tamper MODE` (a misbehaving agent ring), run by the `tamper-MODE` workloads.
     public static let tamperModes = ["outside", "garbage", "flood", "lie", "overflow", "forge", "reregister"]
 

@@ -12,7 +12,7 @@ extension CacheLayout {
 }
 
 extension Provisioner {
-    static let guestToolNames = ["vpio-rogue", "vpio-tamper"]
+    static let guestToolNames = ["vpio-rogue", "vpio-tamper", "vpio-rogue8139"]
 
     /// The sources the tools are built from (fingerprinted): each tool's C file, the shared header,
     /// the ABI header.
@@ -34,7 +34,7 @@ extension Provisioner {
         guard let repository = layout.repository else {
             throw StepError(step: step, reason: "the repository (guest-agent/tools) is needed to build the guest tools")
         }
-        try stampedStep("tools", title: "guest tools: vpio-rogue, vpio-tamper (static C)",
+        try stampedStep("tools", title: "guest tools: vpio-rogue, vpio-tamper, vpio-rogue8139 (static C)",
                         fingerprint: Self.guestToolsFingerprint(repository: repository),
                         outputs: layout.guestTools) {
             guard let gcc = Command.which("gcc") else {

@@ -202,6 +202,9 @@ struct Run: ParsableCommand {
         }
         guard ["ours", "qemu-ne2k", "rtl8139"].contains(device) else { throw ValidationError("--device must be ours, qemu-ne2k or rtl8139") }
         if isRTL8139 { try validateRTL8139() } else if mmio { throw ValidationError("--mmio is for an RTL8139 (--device rtl8139 or --nic qemu-rtl8139)") }
+        if !isRTL8139, let attack = workloadList.first(where: { $0.hasPrefix("rogue8139-") }) {
+            throw ValidationError("\(attack) attacks an RTL8139: it needs --device rtl8139")
+        }
         if device != "ours", nic != .vpioHost { throw ValidationError("--device \(device) is vpio-host's backend: it needs --nic vpio-host") }
         if let fault, fault != .killHTTP, nic != .vpioHost { throw ValidationError("--fault \(fault.rawValue) needs --nic vpio-host") }
         guard (1...4).contains(guests) else { throw ValidationError("--guests must be 1 to 4") }
@@ -347,7 +350,11 @@ struct Run: ParsableCommand {
     /// The agent's summary of each guest that ran it (what it attached, registered and announced), or why none ran.
     func printAgent(_ result: RunResult) {
         guard runsAgent else {
-            if guest != .ipxe, nic == .vpioHost { print("[run] agent: none (--no-agent): cooperative judges without reports and falls back") }
+            if isRTL8139, nic == .vpioHost {
+                print("[run] agent: none (it does not shadow 8139too yet): the host checks each DMA start against the device's own registers")
+            } else if guest != .ipxe, nic == .vpioHost {
+                print("[run] agent: none (--no-agent): cooperative judges without reports and falls back")
+            }
             return
         }
         let guests = [result] + result.otherGuests

@@ -64,7 +64,6 @@ enum { ISR_POLLS = 20000 };
 struct rogue {
 	struct vpio_nic nic;
 	unsigned io;
-	char ifname[IF_NAMESIZE];
 	const char *peer;
 	int starts;
 };
@@ -256,7 +255,7 @@ static void harmless_frame(const struct rogue *r, uint8_t frame[60])
 {
 	char path[96];
 	unsigned mac[6] = {0};
-	snprintf(path, sizeof(path), "/sys/class/net/%s/address", r->ifname);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/address", r->nic.ifname);
 	FILE *f = fopen(path, "r");
 	if (f) {
 		if (fscanf(f, "%x:%x:%x:%x:%x:%x", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 6)
@@ -502,7 +501,7 @@ static int ping_answered(int fd, const struct sockaddr_in *peer, uint16_t first_
 static unsigned long interface_counter(const struct rogue *r, const char *name)
 {
 	char path[128], text[32] = {0};
-	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", r->ifname, name);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", r->nic.ifname, name);
 	FILE *f = fopen(path, "r");
 	if (f) {
 		if (!fgets(text, sizeof(text), f))
@@ -547,36 +546,6 @@ static int receive(struct rogue *r)
 
 /* ---- the driver out of the way ---- */
 
-/* The network interface of the NIC: the entry in /sys/bus/pci/devices/<BDF>/net. */
-static int find_interface(struct rogue *r)
-{
-	char path[320];
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/net", r->nic.bdf);
-	DIR *dir = opendir(path);
-	struct dirent *entry;
-	while (dir && (entry = readdir(dir)))
-		if (entry->d_name[0] != '.')
-			snprintf(r->ifname, sizeof(r->ifname), "%.*s", IF_NAMESIZE - 1, entry->d_name); /* names are shorter */
-	if (dir)
-		closedir(dir);
-	return r->ifname[0] != 0;
-}
-
-static int set_link(const struct rogue *r, int up)
-{
-	struct ifreq request = {0};
-	snprintf(request.ifr_name, sizeof(request.ifr_name), "%s", r->ifname);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int ok = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &request) == 0;
-	if (ok) {
-		request.ifr_flags = (short)(up ? request.ifr_flags | IFF_UP : request.ifr_flags & ~IFF_UP);
-		ok = ioctl(fd, SIOCSIFFLAGS, &request) == 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* What a guest sharing the device could see of the others: every byte of SRAM, 1 KiB per remote read,
  * 20 rounds half a second apart, searched for a station address like ours with another last byte (the
  * other guests': vpio-host gives guest N the base address plus N). Our own address must turn up (frames
@@ -619,14 +588,14 @@ static const struct mode modes[] = {
 
 static int run_mode(struct rogue *r, const struct mode *mode)
 {
-	printf("VPIO-RESULT rogue-%s nic=%s if=%s ", mode->name, r->nic.bdf, r->ifname);
-	if (mode->driver_down && !set_link(r, 0)) {
-		printf("error=[%s down: %s] failed\n", r->ifname, strerror(errno));
+	printf("VPIO-RESULT rogue-%s nic=%s if=%s ", mode->name, r->nic.bdf, r->nic.ifname);
+	if (mode->driver_down && !vpio_set_link(&r->nic, 0)) {
+		printf("error=[%s down: %s] failed\n", r->nic.ifname, strerror(errno));
 		return 1;
 	}
 	int ok = mode->attack(r);
-	if (mode->driver_down && !set_link(r, 1)) {
-		printf(" error=[%s up: %s]", r->ifname, strerror(errno));
+	if (mode->driver_down && !vpio_set_link(&r->nic, 1)) {
+		printf(" error=[%s up: %s]", r->nic.ifname, strerror(errno));
 		ok = 0;
 	}
 	printf(" starts=%d ", r->starts);
@@ -654,7 +623,7 @@ int main(int argc, char **argv)
 	char label[32];
 	snprintf(label, sizeof(label), "rogue-%s", mode->name);
 	struct rogue r = {.peer = argc > 2 ? argv[2] : NULL};
-	vpio_find_nic(&r.nic);
+	vpio_find_nic(&r.nic, 0x8029, 32);
 	r.io = r.nic.io_base;
 	if (r.nic.cap < 0) {
 		printf("VPIO-RESULT %s nic=%s error=[no VPIO capability] failed\n", label, r.nic.bdf);
@@ -665,7 +634,7 @@ int main(int argc, char **argv)
 		printf("VPIO-RESULT %s nic=%s error=[iopl: %s] failed\n", label, r.nic.bdf, strerror(errno));
 		return 1;
 	}
-	if (!find_interface(&r)) {
+	if (!r.nic.ifname[0]) {
 		printf("VPIO-RESULT %s nic=%s error=[no network interface] failed\n", label, r.nic.bdf);
 		return 1;
 	}

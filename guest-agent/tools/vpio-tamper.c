@@ -42,8 +42,6 @@
 
 #include "vpio_guest.h"
 
-#define FIELD(name) ((int)__builtin_offsetof(struct vpio_capability, name))
-#define PFN_MASK ((1ull << 55) - 1)
 #define MODE_COOPERATIVE 2
 
 static uint64_t now_ns(void)
@@ -53,67 +51,14 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* The guest-physical address of each page of a mapping whose pages are present. */
-static int physical_pages(const void *base, uint64_t pages[VPIO_RING_PAGES])
-{
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	for (int i = 0; i < VPIO_RING_PAGES; i++) {
-		uint64_t entry = 0;
-		off_t at = (off_t)(((uintptr_t)base + (uintptr_t)i * VPIO_PAGE_SIZE) / VPIO_PAGE_SIZE * 8);
-		if (fd < 0 || pread(fd, &entry, 8, at) != 8 || !(entry >> 63) || !(entry & PFN_MASK)) {
-			printf("pagemap: page %d has no physical address\n", i);
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		pages[i] = (entry & PFN_MASK) * VPIO_PAGE_SIZE;
-	}
-	close(fd);
-	return 0;
-}
-
-/* The ring in locked anonymous memory, and each page's guest-physical address. */
-static struct vpio_ring *map_ring(uint64_t pages[VPIO_RING_PAGES])
-{
-	struct vpio_ring *ring = mmap(NULL, VPIO_RING_BYTES, PROT_READ | PROT_WRITE,
-				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_LOCKED, -1, 0);
-	if (ring == MAP_FAILED || mlock(ring, VPIO_RING_BYTES) != 0) {
-		printf("ring: %s\n", strerror(errno));
-		return NULL;
-	}
-	memset(ring, 0, VPIO_RING_BYTES);
-	return physical_pages(ring, pages) == 0 ? ring : NULL;
-}
-
-/* A compatible header; magic last, as the real agent does. */
-static void write_header(struct vpio_ring *ring)
-{
-	ring->header.version = VPIO_RING_VERSION;
-	ring->header.record_size = VPIO_RECORD_SIZE;
-	ring->header.capacity = VPIO_RING_CAPACITY;
-	ring->header.agent_pid = (uint32_t)getpid();
-	__atomic_store_n(&ring->header.magic, VPIO_RING_MAGIC, __ATOMIC_RELEASE);
-}
-
-/* Page addresses (two dwords each, like the agent), page_count, then the command. */
-static void announce(const struct vpio_nic *nic, const uint64_t *pages, int count)
-{
-	for (int i = 0; i < count; i++) {
-		vpio_cap_write32(nic, FIELD(pages) + 8 * i, (uint32_t)pages[i]);
-		vpio_cap_write32(nic, FIELD(pages) + 8 * i + 4, (uint32_t)(pages[i] >> 32));
-	}
-	vpio_cap_write32(nic, FIELD(page_count), (uint32_t)count);
-	vpio_cap_write32(nic, FIELD(command), VPIO_CMD_REGISTER);
-}
-
 static int registered(const struct vpio_nic *nic)
 {
-	return (vpio_cap_read32(nic, FIELD(status)) & VPIO_STATUS_REGISTERED) != 0;
+	return (vpio_cap_read32(nic, VPIO_CAP_FIELD(status)) & VPIO_STATUS_REGISTERED) != 0;
 }
 
 static uint32_t enforced_mode(const struct vpio_nic *nic)
 {
-	return (vpio_cap_read32(nic, FIELD(status)) >> VPIO_STATUS_MODE_SHIFT) & 0xF;
+	return (vpio_cap_read32(nic, VPIO_CAP_FIELD(status)) >> VPIO_STATUS_MODE_SHIFT) & 0xF;
 }
 
 /* Commits record n: body first, then seq = n + 1 (release), as the ordering rules say. */
@@ -171,7 +116,7 @@ static uint64_t next_random(uint64_t *state)
 static int finish(const struct vpio_nic *nic, const char *mode, int unregister, int ok, const char *details)
 {
 	if (unregister)
-		vpio_cap_write32(nic, FIELD(command), VPIO_CMD_UNREGISTER);
+		vpio_cap_write32(nic, VPIO_CAP_FIELD(command), VPIO_CMD_UNREGISTER);
 	printf("VPIO-RESULT tamper-%s %s ", mode, details);
 	vpio_print_capability(nic, "");
 	printf(" %s\n", ok ? "ok" : "failed");
@@ -185,11 +130,11 @@ static int tamper_outside(const struct vpio_nic *nic)
 	char details[64];
 	for (int i = 0; i < VPIO_RING_PAGES; i++)
 		pages[i] = 0x100000000ull + (uint64_t)i * VPIO_PAGE_SIZE;
-	announce(nic, pages, VPIO_RING_PAGES);
-	uint32_t status = vpio_cap_read32(nic, FIELD(status));
+	vpio_announce(nic, pages, VPIO_RING_PAGES);
+	uint32_t status = vpio_cap_read32(nic, VPIO_CAP_FIELD(status));
 	snprintf(details, sizeof(details), "pages=0x%llx+%d", (unsigned long long)pages[0], VPIO_RING_PAGES);
 	return finish(nic, "outside", 0,
-		      (status & VPIO_STATUS_REJECTED) && vpio_cap_read32(nic, FIELD(last_error)) == VPIO_ERR_PAGE_ADDRESS,
+		      (status & VPIO_STATUS_REJECTED) && vpio_cap_read32(nic, VPIO_CAP_FIELD(last_error)) == VPIO_ERR_PAGE_ADDRESS,
 		      details);
 }
 
@@ -272,7 +217,7 @@ static int overflow_after(const struct vpio_nic *nic, struct vpio_ring *ring, co
 	ring->header.intents_written = 1;
 	ring->header.accesses_seen = 41; /* wrapped, as if 42 accesses had passed */
 	poke(peer, 4);
-	uint32_t status = vpio_cap_read32(nic, FIELD(status));
+	uint32_t status = vpio_cap_read32(nic, VPIO_CAP_FIELD(status));
 	int alive = status != 0xFFFFFFFFu;
 	int held = alive && (status & VPIO_STATUS_REGISTERED);
 	snprintf(details, size, "head=0x%llx alive=%d registered_at_check=%d", (unsigned long long)UINT64_MAX, alive, held);
@@ -284,18 +229,18 @@ static int tamper_own_ring(const struct vpio_nic *nic, const char *mode, const c
 {
 	uint64_t pages[VPIO_RING_PAGES], written = 0;
 	char details[160] = "";
-	struct vpio_ring *ring = map_ring(pages);
+	struct vpio_ring *ring = vpio_map_ring(pages);
 	if (!ring)
 		return finish(nic, mode, 0, 0, "error=[no ring]");
-	write_header(ring);
+	vpio_write_header(ring);
 	if (strcmp(mode, "lie") == 0)
 		written = commit_lies(ring);
 	if (strcmp(mode, "overflow") == 0)
 		overflow_before(ring);
 	uint32_t mode_before = enforced_mode(nic);
-	announce(nic, pages, VPIO_RING_PAGES);
+	vpio_announce(nic, pages, VPIO_RING_PAGES);
 	/* A refused ring leaves the one registered before in place: it is not ours to unregister. */
-	if (!registered(nic) || (vpio_cap_read32(nic, FIELD(status)) & VPIO_STATUS_REJECTED))
+	if (!registered(nic) || (vpio_cap_read32(nic, VPIO_CAP_FIELD(status)) & VPIO_STATUS_REJECTED))
 		return finish(nic, mode, 0, 0, "error=[registration refused]");
 	if (strcmp(mode, "overflow") != 0) {
 		__atomic_store_n(&ring->header.head, written, __ATOMIC_RELEASE);
@@ -355,11 +300,11 @@ static int open_agent_ring_map(uint32_t *map_id)
 static int is_registered_ring(const struct vpio_nic *nic, const struct vpio_ring *ring)
 {
 	uint64_t pages[VPIO_RING_PAGES];
-	if (!registered(nic) || vpio_cap_read32(nic, FIELD(page_count)) != VPIO_RING_PAGES || physical_pages(ring, pages) != 0)
+	if (!registered(nic) || vpio_cap_read32(nic, VPIO_CAP_FIELD(page_count)) != VPIO_RING_PAGES || vpio_physical_pages(ring, VPIO_RING_PAGES, pages) != 0)
 		return 0;
 	for (int i = 0; i < VPIO_RING_PAGES; i++) {
-		uint64_t page = vpio_cap_read32(nic, FIELD(pages) + 8 * i) |
-				(uint64_t)vpio_cap_read32(nic, FIELD(pages) + 8 * i + 4) << 32;
+		uint64_t page = vpio_cap_read32(nic, VPIO_CAP_FIELD(pages) + 8 * i) |
+				(uint64_t)vpio_cap_read32(nic, VPIO_CAP_FIELD(pages) + 8 * i + 4) << 32;
 		if (page != pages[i])
 			return 0;
 	}
@@ -401,7 +346,7 @@ static int tamper_forge(const struct vpio_nic *nic, const char *peer)
 	uint32_t mode_before = enforced_mode(nic);
 	int forged = forge_intents(ring);
 	poke(peer, 4);
-	int fallback = (vpio_cap_read32(nic, FIELD(status)) & VPIO_STATUS_FALLBACK) != 0;
+	int fallback = (vpio_cap_read32(nic, VPIO_CAP_FIELD(status)) & VPIO_STATUS_FALLBACK) != 0;
 	snprintf(details, sizeof(details), "map_id=%u agent_pid=%u registered_ring=%d waited_s=%d forged=%d mode_before=%u",
 		 map_id, ring->header.agent_pid, registered_ring, waited, forged, mode_before);
 	return finish(nic, "forge", 0, registered_ring && mode_before == MODE_COOPERATIVE && fallback, details);
@@ -413,15 +358,15 @@ static int tamper_reregister(const struct vpio_nic *nic)
 {
 	uint64_t pages[VPIO_CAP_MAX_PAGES];
 	char details[96];
-	uint32_t count = vpio_cap_read32(nic, FIELD(page_count));
-	if (!registered(nic) || (vpio_cap_read32(nic, FIELD(status)) & VPIO_STATUS_REJECTED) || count == 0 ||
+	uint32_t count = vpio_cap_read32(nic, VPIO_CAP_FIELD(page_count));
+	if (!registered(nic) || (vpio_cap_read32(nic, VPIO_CAP_FIELD(status)) & VPIO_STATUS_REJECTED) || count == 0 ||
 	    count > VPIO_CAP_MAX_PAGES)
 		return finish(nic, "reregister", 0, 0, "error=[no accepted registration to repeat]");
 	for (uint32_t i = 0; i < count; i++)
-		pages[i] = vpio_cap_read32(nic, FIELD(pages) + 8 * (int)i) |
-			   (uint64_t)vpio_cap_read32(nic, FIELD(pages) + 8 * (int)i + 4) << 32;
-	announce(nic, pages, (int)count);
-	int accepted = !(vpio_cap_read32(nic, FIELD(status)) & VPIO_STATUS_REJECTED);
+		pages[i] = vpio_cap_read32(nic, VPIO_CAP_FIELD(pages) + 8 * (int)i) |
+			   (uint64_t)vpio_cap_read32(nic, VPIO_CAP_FIELD(pages) + 8 * (int)i + 4) << 32;
+	vpio_announce(nic, pages, (int)count);
+	int accepted = !(vpio_cap_read32(nic, VPIO_CAP_FIELD(status)) & VPIO_STATUS_REJECTED);
 	snprintf(details, sizeof(details), "pages=0x%llx+%u accepted=%d", (unsigned long long)pages[0], count, accepted);
 	return finish(nic, "reregister", 0, registered(nic), details);
 }
@@ -431,7 +376,7 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "status";
 	const char *peer = argc > 2 ? argv[2] : "10.77.0.1";
 	struct vpio_nic nic;
-	vpio_find_nic(&nic);
+	vpio_find_nic(&nic, 0x8029, 32);
 	if (nic.cap < 0) {
 		printf("VPIO-RESULT tamper-%s nic=%s error=[no VPIO capability] failed\n", mode, nic.bdf);
 		return 1;
