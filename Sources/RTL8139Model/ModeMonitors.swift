@@ -12,6 +12,8 @@ public struct RTL8139ModeMonitor: Sendable {
     private let writes: [ClosedRange<UInt64>]?
     /// vmm-model's full model of the steering registers.
     public private(set) var model: RTL8139State?
+    /// The transmits the write being judged starts, for the model to hand back once it is delivered.
+    private var starting: [Int] = []
     public private(set) var counters = Counters()
 
     public struct Counters: Sendable, Equatable {
@@ -48,17 +50,21 @@ public struct RTL8139ModeMonitor: Sendable {
         counters.exitsByPort[Int(min(access.region, 1)) << 9 | Int(access.direction.rawValue) << 8 | Int(access.offset & 0xFF)] += 1
         guard access.direction == .write, checks else { return nil }
         let examination = check.examine(offset: access.offset, width: access.width, value: access.value, device: model ?? device)
+        starting = examination.transmits
         counters.checks += examination.checks
         if examination.verdict != .pass { counters.denials += 1 }
         return examination
     }
 
     /// What became of a write: delivered to the device or absorbed, and the descriptors the host aborted.
-    /// vmm-model's model follows what it trapped of it.
+    /// vmm-model's model follows what it trapped of it. It cannot read TSD, so it takes a transmit it let
+    /// start as handed back (the device sends or refuses it within the write): otherwise every later CR
+    /// write would re-check buffers long sent, which the driver may since have freed.
     public mutating func settle(_ access: BusAccess, delivered: Bool, aborted: [Int]) {
         guard model != nil, traps(access), access.direction == .write else { return }
         if delivered { model!.applySteeringWrite(offset: access.offset, width: access.width, value: access.value) }
-        for index in aborted { model!.tsd[index] |= RTL8139TransmitStatus.own }
+        for index in (delivered ? starting : []) + aborted { model!.tsd[index] |= RTL8139TransmitStatus.own }
+        starting = []
     }
 
     /// A function-level reset, which every VMM sees.
