@@ -18,11 +18,14 @@ extension CompareReport {
             for run in scenario.runs {
                 var row = [scenario.name, "#\(run.index)", run.check, "\(run.bytes)", "\(run.ledger.accesses)"]
                 for mode in Self.modeOrder {
-                    let exits = run.ledger[mode]?.exits ?? 0
-                    row += ["\(exits)", Self.percent(run.ledger.accesses > 0 ? Double(exits) / Double(run.ledger.accesses) : 0)]
+                    if let exits = run.ledger[mode]?.exits {
+                        row += ["\(exits)", Self.percent(run.ledger.accesses > 0 ? Double(exits) / Double(run.ledger.accesses) : 0)]
+                    } else {
+                        row += ["-", "-"]
+                    }
                     if mode == .vmmModel {
                         row.append(scenario.seed.map { Self.fixed($0.ratioPercent, 2) } ?? "")
-                        row.append(run.crWriteShare.map(Self.percent) ?? "-")
+                        row.append(scenario.device == "ne2000" ? run.crWriteShare.map(Self.percent) ?? "-" : "-")
                     }
                 }
                 exits.rows.append(row)
@@ -141,6 +144,7 @@ extension CompareReport {
             + "exits_per_mib,est_overhead_ms_per_mib,verified,seed_ratio_percent"]
         for scenario in scenarios {
             let seed = scenario.seed.map { Self.fixed($0.ratioPercent, 2) } ?? ""
+            let costs = scenario.device == "ne2000" ? costs : costs.exitsOnly
             for run in scenario.runs {
                 let mib = Double(run.bytes) / 1_048_576
                 for mode in Self.modeOrder {

@@ -70,13 +70,16 @@ public struct Scenario: Codable, Equatable, Sendable {
     /// What `CompareRun.bytes` counts.
     public var byteUnit: String
     public var seed: SeedFigure?
+    /// The NIC the runs used: "ne2000", or "rtl8139" (no on-demand mode, no CR-port column).
+    public var device: String
     public var runs: [CompareRun]
     /// Pooled over the runs; derived from them and the costs when the scenario is made.
     public var summary: ScenarioSummary
 
-    public init(name: String, workload: String, fileSize: Int?, byteUnit: String, seed: SeedFigure?, runs: [CompareRun],
-                costs: CostFigures, tolerancePercent: Double) {
+    public init(name: String, workload: String, fileSize: Int?, byteUnit: String, seed: SeedFigure?, device: String = "ne2000",
+                runs: [CompareRun], costs: CostFigures, tolerancePercent: Double) {
         self.name = name
+        self.device = device
         self.workload = workload
         self.fileSize = fileSize
         self.byteUnit = byteUnit
@@ -173,7 +176,8 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
         let agentRuns = runs.compactMap(\.agentWork)
         // Pooled only when every run had an agent: a run without one did no agent work to add.
         let agent = agentRuns.count == runs.count ? agentRuns.reduce(AgentWork(hits: 0, intents: 0, accesses: 0), +) : nil
-        modes = Mode.allCases.map { mode in
+        // The modes the ledgers have (the RTL8139's have no on-demand).
+        modes = Mode.allCases.filter { mode in runs.contains { $0.ledger[mode] != nil } }.map { mode in
             let rows = runs.compactMap { $0.ledger[mode] }
             let exits = rows.reduce(0) { $0 + $1.exits }
             let updates = rows.reduce(0) { $0 + $1.modelUpdates }
@@ -243,6 +247,14 @@ public struct CostFigures: Codable, Equatable, Sendable {
         self.exitSource = exitSource
         self.modelNanoseconds = modelNanoseconds
         self.modelSource = modelSource
+    }
+
+    /// The same exit cost without model or agent figures: for a device whose model was not benchmarked.
+    public var exitsOnly: CostFigures {
+        var copy = self
+        copy.modelNanoseconds = [:]
+        copy.agent = nil
+        return copy
     }
 
     /// `exits × exit cost + model updates × model cost` in ns, and for cooperative the agent's work

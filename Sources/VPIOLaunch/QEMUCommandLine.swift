@@ -130,6 +130,8 @@ public struct GuestParameters: Sendable {
     public enum NICDriver: String, Sendable, Equatable {
         case rtl8139
         case rtl8139MMIO = "rtl8139-mmio"
+        /// 8139cp, for QEMU's rtl8139 (an 8139C+, which 8139too refuses).
+        case rtl8139CPlus = "rtl8139cp"
     }
 
     public enum AgentMode: String, Sendable, Equatable {

@@ -4,8 +4,10 @@ import Supervision
 /// The guest kernel: Debian 12's current `linux-image-6.1.0-*-amd64`.
 public enum GuestKernel {
     /// The NIC driver modules, by path under the release's kernel/drivers/net: the NE2000's in load
-    /// order, then the RTL8139's (`mii` before `8139too`).
-    public static let modulePaths = ["ethernet/8390/8390.ko", "ethernet/8390/ne2k-pci.ko", "mii.ko", "ethernet/realtek/8139too.ko"]
+    /// order, then the RTL8139's (`mii` before `8139too`, and `8139cp`, which QEMU's own rtl8139 needs:
+    /// it reports revision 0x20, a C+ chip, which 8139too refuses).
+    public static let modulePaths = ["ethernet/8390/8390.ko", "ethernet/8390/ne2k-pci.ko", "mii.ko", "ethernet/realtek/8139too.ko",
+                                     "ethernet/realtek/8139cp.ko"]
     /// The modules' file names, as the guest image holds them (flat, in /lib/modules).
     public static var moduleNames: [String] { modulePaths.map { String($0.split(separator: "/").last!) } }
 

@@ -19,7 +19,8 @@ struct Compare: ParsableCommand {
             (--small-size, SHA-256 checked), large download (--large-size, SHA-256 checked) and, unless \
             --no-baseline, boot only (no workload: what every run spends before and after its workload); then, \
             unless --no-ipxe, the small and large download again with the second driver, iPXE's ns8390 (checked \
-            on the host), beside the seed's Windows rows; and, unless --no-shared, a shared download: two guests             downloading --small-size (and 4 KiB more) at once through one vpio-host and its one NE2000, guest 1's             ledger in the table — where on-demand's trap is armed for the switches (with one guest it never is).
+            on the host), beside the seed's Windows rows; and, unless --no-shared, a shared download: two guests             downloading --small-size (and 4 KiB more) at once through one vpio-host and its one NE2000, guest 1's             ledger in the table — where on-demand's trap is armed for the switches (with one guest it never is); \
+            and, unless --no-rtl8139, ssh, small and large download on the RTL8139 (8139too, port I/O, no agent).
 
             Costs: a port-I/O exit round trip is measured once on /dev/kvm (as `vpio exit-cost`; or read from \
             --exit-cost-json), the models' ns per update by the model benchmark over the access trace recorded \
@@ -73,6 +74,9 @@ struct Compare: ParsableCommand {
     @Flag(name: .customLong("no-shared"), help: "Leave out the shared download (two guests on one device).")
     var noShared = false
 
+    @Flag(name: .customLong("no-rtl8139"), help: "Leave out the RTL8139's rows (ssh, small and large download on the bus-master NIC).")
+    var noRTL8139 = false
+
     @Option(help: "The mode vpio-host enforces (all five are counted).")
     var mode: Mode = .cooperative
 
@@ -109,6 +113,8 @@ struct Compare: ParsableCommand {
         var guest: RunConfiguration.GuestKind = .linux
         /// Guests sharing the device (guest 1's ledger is the row).
         var guests = 1
+        /// vpio-host's device: the NE2000, or the RTL8139 (8139too with port I/O, no agent).
+        var device = "ne2000"
     }
 
     var plans: [Plan] {
@@ -127,6 +133,16 @@ struct Compare: ParsableCommand {
                      runs: repeats, seed: .windowsSmallDownload, byteUnit: "file bytes", guest: .ipxe),
                 Plan(name: "iPXE large download", slug: "ipxe-large-download", workload: "download", size: large,
                      runs: quick ? 1 : repeats, seed: .windowsLargeDownload, byteUnit: "file bytes", guest: .ipxe),
+            ]
+        }
+        if !noRTL8139 {
+            plans += [
+                Plan(name: "RTL8139 ssh", slug: "rtl8139-ssh", workload: "ssh-session", size: smallSize.bytes, runs: repeats,
+                     seed: nil, byteUnit: "eth0 rx+tx bytes", device: "rtl8139"),
+                Plan(name: "RTL8139 small download", slug: "rtl8139-small-download", workload: "download", size: smallSize.bytes,
+                     runs: repeats, seed: nil, byteUnit: "file bytes", device: "rtl8139"),
+                Plan(name: "RTL8139 large download", slug: "rtl8139-large-download", workload: "download", size: large,
+                     runs: quick ? 1 : repeats, seed: nil, byteUnit: "file bytes", device: "rtl8139"),
             ]
         }
         if !noShared {
@@ -176,7 +192,7 @@ struct Compare: ParsableCommand {
             runs[item.plan].append(run)
             let l = run.ledger
             say("[compare] \(label): \(result.succeeded ? "ok" : "FAILED") (\(run.check)), \(l.accesses) accesses; "
-                + [Mode.vmmModel, .cooperative, .onDemand].map { m in "\(m.rawValue) \(l[m]?.exits ?? 0) (\(String(format: "%.2f", (l[m]?.exitRatio ?? 0) * 100)) %)" }
+                + [Mode.vmmModel, .cooperative, .onDemand].compactMap { m in l[m].map { "\(m.rawValue) \($0.exits) (\(String(format: "%.2f", $0.exitRatio * 100)) %)" } }
                 .joined(separator: ", ") + String(format: "; wall %.0f s", result.wallSeconds))
             if !result.succeeded { failures.append("\(label): \(result.failures.joined(separator: "; "))") }
         }
@@ -186,7 +202,8 @@ struct Compare: ParsableCommand {
         costs.agentSource = agentCost.source
         let scenarios = plans.enumerated().map { p, plan in
             Scenario(name: plan.name, workload: plan.workload, fileSize: plan.workload == "download" ? plan.size : nil,
-                     byteUnit: plan.byteUnit, seed: plan.seed, runs: runs[p], costs: costs, tolerancePercent: tolerance)
+                     byteUnit: plan.byteUnit, seed: plan.seed, device: plan.device, runs: runs[p],
+                     costs: plan.device == "ne2000" ? costs : costs.exitsOnly, tolerancePercent: tolerance)
         }
         let report = CompareReport(
             command: (["vpio"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
@@ -227,8 +244,11 @@ struct Compare: ParsableCommand {
     /// One fresh guest: the plan's workload, the ledger written to `ledger`.
     func runGuest(_ plan: Plan, index: Int, label: String, layout: CacheLayout, ledger: URL, ledgerFile: String,
                   record: URL?) throws -> (RunResult, CompareRun) {
-        var arguments = ["--mode", mode.rawValue, "--ledger-json", ledger.path]
+        let rtl8139 = plan.device == "rtl8139"
+        // The RTL8139 has no on-demand form: its DMA reaches guest memory, which a guest never owns wholly.
+        var arguments = ["--mode", rtl8139 && mode == .onDemand ? Mode.cooperative.rawValue : mode.rawValue, "--ledger-json", ledger.path]
         if let record { arguments += ["--record", record.path] }
+        if rtl8139 { arguments += ["--device", "rtl8139"] }
         var configuration = RunConfiguration(layout: layout, nic: .vpioHost(binary: hostExecutable(), extraArguments: arguments))
         configuration.workloads = [plan.workload]
         configuration.size = plan.size
@@ -238,7 +258,7 @@ struct Compare: ParsableCommand {
         configuration.echoConsole = console
         configuration.guest = plan.guest
         configuration.guests = plan.guests
-        if !noAgent, plan.guest == .linux { configuration.agent = .register }
+        if rtl8139 { configuration.nicDriver = .rtl8139 } else if !noAgent, plan.guest == .linux { configuration.agent = .register }
         let ledgerPath = plan.guests > 1 ? PerGuestFile.path(ledger.path, guest: "g1") : ledger.path
         try? FileManager.default.removeItem(atPath: ledgerPath)
 
@@ -395,6 +415,12 @@ struct Compare: ParsableCommand {
         if !noIPXE {
             notes.append("the iPXE rows run no agent (it is a Linux program): their cooperative mode falls back to vmm-model at the "
                          + "first DMA start, and the ledger still counts what each mode's bitmap would trap; seed % beside them is Windows XP's")
+        }
+        if !noRTL8139 {
+            notes.append("the RTL8139 rows: 8139too with port I/O (use_io=1) on vpio-host's RTL8139, a bus master; no agent (it does not "
+                         + "shadow 8139too yet) and no on-demand mode; cooperative traps TSD, RBSTART, RCR and CR writes and checks each "
+                         + "transmit and ring against the guest's memory, vmm-model adds TSAD; their overhead counts exits only "
+                         + "(no RTL8139 model benchmark yet), so their cells with model updates are '-'")
         }
         if !noShared {
             notes.append("shared download: two guests at once on one device, guest 1's ledger; its held accesses are exits in every "

@@ -40,7 +40,9 @@ struct Run: ParsableCommand {
             (the receive ring, four transmit buffers), checked at each transmit start and ring setup. The guest \
             loads 8139too with use_io=1 (port I/O; --mmio: its default MMIO mode, where every access to the \
             register page traps in every mode that hooks one). Modes: emulated, vmm-model, cooperative, \
-            passthrough; the agent does not shadow 8139too yet. --nic qemu-rtl8139 is QEMU's own rtl8139.
+            passthrough; the agent does not shadow 8139too yet. --nic qemu-rtl8139 is QEMU's own rtl8139, which \
+            reports an 8139C+ (revision 0x20) that 8139too refuses: the guest drives it with 8139cp (MMIO, C+ \
+            descriptor mode).
 
             --guest ipxe boots iPXE (Debian's ipxe package) instead of Linux: its ns8390 driver, polling with \
             its own register sequences. Its workloads are download (iPXE fetches the file, then a completion \
@@ -76,7 +78,7 @@ struct Run: ParsableCommand {
     @Option(help: "The NIC behind vpio-host: ours (our NE2000), qemu-ne2k (QEMU's ne2k_pci in a device-only QEMU over qtest; the monitors and the ledger unchanged), or rtl8139 (our RTL8139C, a bus master).")
     var device = "ours"
 
-    @Flag(help: "With an RTL8139 (--device rtl8139, --nic qemu-rtl8139): the guest's 8139too in its default MMIO mode instead of use_io=1.")
+    @Flag(help: "With --device rtl8139: the guest's 8139too in its default MMIO mode instead of use_io=1.")
     var mmio = false
 
     @Option(help: ArgumentHelp("The vpio-host executable (default: beside this vpio).", valueName: "path"))
@@ -201,7 +203,8 @@ struct Run: ParsableCommand {
             }
         }
         guard ["ours", "qemu-ne2k", "rtl8139"].contains(device) else { throw ValidationError("--device must be ours, qemu-ne2k or rtl8139") }
-        if isRTL8139 { try validateRTL8139() } else if mmio { throw ValidationError("--mmio is for an RTL8139 (--device rtl8139 or --nic qemu-rtl8139)") }
+        if isRTL8139 { try validateRTL8139() } else if mmio { throw ValidationError("--mmio is for --device rtl8139") }
+        if mmio, nic == .qemuRTL8139 { throw ValidationError("--mmio: QEMU's rtl8139 is driven by 8139cp, which uses MMIO anyway") }
         if !isRTL8139, let attack = workloadList.first(where: { $0.hasPrefix("rogue8139-") }) {
             throw ValidationError("\(attack) attacks an RTL8139: it needs --device rtl8139")
         }
@@ -262,7 +265,7 @@ struct Run: ParsableCommand {
             configuration.guests = guests
             configuration.guestWorkloads = workloadsBySlot
             configuration.guestModes = (modesBySlot ?? [:]).mapValues(\.rawValue)
-            if isRTL8139 { configuration.nicDriver = mmio ? .rtl8139MMIO : .rtl8139 }
+            if isRTL8139 { configuration.nicDriver = nic == .qemuRTL8139 ? .rtl8139CPlus : mmio ? .rtl8139MMIO : .rtl8139 }
             configuration.fault = fault.map {
                 FaultInjection(kind: $0, afterPeerBytes: faultAfter.bytes, restartWorkloads: restartWorkloads.split(separator: ",").map(String.init))
             }
