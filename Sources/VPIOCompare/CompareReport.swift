@@ -249,10 +249,12 @@ public struct CostFigures: Codable, Equatable, Sendable {
         self.modelSource = modelSource
     }
 
-    /// The same exit cost without model or agent figures: for a device whose model was not benchmarked.
+    /// The exit cost alone, model updates priced at 0 and no agent: for a device whose model was not
+    /// benchmarked (the NE2000's models cost a few ns per update against thousands per exit, so this is a
+    /// lower bound within a fraction of a percent).
     public var exitsOnly: CostFigures {
         var copy = self
-        copy.modelNanoseconds = [:]
+        copy.modelNanoseconds = Dictionary(uniqueKeysWithValues: Mode.allCases.map { ($0.rawValue, 0) })
         copy.agent = nil
         return copy
     }

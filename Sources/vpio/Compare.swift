@@ -419,8 +419,8 @@ struct Compare: ParsableCommand {
         if !noRTL8139 {
             notes.append("the RTL8139 rows: 8139too with port I/O (use_io=1) on vpio-host's RTL8139, a bus master; no agent (it does not "
                          + "shadow 8139too yet) and no on-demand mode; cooperative traps TSD, RBSTART, RCR and CR writes and checks each "
-                         + "transmit and ring against the guest's memory, vmm-model adds TSAD; their overhead counts exits only "
-                         + "(no RTL8139 model benchmark yet), so their cells with model updates are '-'")
+                         + "transmit and ring against the guest's memory, vmm-model adds TSAD; their overhead prices exits only "
+                         + "(no RTL8139 model benchmark yet; the NE2000's models cost a few ns per update against thousands per exit)")
         }
         if !noShared {
             notes.append("shared download: two guests at once on one device, guest 1's ledger; its held accesses are exits in every "
