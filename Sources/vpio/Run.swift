@@ -396,17 +396,6 @@ struct HostEnforcement: Decodable {
     var enforcement: Enforcement
 }
 
-/// The part of an RTL8139 vpio-host's statistics JSON that `vpio run` prints.
-struct RTL8139StatisticsView: Decodable {
-    struct NIC: Decodable { var transmitsRefused: Int; var receivesRefused: Int }
-    var device: String
-    var enforced: String
-    var denied: Int
-    var receivesDenied: Int
-    var dmaWithoutBusMaster: Int
-    var nic: NIC
-}
-
 /// The part of a shared vpio-host's statistics JSON that `vpio run` and `vpio share-bench` print.
 struct SharedStatisticsView: Decodable {
     struct Switches: Decodable {

@@ -11,21 +11,8 @@ struct RTL8139EndToEndTests {
     struct Run {
         var status: Int32
         var result: RunResult
-        var stats: Stats
+        var stats: RTL8139StatisticsView
         var ledger: Ledger
-    }
-
-    /// The parts of vpio-host's RTL8139 statistics read here (RTL8139Statistics), by name.
-    struct Stats: Decodable {
-        struct NIC: Decodable { var framesTransmitted: Int; var framesReceived: Int; var transmitsRefused: Int; var receivesRefused: Int }
-        struct Agent: Decodable { var registrations: Int; var unregistrations: Int }
-        var device: String
-        var enforced: String
-        var denied: Int
-        var receivesDenied: Int
-        var dmaWithoutBusMaster: Int
-        var nic: NIC
-        var agent: Agent
     }
 
     struct Ledger: Decodable {
@@ -45,7 +32,7 @@ struct RTL8139EndToEndTests {
                                    + ["--result-json", resultPath.path, "--ledger-json", ledgerPath.path])
         let result = try JSONDecoder().decode(RunResult.self, from: Data(contentsOf: resultPath))
         let statsText = try #require(result.hostStatisticsJSON, "vpio-host wrote no statistics")
-        return Run(status: run.status, result: result, stats: try JSONDecoder().decode(Stats.self, from: Data(statsText.utf8)),
+        return Run(status: run.status, result: result, stats: try JSONDecoder().decode(RTL8139StatisticsView.self, from: Data(statsText.utf8)),
                    ledger: try JSONDecoder().decode(Ledger.self, from: Data(contentsOf: ledgerPath)))
     }
 

@@ -45,10 +45,4 @@ struct HostStatistics: Codable {
             + "frames_in=\(wire?.framesToGuest ?? 0) frames_out=\(wire?.framesFromGuest ?? 0) "
             + "enforced=\(enforcement.current.rawValue) denied=\(enforcement.denied) switches=\(enforcement.switches.count)"
     }
-
-    func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
-    }
 }

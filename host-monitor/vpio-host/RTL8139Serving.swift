@@ -23,14 +23,10 @@ extension VPIOHost {
         var stats = RTL8139Statistics(guest: guest, peer: peer)
         stats.loop = loop.counters
         logger.notice("served: \(stats.summary)")
-        if let statsJson { try stats.write(to: statsJson) }
+        if let statsJson { try stats.writeJSON(to: statsJson) }
         let ledger = guest.gate.ledger
         for line in ledger.table { logger.notice("ledger \(line)") }
-        if let ledgerJson {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(ledger).write(to: URL(fileURLWithPath: ledgerJson))
-        }
+        if let ledgerJson { try ledger.writeJSON(to: ledgerJson) }
     }
 }
 
@@ -77,11 +73,5 @@ struct RTL8139Statistics: Codable {
             + "rejected=\(messages.rejected) irqs=\(interruptsSignalled) "
             + "frames_in=\(wire?.framesToGuest ?? 0) frames_out=\(wire?.framesFromGuest ?? 0) "
             + "tx=\(nic.framesTransmitted) rx=\(nic.framesReceived) enforced=\(enforced) denied=\(denied) receives_denied=\(receivesDenied)"
-    }
-
-    func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
     }
 }

@@ -70,7 +70,7 @@ extension VPIOHost {
     func finishShared(_ shared: SharedDevice, peer: TapPeer?, logger: Logger) throws {
         let stats = SharedStatistics(shared: shared, wire: peer?.counters)
         for line in stats.summary { logger.notice("\(line)") }
-        if let statsJson { try stats.write(to: statsJson) }
+        if let statsJson { try stats.writeJSON(to: statsJson) }
         for guest in shared.guests {
             try guest.ledger.finish(jsonPath: ledgerJson.map { PerGuestFile.path($0, guest: guest.spec.name) })
         }

@@ -172,7 +172,7 @@ struct VPIOHost: ParsableCommand {
                                    wideAccessesIgnored: guest.wideAccessesIgnored)
         stats.loop = loop.counters
         logger.notice("served: \(stats.summary)")
-        if let statsJson { try stats.write(to: statsJson) }
+        if let statsJson { try stats.writeJSON(to: statsJson) }
         try guest.finish(jsonPath: ledgerJson)
         // QEMU's device dying under a guest is a failed run, said plainly (its reads gave all ones since).
         if let failure = device.qemuFailure {
