@@ -16,7 +16,7 @@ struct RTL8139EndToEndTests {
     }
 
     struct Ledger: Decodable {
-        struct Mode: Decodable { var mode: String; var exits: Int; var dmaIntents: Int; var exitsByPort: [String: Int] }
+        struct Mode: Decodable { var mode: String; var exits: Int; var dmaIntents: Int; var denials: Int; var exitsByPort: [String: Int] }
         var accesses: Int
         var modes: [Mode]
         subscript(_ mode: String) -> Mode? { modes.first { $0.mode == mode } }
@@ -108,4 +108,21 @@ struct RTL8139EndToEndTests {
         print("issue 17 attacks (\(mode)): host denied \(run.stats.denied); ledger "
               + "\(run.ledger.modes.map { "\($0.mode) \($0.exits) exits" })")
     }
+
+    /// The control: passthrough checks nothing, so the attack at the agent's ring (memory the guest owns,
+    /// which only the host's check forbids) gets through and the tool says so; the transmits outside RAM
+    /// are refused by the device itself, which is why `attacks` asserts the host's denials and that the
+    /// device refused none.
+    @Test("rogue8139 in passthrough: the ring attack gets through (the guest-side check can fail), the device refuses what is outside",
+          enabled, .timeLimit(.minutes(4)))
+    func passthroughLetsTheRingAttackThrough() throws {
+        let run = try Self.run(["--mode", "passthrough", "--workloads", "rogue8139-ring,rogue8139-tx-outside"])
+        let ring = try #require(run.result.checks["rogue8139-ring"], "no rogue8139-ring result")
+        #expect(!ring.ok && ring.fields["tx-agent-ring"]?.contains("NOT-DENIED") == true, "\(ring.fields)")
+        #expect(run.stats.denied == 0)
+        #expect(run.stats.nic.transmitsRefused == 3, "the device's own refusals: \(run.stats.nic.transmitsRefused)")
+        // Every checking mode would have denied the six writes passthrough let through.
+        #expect(["emulated", "vmm-model", "cooperative"].allSatisfy { run.ledger[$0]?.denials == 6 }, "\(run.ledger.modes.map(\.denials))")
+    }
 }
+
