@@ -45,15 +45,21 @@ public struct RTL8139ModeMonitor: Sendable {
     /// Counts the access if it exits; for a trapped write, examines it against `device` (or the mode's
     /// own model) before it reaches the device.
     public mutating func observe(_ access: BusAccess, device: RTL8139State, check: RTL8139DMACheck) -> RTL8139DMACheck.Examination? {
-        guard traps(access) else { return nil }
-        counters.exits += 1
-        counters.exitsByPort[Int(min(access.region, 1)) << 9 | Int(access.direction.rawValue) << 8 | Int(access.offset & 0xFF)] += 1
-        guard access.direction == .write, checks else { return nil }
+        guard count(access), access.direction == .write, checks else { return nil }
         let examination = check.examine(offset: access.offset, width: access.width, value: access.value, device: model ?? device)
         starting = examination.transmits
         counters.checks += examination.checks
         if examination.verdict != .pass { counters.denials += 1 }
         return examination
+    }
+
+    /// Counts the access if it exits; whether it did. Reads stop here: they start no DMA.
+    @discardableResult
+    public mutating func count(_ access: BusAccess) -> Bool {
+        guard traps(access) else { return false }
+        counters.exits += 1
+        counters.exitsByPort[Int(min(access.region, 1)) << 9 | Int(access.direction.rawValue) << 8 | Int(access.offset & 0xFF)] += 1
+        return true
     }
 
     /// What became of a write: delivered to the device or absorbed, and the descriptors the host aborted.
@@ -95,7 +101,7 @@ public struct RTL8139Monitors: Sendable {
     /// A read, after the device answered.
     public mutating func read(_ access: BusAccess) {
         accesses += 1
-        for i in monitors.indices { _ = monitors[i].observe(access, device: RTL8139State(), check: RTL8139DMACheck(allowed: [])) }
+        for i in monitors.indices { monitors[i].count(access) }
     }
 
     /// A write before it reaches the device: every mode counts and examines it; the enforced mode's
