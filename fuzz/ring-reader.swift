@@ -111,7 +111,7 @@ private final class RingHost {
         let slot = Int(input.u8())
         var record = le(sequence(&input)) + le(UInt16(input.u8() % 6))
         if input.bool() {
-            let kind = input.pick([DMAKind.remoteRead, .remoteWrite, .transmit])
+            let kind = input.pick(IntentKind.allCases)
             record = RingRecord(sequence: u64(record), body: .dmaIntent(kind: kind, command: 0x0A, start: UInt32(input.u16()),
                                 count: UInt32(input.u16()), intentIndex: UInt64(input.u8()), accessIndex: 0)).encode()
         }
@@ -173,7 +173,7 @@ private final class RingHost {
         for _ in 0..<Int(input.u8() % 8) {
             monitor.count(BusAccess(direction: .write, region: 0, offset: 0, width: .byte, value: 0))
         }
-        let kind = input.pick([DMAKind.remoteRead, .remoteWrite, .transmit])
+        let kind = input.pick(IntentKind.allCases)
         memory.reads = 0
         _ = monitor.verify(kind: kind, start: input.bool() ? UInt32(input.u16()) : nil)
         precondition(memory.reads <= 3 * VPIORing.capacity + 4, "one DMA start read guest memory \(memory.reads) times")

@@ -319,7 +319,7 @@ private final class Client {
         let first = UInt64(input.u8() % 8)
         var bytes: [UInt8] = []
         for claim in first..<first + UInt64(input.u8() % 4 + 1) {
-            let kind = input.pick([DMAKind.remoteRead, .remoteWrite, .transmit])
+            let kind = input.pick(IntentKind.allCases)
             let record = RingRecord(sequence: claim + UInt64(input.u8() % 2), body: .dmaIntent(
                 kind: kind, command: input.u8(), start: UInt32(input.u16()), count: UInt32(input.u16()),
                 intentIndex: claim, accessIndex: UInt64(input.u8())))

@@ -62,12 +62,12 @@ public final class AgentMonitor {
         if sinceLastStart[key] != nil || sinceLastStart.count < 256 { sinceLastStart[key, default: 0] += 1 }
     }
 
-    /// A DMA of `kind` starts at `start` (as the host's readable registers show it; nil if it
-    /// cannot tell): reads the ring, matches the intent, and compares the access counts.
-    public func verify(kind: DMAKind, start: UInt32?) -> IntentMatcher.Outcome? {
+    /// A DMA of `kind` starts at `start` for `count` bytes (as the host's readable registers show them;
+    /// nil where it cannot tell): reads the ring, matches the intent, and compares the access counts.
+    public func verify(kind: IntentKind, start: UInt32?, count: UInt32? = nil) -> IntentMatcher.Outcome? {
         guard channel.isRegistered, let memory = memory() else { return nil }
         matcher.ingest(channel.poll(memory: memory))
-        let outcome = matcher.dmaStarted(kind: kind, start: start)
+        let outcome = matcher.dmaStarted(kind: kind, start: start, count: count)
         counters.intents = matcher.counters
         lastHeader = channel.header(memory: memory)
         if let baseline, let lastHeader {

@@ -33,11 +33,11 @@ public final class IntentMatcher {
         case hit
         /// No intent `expected` in the ring; `next` is the lowest index it does hold beyond, if any.
         case miss(expected: UInt64, next: UInt64?)
-        case mismatch(expected: DMAKind, found: DMAKind, start: UInt32, count: UInt32)
+        case mismatch(expected: IntentKind, found: IntentKind, start: UInt32, count: UInt32)
     }
 
     public private(set) var counters = Counters()
-    private var pending: [(index: UInt64, kind: DMAKind, start: UInt32, count: UInt32)] = []
+    private var pending: [(index: UInt64, kind: IntentKind, start: UInt32, count: UInt32)] = []
     private var expected: UInt64 = 0
     /// Bounds memory if the guest floods intents the host never consumes.
     static let maxPending = 1024
@@ -62,7 +62,7 @@ public final class IntentMatcher {
     }
 
     /// A DMA of `kind` is starting; `start`/`count`, when the host knows them, are checked too.
-    public func dmaStarted(kind: DMAKind, start: UInt32? = nil, count: UInt32? = nil) -> Outcome {
+    public func dmaStarted(kind: IntentKind, start: UInt32? = nil, count: UInt32? = nil) -> Outcome {
         counters.dmaStarts += 1
         while let first = pending.first, expected.isAhead(of: first.index) {
             pending.removeFirst()

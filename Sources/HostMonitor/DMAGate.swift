@@ -137,8 +137,8 @@ public final class DMAGate {
     /// The intent check against the start the device's readable registers show, then the agent's own
     /// counters against what the host served.
     private func check(_ kind: DMAKind, start: UInt16) -> IntentCheck {
-        guard agent.channel.isRegistered else { return .agentAbsent }
-        switch agent.verify(kind: kind, start: UInt32(start)) {
+        guard agent.channel.isRegistered, let intentKind = IntentKind(kind) else { return .agentAbsent }
+        switch agent.verify(kind: intentKind, start: UInt32(start)) {
         case .hit?:
             if let problem = agent.inconsistency() { return .inconsistent(problem) }
             return .verified

@@ -57,7 +57,7 @@ final class FakeGuest: GuestMemory {
         write(RingRecord(sequence: n &+ 1, body: body).encode(), ringOffset: VPIORing.recordOffset(slot: slot))
     }
 
-    func intent(_ index: UInt64, _ kind: DMAKind = .remoteRead) -> RingRecord.Body {
+    func intent(_ index: UInt64, _ kind: IntentKind = .remoteRead) -> RingRecord.Body {
         .dmaIntent(kind: kind, command: 0x0A, start: 0x4C00, count: 4, intentIndex: index, accessIndex: 0)
     }
 }
@@ -257,7 +257,7 @@ final class FakeGuest: GuestMemory {
 }
 
 @Suite struct IntentMatcherTests {
-    func intent(_ index: UInt64, _ kind: DMAKind, start: UInt32 = 0x4C00, count: UInt32 = 4) -> RingRecord {
+    func intent(_ index: UInt64, _ kind: IntentKind, start: UInt32 = 0x4C00, count: UInt32 = 4) -> RingRecord {
         RingRecord(sequence: index + 1, body: .dmaIntent(kind: kind, command: 0, start: start, count: count, intentIndex: index, accessIndex: 0))
     }
 

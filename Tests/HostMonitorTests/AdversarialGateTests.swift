@@ -169,7 +169,7 @@ struct HostileGuest {
         }
     }
 
-    mutating func intent(_ kind: DMAKind, _ start: UInt32, _ command: UInt8) {
+    mutating func intent(_ kind: IntentKind, _ start: UInt32, _ command: UInt8) {
         memory.produce(.dmaIntent(kind: kind, command: command, start: start, count: 0, intentIndex: intents, accessIndex: 0))
         intents &+= 1
         memory.header.intentsWritten = intents

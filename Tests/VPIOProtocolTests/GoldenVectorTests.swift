@@ -24,6 +24,9 @@ import VPIOProtocol
                                         body: .state(accesses: 1000, dmaIntents: 10, reusable: true, unsure: false, eventsLost: 2))),
         ("record-heartbeat.bin", RingRecord(sequence: 3, body: .heartbeat(uptimeNanoseconds: 2_000_000_000, accesses: 77))),
         ("record-error.bin", RingRecord(sequence: 4, body: .error(code: 5, detail: 6, text: "site refused"))),
+        ("record-intent-bus.bin", RingRecord(sequence: 5, site: 41, timeNanoseconds: 987_654_321,
+                                             body: .dmaIntent(kind: .busTransmit, command: 2, start: 0x3F8A_2000, count: 1514,
+                                                              intentIndex: 7, accessIndex: 4242))),
     ]
 
     @Test func swiftEncodesTheGoldenBytes() throws {
@@ -130,7 +133,8 @@ import VPIOProtocol
 
         let (vstatus, _) = try run(binary, ["vectors", work.path])
         #expect(vstatus == 0)
-        for file in ["header.bin", "record-intent.bin", "record-state.bin", "record-heartbeat.bin", "record-error.bin"] {
+        for file in ["header.bin", "record-intent.bin", "record-state.bin", "record-heartbeat.bin", "record-error.bin",
+                     "record-intent-bus.bin"] {
             let fromC = try Data(contentsOf: work.appendingPathComponent(file))
             let committed = try Data(contentsOf: dir.appendingPathComponent("golden/\(file)"))
             #expect(fromC == committed, "\(file)")

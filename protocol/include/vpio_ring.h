@@ -15,7 +15,7 @@
 #endif
 
 #define VPIO_RING_MAGIC     0x52495056u /* "VPIR" */
-#define VPIO_RING_VERSION   1
+#define VPIO_RING_VERSION   2 /* 2: intent kinds 4 and 5 (the RTL8139); same layout as 1 */
 #define VPIO_PAGE_SIZE      4096
 #define VPIO_RECORD_SIZE    64
 #define VPIO_RING_CAPACITY  256 /* records; a power of two */
@@ -28,10 +28,12 @@
 #define VPIO_REC_HEARTBEAT  3 /* the agent is alive */
 #define VPIO_REC_ERROR      4 /* the agent hit a problem it wants the host to know */
 
-/* DMA intent kinds (the DP8390 command that starts them). */
+/* DMA intent kinds: the DP8390 command that starts them, or the RTL8139 write that does. */
 #define VPIO_DMA_REMOTE_READ  1 /* CR.RD = 001 */
 #define VPIO_DMA_REMOTE_WRITE 2 /* CR.RD = 010 */
 #define VPIO_DMA_TRANSMIT     3 /* CR.TXP */
+#define VPIO_DMA_BUS_TRANSMIT 4 /* RTL8139 TSDn write: reads count bytes of guest memory at start (TSADn) */
+#define VPIO_DMA_RECEIVE_RING 5 /* RTL8139 write leaving the receiver on a ring: count bytes at start (RBSTART) */
 
 /* Page 0 of the ring: identification, then the producer word and the counters on their own
  * cache lines (the line at 128 stays free: the host only reads guest RAM, it has no tail to write). */
@@ -53,10 +55,10 @@ struct vpio_ring_header {
 
 struct vpio_dma_intent {
 	__u8  kind;             /* 24: VPIO_DMA_* */
-	__u8  command;          /* 25: the CR value being written */
+	__u8  command;          /* 25: the CR value being written; RTL8139: the descriptor (4), the register (5) */
 	__u16 reserved;         /* 26 */
-	__u32 start;            /* 28: first device address (RSAR, or TPSR << 8) */
-	__u32 count;            /* 32: bytes (RBCR, or TBCR) */
+	__u32 start;            /* 28: first device address (RSAR, or TPSR << 8); RTL8139: guest-physical */
+	__u32 count;            /* 32: bytes (RBCR, or TBCR; TSD's size; the ring with its overhang) */
 	__u32 reserved2;        /* 36 */
 	__u64 intent_index;     /* 40: 0 for the first intent since the agent started, then +1 */
 	__u64 access_index;     /* 48: accesses_seen when this access was about to execute */

@@ -1,4 +1,4 @@
-// The kinds of DMA are the DP8390 module's; the ABI only fixes their codes.
+// The NE2000's kinds of DMA are the DP8390 module's; the ABI only fixes their codes.
 @_exported import DP8390
 
 /// Swift mirror of `protocol/include/vpio_ring.h`: the same constants and byte layouts, decoded
@@ -6,7 +6,8 @@
 /// well-formed. Offsets are checked against the C header by the golden-vector tests.
 public enum VPIORing {
     public static let magic: UInt32 = 0x5249_5056  // "VPIR"
-    public static let version: UInt16 = 1
+    /// 2: intent kinds 4 and 5, the RTL8139's bus-master DMA (same bytes as version 1).
+    public static let version: UInt16 = 2
     public static let pageSize = 4096
     public static let recordSize = 64
     public static let capacity = 256
@@ -94,25 +95,34 @@ public struct RingHeader: Equatable, Sendable {
     }
 }
 
-/// A DMA intent's kind on the wire (VPIO_DMA_*): the DP8390 module's `DMAKind`, the one definition, with
-/// the codes the agent writes. A receive is started by the wire, not by a command: it has no intent.
-extension DMAKind {
-    public init?(wireCode: UInt8) {
-        switch wireCode {
-        case 1: self = .remoteRead
-        case 2: self = .remoteWrite
-        case 3: self = .transmit
-        default: return nil
+/// A DMA intent's kind on the wire (VPIO_DMA_*). The NE2000's three are the DP8390 module's `DMAKind`
+/// (the one definition); the RTL8139's two are bus-master DMA into guest memory, whose `start` is a
+/// guest-physical address.
+public enum IntentKind: UInt8, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+    case remoteRead = 1, remoteWrite = 2, transmit = 3
+    /// An RTL8139 transmit: the device reads `count` bytes at TSAD (`start`); `command` is the descriptor.
+    case busTransmit = 4
+    /// The RTL8139's receiver is left on a ring: it may write `count` bytes at RBSTART (`start`);
+    /// `command` is the register written (the offset of CR, RCR or RBSTART).
+    case receiveRing = 5
+
+    /// The intent a DP8390 start carries; nil for a receive, which the wire starts, not a command.
+    public init?(_ kind: DMAKind) {
+        switch kind {
+        case .remoteRead: self = .remoteRead
+        case .remoteWrite: self = .remoteWrite
+        case .transmit: self = .transmit
+        case .receive: return nil
         }
     }
 
-    /// The intent code; 0 (no such intent) for a receive.
-    public var wireCode: UInt8 {
+    public var description: String {
         switch self {
-        case .remoteRead: 1
-        case .remoteWrite: 2
-        case .transmit: 3
-        case .receive: 0
+        case .remoteRead: DMAKind.remoteRead.rawValue
+        case .remoteWrite: DMAKind.remoteWrite.rawValue
+        case .transmit: DMAKind.transmit.rawValue
+        case .busTransmit: "bus-transmit"
+        case .receiveRing: "receive-ring"
         }
     }
 }
@@ -120,7 +130,7 @@ extension DMAKind {
 /// One decoded 64-byte ring record.
 public struct RingRecord: Equatable, Sendable {
     public enum Body: Equatable, Sendable {
-        case dmaIntent(kind: DMAKind, command: UInt8, start: UInt32, count: UInt32, intentIndex: UInt64, accessIndex: UInt64)
+        case dmaIntent(kind: IntentKind, command: UInt8, start: UInt32, count: UInt32, intentIndex: UInt64, accessIndex: UInt64)
         case state(accesses: UInt64, dmaIntents: UInt64, reusable: Bool, unsure: Bool, eventsLost: UInt64)
         case heartbeat(uptimeNanoseconds: UInt64, accesses: UInt64)
         case error(code: UInt32, detail: UInt32, text: String)
@@ -168,7 +178,7 @@ public struct RingRecord: Equatable, Sendable {
         guard let type = RecordType(rawValue: rawType) else { throw .unknownType(rawType) }
         switch type {
         case .dmaIntent:
-            guard let kind = DMAKind(wireCode: b.u8(24)) else { throw .unknownDMAKind(b.u8(24)) }
+            guard let kind = IntentKind(rawValue: b.u8(24)) else { throw .unknownDMAKind(b.u8(24)) }
             body = .dmaIntent(kind: kind, command: b.u8(25), start: b.u32(28), count: b.u32(32),
                               intentIndex: b.u64(40), accessIndex: b.u64(48))
         case .state:
@@ -191,7 +201,7 @@ public struct RingRecord: Equatable, Sendable {
         switch body {
         case let .dmaIntent(kind, command, start, count, intentIndex, accessIndex):
             b.put16(8, RecordType.dmaIntent.rawValue)
-            b.put8(24, kind.wireCode)
+            b.put8(24, kind.rawValue)
             b.put8(25, command)
             b.put32(28, start)
             b.put32(32, count)

@@ -1,7 +1,7 @@
 /* Prints the ABI's layouts and writes its golden byte vectors, from the C header itself.
  *   golden ring-layout        -> "version N" (VPIO_RING_VERSION) then "field offset size" lines
  *   golden capability-layout  -> "version N" (VPIO_CAP_VERSION) then "field offset size" lines
- *   golden vectors DIR        -> DIR/header.bin and DIR/record-{intent,state,heartbeat,error}.bin
+ *   golden vectors DIR        -> DIR/header.bin and DIR/record-{intent,intent-bus,state,heartbeat,error}.bin
  * Run by Tests/VPIOProtocolTests, which compares both with protocol/golden/. */
 #include <stddef.h>
 #include <stdio.h>
@@ -56,7 +56,7 @@ static int vectors(const char *dir)
 	h.capacity = VPIO_RING_CAPACITY; h.agent_pid = 0x1234; h.head = 0x0102030405060708ull;
 	h.accesses_seen = 300000; h.intents_written = 42; h.unseen_sites = 3;
 
-	struct vpio_record r[4];
+	struct vpio_record r[5];
 	memset(r, 0, sizeof r);
 	r[0].seq = 1; r[0].type = VPIO_REC_DMA_INTENT; r[0].site = 17; r[0].time_ns = 123456789;
 	r[0].intent.kind = VPIO_DMA_REMOTE_READ; r[0].intent.command = 0x0a; r[0].intent.start = 0x4c00;
@@ -67,9 +67,12 @@ static int vectors(const char *dir)
 	r[2].seq = 3; r[2].type = VPIO_REC_HEARTBEAT; r[2].heartbeat.uptime_ns = 2000000000ull; r[2].heartbeat.accesses = 77;
 	r[3].seq = 4; r[3].type = VPIO_REC_ERROR; r[3].error.code = 5; r[3].error.detail = 6;
 	strcpy(r[3].error.text, "site refused");
+	r[4].seq = 5; r[4].type = VPIO_REC_DMA_INTENT; r[4].site = 41; r[4].time_ns = 987654321;
+	r[4].intent.kind = VPIO_DMA_BUS_TRANSMIT; r[4].intent.command = 2; r[4].intent.start = 0x3f8a2000u;
+	r[4].intent.count = 1514; r[4].intent.intent_index = 7; r[4].intent.access_index = 4242;
 	return dump(dir, "header.bin", &h, sizeof h) || dump(dir, "record-intent.bin", &r[0], sizeof r[0]) ||
 	       dump(dir, "record-state.bin", &r[1], sizeof r[1]) || dump(dir, "record-heartbeat.bin", &r[2], sizeof r[2]) ||
-	       dump(dir, "record-error.bin", &r[3], sizeof r[3]);
+	       dump(dir, "record-error.bin", &r[3], sizeof r[3]) || dump(dir, "record-intent-bus.bin", &r[4], sizeof r[4]);
 }
 
 int main(int argc, char **argv)
