@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(name: "vpio", dependencies: [
             "KVMProbe",
             "VPIOProvision", "VPIOLaunch", "VFIOUserClient", "VFIOUserWire", "VPIOSystem", "DP8390",
-            "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter", "TraceReplay", "QEMUDevice", "NE2000", "DeviceBus",
+            "NE2000Model", "VPIOMonitor", "VPIOCompare", "AccessTrace", "CCycleCounter", "TraceReplay", "QEMUDevice", "NE2000", "RTL8139", "DeviceBus",
             "Supervision", "DeviceSharing", "VPIOAgentCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -119,7 +119,7 @@ let package = Package(
         // and the executable. Built for the guest with --static-swift-stdlib (see guest-agent/README.md).
         .systemLibrary(name: "CLibBPF", path: "guest-agent/Sources/CLibBPF"),
         .target(name: "CVPIOAgentShim", dependencies: ["CLibBPF"], path: "guest-agent/Sources/CVPIOAgentShim"),
-        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF", "NE2000Model", "DeviceBus", "VPIOProtocol"], path: "guest-agent/Sources/VPIOAgentCore",
+        .target(name: "VPIOAgentCore", dependencies: ["CVPIOAgentShim", "CLibBPF", "NE2000Model", "RTL8139", "RTL8139Model", "DeviceBus", "VPIOProtocol"], path: "guest-agent/Sources/VPIOAgentCore",
                 swiftSettings: [.strictMemorySafety()]),
         .executableTarget(name: "vpio-agent", dependencies: [
             "VPIOAgentCore", "CVPIOAgentShim", "CLibBPF",

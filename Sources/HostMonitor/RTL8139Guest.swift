@@ -35,7 +35,8 @@ public final class RTL8139Guest {
         server = VFIOUserServer(endpoint: endpoint, dma: table, logger: logger)
         agent = GuestWiring.agentMonitor(endpoint: endpoint, server: server)
         let gate = RTL8139Gate(nic: nic, monitors: RTL8139Monitors(enforced: mode), memory: table, ring: agent.channel,
-                               edges: edges, logger: logger)
+                               intents: RTL8139IntentCheck(agent: agent, logger: logger), edges: edges, logger: logger)
+        agent.capability.setEnforcedMode(DMAGate.statusCode(mode))
         self.gate = gate
         endpoint.accessHook = { gate.filter($0) }
         endpoint.resetObserver = { gate.reset() }
@@ -47,7 +48,8 @@ public final class EdgeCount {
     public var count = 0
 }
 
-/// Puts each BAR access through every mode's monitor and carries out the enforced mode's verdict: a
+/// Puts each BAR access through every mode's monitor (and each DMA start past the agent's intents) and
+/// carries out the enforced mode's verdict: a
 /// denied write never reaches the device, and the transmits it would have started end aborted (the
 /// guest's driver sees TABT in TSD and TER in ISR, as for a buffer the device could not read); a denied
 /// ring setup leaves the receiver on the ring it had. A frame from the wire is stored only while the
@@ -57,16 +59,19 @@ public final class RTL8139Gate: FrameReceiver {
     public private(set) var monitors: RTL8139Monitors
     let memory: DMAMapTable
     let ring: AgentChannel
+    public let intents: RTL8139IntentCheck
     let edges: EdgeCount
     let logger: Logger
     /// Frames not stored because the ring was not permitted when they arrived.
     public private(set) var receivesDenied = 0
 
-    init(nic: RTL8139, monitors: RTL8139Monitors, memory: DMAMapTable, ring: AgentChannel, edges: EdgeCount, logger: Logger) {
+    init(nic: RTL8139, monitors: RTL8139Monitors, memory: DMAMapTable, ring: AgentChannel, intents: RTL8139IntentCheck,
+         edges: EdgeCount, logger: Logger) {
         self.nic = nic
         self.monitors = monitors
         self.memory = memory
         self.ring = ring
+        self.intents = intents
         self.edges = edges
         self.logger = logger
     }
@@ -80,10 +85,13 @@ public final class RTL8139Gate: FrameReceiver {
 
     /// PCIEndpoint's access hook: the value the device gets, or nil when the write is absorbed.
     func filter(_ access: BusAccess) -> UInt32? {
+        intents.count(access)
         guard access.direction == .write else {
             monitors.read(access)
             return nil
         }
+        let check = self.check
+        intents.verify(access, device: nic.state, check: check)
         let verdict = monitors.write(access, device: nic.state, check: check)
         guard case let .deny(transmits, ringRange) = verdict else {
             monitors.settle(access, delivered: true, aborted: [])
@@ -91,6 +99,7 @@ public final class RTL8139Gate: FrameReceiver {
         }
         for denied in transmits { nic.abortTransmit(descriptor: denied.descriptor) }
         monitors.settle(access, delivered: false, aborted: transmits.map(\.descriptor))
+        intents.agent.capability.recordViolation()
         logDenial(access, transmits: transmits, ring: ringRange)
         return nil
     }

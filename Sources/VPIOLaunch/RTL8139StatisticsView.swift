@@ -12,6 +12,21 @@ public struct RTL8139StatisticsView: Decodable, Sendable {
         public var registrations: Int
         public var unregistrations: Int
     }
+    /// The agent's intents matched against the DMA starts the host found (vpio-host's RTL8139IntentCheck).
+    public struct AgentCheck: Decodable, Sendable {
+        public struct Intents: Decodable, Sendable {
+            public var dmaStarts: Int
+            public var hits: Int
+            public var misses: Int
+            public var mismatches: Int
+            public var unmatched: Int
+        }
+        public var starts: Int
+        public var findings: Int
+        public var firstFinding: String?
+        public var intents: Intents
+        public var accessCountMismatches: Int
+    }
     /// "rtl8139": tells this form from the NE2000's statistics.
     public var device: String
     public var enforced: String
@@ -21,4 +36,5 @@ public struct RTL8139StatisticsView: Decodable, Sendable {
     public var dmaWithoutBusMaster: Int
     public var nic: NIC
     public var agent: Agent
+    public var agentCheck: AgentCheck
 }

@@ -40,7 +40,10 @@ struct Run: ParsableCommand {
             (the receive ring, four transmit buffers), checked at each transmit start and ring setup. The guest \
             loads 8139too with use_io=1 (port I/O; --mmio: its default MMIO mode, where every access to the \
             register page traps in every mode that hooks one). Modes: emulated, vmm-model, cooperative, \
-            passthrough; the agent does not shadow 8139too yet. --nic qemu-rtl8139 is QEMU's own rtl8139, which \
+            passthrough. The agent runs by default with use_io=1: it probes 8139too's calls to the kernel's \
+            ioread/iowrite accessors and announces each transmit and ring setup, which the host matches with \
+            what it finds (it judges from the device's registers either way; not with --mmio, whose register \
+            offsets the agent cannot tell). --nic qemu-rtl8139 is QEMU's own rtl8139, which \
             reports an 8139C+ (revision 0x20) that 8139too refuses: the guest drives it with 8139cp (MMIO, C+ \
             descriptor mode).
 
@@ -171,7 +174,7 @@ struct Run: ParsableCommand {
     }
 
     /// Whether the guest runs the agent: --agent/--no-agent, else wherever it can register (Linux on vpio-host).
-    var runsAgent: Bool { agentNoRegister || (agent ?? (guest != .ipxe && nic == .vpioHost && !isRTL8139)) }
+    var runsAgent: Bool { agentNoRegister || (agent ?? (guest != .ipxe && nic == .vpioHost && !mmio)) }
 
     /// Whether the guest's NIC is an RTL8139 (ours behind vpio-host, or QEMU's).
     var isRTL8139: Bool { device == "rtl8139" || nic == .qemuRTL8139 }
@@ -231,7 +234,12 @@ struct Run: ParsableCommand {
 
     func validateRTL8139() throws {
         guard guest == .linux else { throw ValidationError("an RTL8139 runs with --guest linux (the test initramfs has 8139too)") }
-        guard agent != true, !agentNoRegister else { throw ValidationError("the agent does not shadow 8139too yet: no --agent with an RTL8139") }
+        guard !mmio || (agent != true && !agentNoRegister) else {
+            throw ValidationError("the agent shadows 8139too's port I/O (use_io=1) only: no --agent with --mmio")
+        }
+        guard nic != .qemuRTL8139 || (agent != true && !agentNoRegister) else {
+            throw ValidationError("the agent registers with vpio-host only: no --agent with --nic qemu-rtl8139")
+        }
         guard mode != .onDemand else { throw ValidationError("the RTL8139 has no on-demand mode: its DMA reaches guest memory, which a guest never owns wholly") }
         guard guests == 1, fault == nil, record == nil else { throw ValidationError("an RTL8139 serves one guest, without --fault or --record") }
         let attacks = workloadList.filter { !["download", "ssh", "ssh-session", "none"].contains($0) && !$0.hasPrefix("rogue8139-") }
@@ -324,6 +332,10 @@ struct Run: ParsableCommand {
             print("[run] enforcement (rtl8139): \(rtl.enforced) enforced; \(rtl.denied) writes denied, \(rtl.receivesDenied) frames refused "
                   + "(ring not permitted), device: \(rtl.nic.transmitsRefused) transmits and \(rtl.nic.receivesRefused) receives outside guest memory, "
                   + "\(rtl.dmaWithoutBusMaster) DMA attempts without bus mastering")
+            let check = rtl.agentCheck
+            print("[run] agent check (rtl8139): \(check.starts) DMA starts matched against the agent's intents: \(check.intents.hits) hits, "
+                  + "\(check.intents.misses) missing, \(check.intents.mismatches) different, \(check.accessCountMismatches) access-count "
+                  + "mismatches; \(check.findings) findings\(check.firstFinding.map { " (first: \($0))" } ?? "")")
         } else if let stats = try? JSONDecoder().decode(HostEnforcement.self, from: data) {
             printEnforcement(stats.enforcement, label: "")
         } else if let shared = try? JSONDecoder().decode(SharedStatisticsView.self, from: data) {
@@ -354,7 +366,7 @@ struct Run: ParsableCommand {
     func printAgent(_ result: RunResult) {
         guard runsAgent else {
             if isRTL8139, nic == .vpioHost {
-                print("[run] agent: none (it does not shadow 8139too yet): the host checks each DMA start against the device's own registers")
+                print("[run] agent: none (\(mmio ? "it shadows 8139too's port I/O only" : "--no-agent")): the host checks each DMA start against the device's own registers")
             } else if guest != .ipxe, nic == .vpioHost {
                 print("[run] agent: none (--no-agent): cooperative judges without reports and falls back")
             }
@@ -368,8 +380,10 @@ struct Run: ParsableCommand {
                 continue
             }
             let field = { (key: String) in summary[key] ?? "?" }
+            // The RTL8139's intents include ring setups, which only the model counts with them.
+            let starts = isRTL8139 ? "\(field("model_dma_starts")) DMA starts and ring setups" : "\(field("dma_starts")) DMA starts"
             print("[run] \(label)agent: registration \(field("registration")), \(field("attached"))/\(field("sites")) probe sites attached, "
-                  + "\(field("events")) probe hits, \(field("intents")) DMA intents for \(field("dma_starts")) DMA starts, "
+                  + "\(field("events")) probe hits, \(field("intents")) DMA intents for \(starts), "
                   + "\(field("lost")) events lost, \(field("bpf_run_ns_per_hit")) ns BPF run time per hit (under \(accel.rawValue))")
         }
     }

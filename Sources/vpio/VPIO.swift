@@ -20,7 +20,7 @@ struct VPIO: ParsableCommand {
               vpio run                  # boot the guest on vpio-host, download 1 MiB and ssh to the peer
               vpio run --guest debian13 # the same in a full Debian 13 guest, the agent installed from its .deb
             """,
-        subcommands: [Provision.self, Run.self, Compare.self, Bench.self, ExitCostCommand.self, Replay.self, Differential.self, ShareBench.self, ModelBench.self, AgentBench.self, AgentCostCommand.self, DP8390Header.self])
+        subcommands: [Provision.self, Run.self, Compare.self, Bench.self, ExitCostCommand.self, Replay.self, Differential.self, ShareBench.self, ModelBench.self, AgentBench.self, AgentCostCommand.self, DP8390Header.self, RTL8139Header.self])
 }
 
 /// Options every subcommand that touches the cache shares.

@@ -1,3 +1,4 @@
+import Foundation
 import DeviceBus
 import Testing
 @testable import RTL8139
@@ -222,5 +223,15 @@ import Testing
         #expect(rig.memory.bytes == before && rig.memory.refused >= 1)
         #expect(rig.r16(RTL8139Register.isr) & RTL8139Interrupt.receiveError != 0 && rig.nic.counters.receivesRefused == 1)
         #expect(rig.r16(RTL8139Register.cbr) == 0)
+    }
+}
+
+@Suite struct RTL8139CHeaderTests {
+    /// The BPF program's header is this module's rendering: a stale copy is a second definition.
+    @Test func theCommittedCHeaderIsTheGeneratedOne() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../guest-agent/bpf/rtl8139.h").standardized
+        let committed = try String(contentsOf: path, encoding: .utf8)
+        #expect(committed == RTL8139CHeader.render(), "regenerate with: vpio rtl8139-header > guest-agent/bpf/rtl8139.h")
     }
 }

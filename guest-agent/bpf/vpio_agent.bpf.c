@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * vpio-agent's in-kernel part: one kprobe program attached at every in/out/ins/outs site of the
- * 8390 and ne2k-pci modules (and at the instruction after each `in`). The bpf cookie is the site id,
- * an index into the `sites` table user space fills before attaching.
+ * 8390 and ne2k-pci modules (and at the instruction after each `in`), or, for the RTL8139, at every
+ * call of 8139too to the kernel's ioread/iowrite accessors. The bpf cookie is the site id, an index
+ * into the `sites` table user space fills before attaching.
  *
  * Every hit goes to user space as a struct vpio_event through the `events` ring buffer. The part of
  * the ordering rule that cannot wait for user space is done here: the program shadows the DP8390's
@@ -17,6 +18,7 @@
 #include "vpio_ring.h"
 #include "vpio_agent.h"
 #include "dp8390.h" /* generated from Sources/DP8390: registers and the CR rule */
+#include "rtl8139.h" /* generated from Sources/RTL8139: registers, bits, the ring's length */
 
 /* x86-64 struct pt_regs (arch/x86/include/asm/ptrace.h): no vmlinux.h, no CO-RE needed. */
 struct pt_regs {
@@ -24,10 +26,21 @@ struct pt_regs {
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 };
 
-/* Set by the agent before load: the NIC's BAR0 I/O port base. */
+/* Set by the agent before load: the NIC's BAR0 I/O port base, and which NIC (VPIO_DEVICE_*). */
 const volatile __u16 bar0_base = 0;
+const volatile __u8 device = VPIO_DEVICE_NE2000;
 
 #define barrier() asm volatile("" ::: "memory")
+/* Descriptor `reg` addresses in TSD0-3 or TSAD0-3 (both blocks are 16-byte aligned), as an index the
+ * verifier sees bounded. */
+static __always_inline __u32 descriptor_of(__u32 reg)
+{
+	__u32 i = reg >> 2;
+
+	/* bpf_helpers.h: the compiler forgets what it knows of i, so the mask is not optimised away. */
+	barrier_var(i);
+	return i & 3;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -55,6 +68,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vpio_shadow);
 } shadow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vpio_rtl8139_shadow);
+} rtl8139 SEC(".maps");
 
 /* What a CR write does (the DP8390 module's CommandEffect), filled by the agent before attaching. */
 struct {
@@ -150,6 +170,92 @@ static __always_inline __u32 on_register_write(struct vpio_ring *r, __u32 site, 
 	return 0;
 }
 
+/* The bytes the RTL8139's receiver may write once it runs on the shadowed ring. */
+static __always_inline __u32 rtl8139_ring_bytes(__u32 rcr)
+{
+	__u32 overhang = (rcr & RTL8139_RCR_WRAP) ? RTL8139_RING_OVERHANG : 0;
+
+	switch ((rcr >> RTL8139_RCR_RBLEN_SHIFT) & 3) {
+	case 0: return RTL8139_RING_BYTES_0 + overhang;
+	case 1: return RTL8139_RING_BYTES_1 + overhang;
+	case 2: return RTL8139_RING_BYTES_2 + overhang;
+	default: return RTL8139_RING_BYTES_3 + overhang;
+	}
+}
+
+/* A write of `width` bytes of `value` to RTL8139 register `reg`: the DMAs it starts, announced in the
+ * order the host checks them — transmits by descriptor, then the ring. A TSD write with OWN clear starts
+ * its descriptor now if TE is on, else when a CR write sets TE; CR's RST puts descriptors, RCR and
+ * RE/TE to their reset values; a write to CR, RBSTART or RCR leaves a running receiver on a ring. */
+static __always_inline __u32 rtl8139_register_write(struct vpio_ring *r, struct vpio_stats *st, __u32 site, __u32 reg,
+						    __u32 width, __u32 value, __u64 access_index, __u64 now)
+{
+	__u32 zero = 0, written = 0, steers = 0;
+	struct vpio_rtl8139_shadow *sh = bpf_map_lookup_elem(&rtl8139, &zero);
+
+	if (!sh)
+		return 0;
+	if (reg >= RTL8139_TSD && reg < RTL8139_TSD + 16 && width == 4 && (reg & 3) == 0) {
+		__u32 i = descriptor_of(reg);
+
+		if (value & RTL8139_TSD_OWN) {
+			sh->pending &= ~(1u << i);
+		} else if (sh->command & RTL8139_CR_TE) {
+			write_intent(r, site, VPIO_DMA_BUS_TRANSMIT, i, sh->tsad[i], value & RTL8139_TSD_SIZE_MASK,
+				     access_index, now);
+			sh->pending &= ~(1u << i);
+			written++;
+		} else {
+			sh->pending |= 1u << i;
+			sh->size[i] = value & RTL8139_TSD_SIZE_MASK;
+		}
+		return written;
+	}
+	if (reg >= RTL8139_TSAD && reg < RTL8139_TSAD + 16 && width == 4 && (reg & 3) == 0) {
+		sh->tsad[descriptor_of(reg)] = value;
+		return 0;
+	}
+	if (reg == RTL8139_RBSTART && width == 4) {
+		sh->rbstart = value;
+		steers = 1;
+	} else if (reg == RTL8139_RCR && width == 4) {
+		sh->rcr = value;
+		steers = 1;
+	} else if (reg == RTL8139_CR && width == 1) {
+		if (value & RTL8139_CR_RST) {
+			sh->rcr = 0;
+			sh->pending = 0;
+		}
+		sh->command = value & (RTL8139_CR_RE | RTL8139_CR_TE);
+		if (sh->command & RTL8139_CR_TE) {
+			for (__u32 i = 0; i < 4; i++) {
+				if (!(sh->pending & (1u << i)))
+					continue;
+				write_intent(r, site, VPIO_DMA_BUS_TRANSMIT, i, sh->tsad[i], sh->size[i], access_index, now);
+				written++;
+			}
+			sh->pending = 0;
+		}
+		steers = 1;
+	} else if ((reg < RTL8139_TSAD + 16 && reg + width > RTL8139_TSD) || (reg < RTL8139_RBSTART + 4 && reg + width > RTL8139_RBSTART) ||
+		   (reg <= RTL8139_CR && reg + width > RTL8139_CR) || (reg < RTL8139_RCR + 4 && reg + width > RTL8139_RCR)) {
+		__sync_fetch_and_add(&st->unmodelled, 1);
+	}
+	if (steers && (sh->command & RTL8139_CR_RE)) {
+		write_intent(r, site, VPIO_DMA_RECEIVE_RING, reg, sh->rbstart, rtl8139_ring_bytes(sh->rcr), access_index, now);
+		written++;
+	}
+	return written;
+}
+
+/* The port an iomap call touches (its cookie less PIO_OFFSET), or -1 when it is not one of BAR0's. */
+static __always_inline int rtl8139_port(__u64 cookie)
+{
+	if (cookie < VPIO_PIO_OFFSET + bar0_base || cookie >= VPIO_PIO_OFFSET + bar0_base + RTL8139_REGISTER_PORTS)
+		return -1;
+	return (int)(cookie - VPIO_PIO_OFFSET);
+}
+
 SEC("kprobe")
 int vpio_site(struct pt_regs *ctx)
 {
@@ -172,6 +278,8 @@ int vpio_site(struct pt_regs *ctx)
 	switch (s->kind) {
 	case VPIO_SITE_IN:
 	case VPIO_SITE_OUT:
+	case VPIO_SITE_CALL_READ:
+	case VPIO_SITE_CALL_WRITE:
 		count = 1;
 		break;
 	case VPIO_SITE_INS:
@@ -184,7 +292,25 @@ int vpio_site(struct pt_regs *ctx)
 	else
 		before = r->header.accesses_seen;
 
-	if (s->kind == VPIO_SITE_OUT && s->width == 1 && port >= bar0_base && port < bar0_base + DP8390_REGISTER_PORTS) {
+	if (device == VPIO_DEVICE_RTL8139) {
+		/* ioreadN(addr), iowriteN(value, addr): the arguments are set when the call is about to run.
+		 * Both are loaded first: the verifier refuses a context load at a computed offset. */
+		__u64 di = ctx->di, si = ctx->si;
+		int reg = rtl8139_port(s->kind == VPIO_SITE_CALL_WRITE ? si : di);
+
+		value = s->kind == VPIO_SITE_CALL_WRITE ? di : 0;
+		if (reg < 0) {
+			__sync_fetch_and_add(&st->foreign, 1);
+			port = 0;
+		} else {
+			port = (__u16)reg;
+			if (s->kind == VPIO_SITE_CALL_WRITE) {
+				__u32 n = rtl8139_register_write(r, st, id, port - bar0_base, s->width, (__u32)value, before, now);
+				if (n)
+					__sync_fetch_and_add(&st->intents, n);
+			}
+		}
+	} else if (s->kind == VPIO_SITE_OUT && s->width == 1 && port >= bar0_base && port < bar0_base + DP8390_REGISTER_PORTS) {
 		__u32 n = on_register_write(r, id, port - bar0_base, (__u8)value, before, now);
 		if (n)
 			__sync_fetch_and_add(&st->intents, n);

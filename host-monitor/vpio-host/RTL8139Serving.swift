@@ -43,6 +43,8 @@ struct RTL8139Statistics: Codable {
     var registersAtExit: RTL8139State
     var wire: TapPeer.Counters?
     var agent: AgentChannel.Counters
+    /// The agent's intents matched against the DMA starts the host found.
+    var agentCheck: RTL8139IntentCheck.Counters
     var enforced: String
     /// Writes the enforced mode denied, and frames not stored because the ring was not permitted.
     var denied: Int
@@ -61,6 +63,7 @@ struct RTL8139Statistics: Codable {
         registersAtExit = guest.nic.state
         wire = peer?.counters
         agent = guest.agent.channel.counters
+        agentCheck = guest.gate.intents.counters
         enforced = guest.gate.monitors.enforced.rawValue
         denied = guest.gate.monitors.enforcedMonitor.counters.denials
         receivesDenied = guest.gate.receivesDenied
@@ -72,6 +75,7 @@ struct RTL8139Statistics: Codable {
             + "config=\(accesses.configReads + accesses.configWrites) messages=\(messages.messages) "
             + "rejected=\(messages.rejected) irqs=\(interruptsSignalled) "
             + "frames_in=\(wire?.framesToGuest ?? 0) frames_out=\(wire?.framesFromGuest ?? 0) "
-            + "tx=\(nic.framesTransmitted) rx=\(nic.framesReceived) enforced=\(enforced) denied=\(denied) receives_denied=\(receivesDenied)"
+            + "tx=\(nic.framesTransmitted) rx=\(nic.framesReceived) enforced=\(enforced) denied=\(denied) receives_denied=\(receivesDenied) "
+            + "agent_starts=\(agentCheck.starts) intent_hits=\(agentCheck.intents.hits) agent_findings=\(agentCheck.findings)"
     }
 }

@@ -20,6 +20,9 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 
 	if (level == LIBBPF_DEBUG && !verbose_libbpf)
 		return 0;
+	/* Verbose: everything, whole (a verifier log is one message of many kilobytes). */
+	if (verbose_libbpf)
+		return vfprintf(stderr, fmt, ap);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* Refused sites are expected (EILSEQ: a candidate inside an instruction; EINVAL: .cold code);
 	 * the agent lists them itself. */

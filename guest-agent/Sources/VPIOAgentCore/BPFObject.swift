@@ -61,13 +61,15 @@ public struct AgentError: Error, CustomStringConvertible {
         return unsafe (Int(bpf_map__value_size(map)), Int(bpf_map__max_entries(map)), bpf_map__map_flags(map))
     }
 
-    /// Sets the BAR0 port base in .rodata; before `load`. (The register block's size is the DP8390's,
-    /// compiled into the program from the generated dp8390.h.)
-    public func configure(bar0Base: UInt16) throws {
-        var v = bar0Base
-        // SAFETY: the handle invariant; the shim copies exactly 2 bytes, the size of `v`, which lives for the call.
-        let rc = unsafe vpio_set_rodata(object, "bar0_base", &v, 2)
-        guard rc == 0 else { throw AgentError("cannot set bar0_base in \(path): \(errnoText(rc))") }
+    /// Sets the BAR0 port base and the device in .rodata; before `load`. (The register blocks' sizes
+    /// are compiled into the program from the generated dp8390.h and rtl8139.h.)
+    public func configure(bar0Base: UInt16, device: AgentDevice = .ne2000) throws {
+        var base = bar0Base, code = device.bpfCode
+        // SAFETY: the handle invariant; the shim copies exactly the size given, that of the variable
+        // passed, which lives for the call.
+        var rc = unsafe vpio_set_rodata(object, "bar0_base", &base, 2)
+        if rc == 0 { rc = unsafe vpio_set_rodata(object, "device", &code, 1) }
+        guard rc == 0 else { throw AgentError("cannot set bar0_base/device in \(path): \(errnoText(rc))") }
     }
 
     /// Loads the object into the kernel.

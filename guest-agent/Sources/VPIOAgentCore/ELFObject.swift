@@ -2,7 +2,7 @@ import CLibBPF
 import Glibc
 
 /// An ELF object file read with libelf and copied into Swift values: every section (name, header,
-/// bytes) and the symbols of its symbol table.
+/// bytes), the symbols of its symbol table and the relocations with addends (SHT_RELA).
 ///
 /// `@safe`: the libelf handle lives only inside `init(bytes:path:)`; every pointer libelf returns
 /// (sections, their data, strings) is copied before `elf_end` releases it.
@@ -24,9 +24,20 @@ struct ELFObject {
         var size: Int
     }
 
+    /// One SHT_RELA entry: where in section `section` a reference to symbol `symbol` is patched.
+    struct Relocation {
+        var section: Int
+        var offset: Int
+        /// ELF64_R_TYPE (R_X86_64_*).
+        var type: UInt32
+        /// The name of the symbol it refers to (empty when the index is outside the symbol table).
+        var symbol: String
+    }
+
     let sections: [Section]
     /// The symbols of the first SHT_SYMTAB section; nil when there is none (a stripped object).
     let symbols: [Symbol]?
+    let relocations: [Relocation]
     /// How the file was stored (`none` for an image given in memory).
     private(set) var compression: ModuleImage.Compression
 
@@ -53,16 +64,19 @@ struct ELFObject {
         }
         sections = parsed.sections
         symbols = parsed.symbols
+        relocations = parsed.relocations
         compression = .none
     }
 
     /// Every section and the first symbol table of an open libelf handle.
-    @unsafe private static func parse(_ elf: OpaquePointer, path: String) throws(ScanError) -> (sections: [Section], symbols: [Symbol]?) {
+    @unsafe private static func parse(_ elf: OpaquePointer, path: String) throws(ScanError)
+        -> (sections: [Section], symbols: [Symbol]?, relocations: [Relocation]) {
         guard unsafe elf_kind(elf) == ELF_K_ELF else { throw .notELF(path: path, reason: "not an ELF file") }
         var names = 0
         guard unsafe elf_getshdrstrndx(elf, &names) == 0 else { throw .notELF(path: path, reason: Self.lastError) }
         var sections: [Section] = []
         var symbols: [Symbol]?
+        var rela: [(header: GElf_Shdr, data: UnsafeMutablePointer<Elf_Data>)] = []
         var scn: OpaquePointer? = nil
         while let next = unsafe elf_nextscn(elf, scn) {
             unsafe scn = next
@@ -74,8 +88,22 @@ struct ELFObject {
             if symbols == nil, header.sh_type == SHT_SYMTAB, header.sh_entsize > 0, let data = unsafe data {
                 symbols = unsafe Self.symbols(data, count: Int(header.sh_size / header.sh_entsize), elf, names: Int(header.sh_link))
             }
+            if header.sh_type == SHT_RELA, header.sh_entsize > 0, let data = unsafe data { unsafe rela.append((header, data)) }
         }
-        return (sections, symbols)
+        // After the loop: a relocation section may come before the symbol table it names.
+        let relocations = unsafe rela.flatMap { unsafe Self.relocations($0.data, $0.header, symbols: symbols ?? []) }
+        return (sections, symbols, relocations)
+    }
+
+    /// The entries of one SHT_RELA section, with their symbols' names.
+    @unsafe private static func relocations(_ data: UnsafeMutablePointer<Elf_Data>, _ header: GElf_Shdr, symbols: [Symbol]) -> [Relocation] {
+        (0..<Int(header.sh_size / header.sh_entsize)).compactMap { index in
+            var entry = GElf_Rela()
+            guard unsafe gelf_getrela(data, Int32(index), &entry) != nil else { return nil }
+            let symbol = Int(entry.r_info >> 32)
+            return Relocation(section: Int(header.sh_info), offset: Int(entry.r_offset), type: UInt32(truncatingIfNeeded: entry.r_info),
+                              symbol: symbol < symbols.count ? symbols[symbol].name : "")
+        }
     }
 
     /// libelf's message for its last error.
@@ -95,11 +123,12 @@ struct ELFObject {
         return unsafe Array(UnsafeRawBufferPointer(start: buffer, count: data.pointee.d_size))
     }
 
-    /// The `count` entries of a symbol table, named from string table `names`.
+    /// The `count` entries of a symbol table, named from string table `names` (index for index: an
+    /// entry libelf cannot read stays, unnamed, so relocations' symbol indexes keep pointing right).
     @unsafe private static func symbols(_ data: UnsafeMutablePointer<Elf_Data>, count: Int, _ elf: OpaquePointer, names: Int) -> [Symbol] {
-        (0..<count).compactMap { index in
+        (0..<count).map { index in
             var symbol = GElf_Sym()
-            guard unsafe gelf_getsym(data, Int32(index), &symbol) != nil else { return nil }
+            guard unsafe gelf_getsym(data, Int32(index), &symbol) != nil else { return Symbol(name: "", info: 0, section: 0, value: 0, size: 0) }
             return Symbol(name: unsafe string(elf, section: names, offset: Int(symbol.st_name)), info: symbol.st_info,
                           section: Int(symbol.st_shndx), value: Int(symbol.st_value), size: Int(symbol.st_size))
         }

@@ -41,6 +41,8 @@ import Glibc
         return unsafe vpio_stats(hits: vpio_atomic_load_u64(&stats.pointee.hits),
                                  events_lost: vpio_atomic_load_u64(&stats.pointee.events_lost),
                                  unknown_sites: vpio_atomic_load_u64(&stats.pointee.unknown_sites),
-                                 intents: vpio_atomic_load_u64(&stats.pointee.intents))
+                                 intents: vpio_atomic_load_u64(&stats.pointee.intents),
+                                 foreign: vpio_atomic_load_u64(&stats.pointee.foreign),
+                                 unmodelled: vpio_atomic_load_u64(&stats.pointee.unmodelled))
     }
 }

@@ -4,6 +4,8 @@ import CVPIOAgentShim
 /// What kind of port access a probe site is (mirrors VPIO_SITE_* in guest-agent/bpf/vpio_agent.h).
 public enum SiteKind: UInt8, Sendable, CustomStringConvertible {
     case portIn = 1, portOut = 2, stringIn = 3, stringOut = 4, afterIn = 5
+    /// A call (or tail jump) to the kernel's `ioreadN` / `iowriteN`.
+    case callRead = 6, callWrite = 7
 
     public var description: String {
         switch self {
@@ -12,6 +14,8 @@ public enum SiteKind: UInt8, Sendable, CustomStringConvertible {
         case .stringIn: "ins"
         case .stringOut: "outs"
         case .afterIn: "post"
+        case .callRead: "call-read"
+        case .callWrite: "call-write"
         }
     }
 
@@ -94,8 +98,20 @@ public enum SiteScanner {
         return String(base.map { $0 == "-" ? "_" : $0 })
     }
 
+    /// Where a driver's device accesses are: its own port instructions (ne2k-pci, 8390), or its calls
+    /// to the kernel's iomap accessors (8139too, which has no port instruction at all).
+    public enum Source: Sendable {
+        case portInstructions, accessorCalls
+    }
+
+    /// The kernel's iomap accessors a driver calls, with the width of each access.
+    public static let accessors: [String: (kind: SiteKind, width: Int)] = [
+        "ioread8": (.callRead, 1), "ioread16": (.callRead, 2), "ioread32": (.callRead, 4),
+        "iowrite8": (.callWrite, 1), "iowrite16": (.callWrite, 2), "iowrite32": (.callWrite, 4),
+    ]
+
     /// Scans one module file.
-    public static func scan(path: String, module: String? = nil) throws -> ModuleScan {
+    public static func scan(path: String, module: String? = nil, source: Source = .portInstructions) throws -> ModuleScan {
         let elf = try ELFObject(path: path)
         guard let symbols = elf.symbols else { throw ScanError.noSymbols(path: path) }
         // Function symbols per section index: (start, size, name).
@@ -121,9 +137,34 @@ public enum SiteScanner {
             }
             result.scannedSections.append(section.name)
             let funcs = (functions[section.index] ?? []).sorted { $0.start < $1.start }
-            result.sites += candidates(in: section.bytes, functions: funcs, section: section.name, module: result.module)
+            switch source {
+            case .portInstructions:
+                result.sites += candidates(in: section.bytes, functions: funcs, section: section.name, module: result.module)
+            case .accessorCalls:
+                let references = elf.relocations.filter { $0.section == section.index }.map { (offset: $0.offset, type: $0.type, symbol: $0.symbol) }
+                result.sites += accessorCalls(references, in: section.bytes, functions: funcs, section: section.name, module: result.module)
+            }
         }
         return result
+    }
+
+    /// The calls and tail jumps to an iomap accessor in one section (pure; exposed for tests). A direct
+    /// `call`/`jmp rel32` (0xE8/0xE9) to a symbol outside the module is a PC-relative relocation
+    /// (R_X86_64_PLT32 or PC32) at the byte after the opcode; the site is the opcode, where the
+    /// arguments are in place: ioreadN(addr in di), iowriteN(value in di, addr in si).
+    public static func accessorCalls(
+        _ relocations: [(offset: Int, type: UInt32, symbol: String)], in bytes: [UInt8],
+        functions: [(start: Int, size: Int, name: String)], section: String, module: String
+    ) -> [ProbeSite] {
+        let pcRelative: Set<UInt32> = [2, 4] // R_X86_64_PC32, R_X86_64_PLT32
+        return relocations.sorted { $0.offset < $1.offset }.compactMap { reference in
+            guard let accessor = accessors[reference.symbol], pcRelative.contains(reference.type) else { return nil }
+            let opcode = reference.offset - 1
+            guard opcode >= 0, opcode < bytes.count, bytes[opcode] == 0xE8 || bytes[opcode] == 0xE9,
+                  let function = functions.first(where: { $0.start <= opcode && opcode < $0.start + $0.size }) else { return nil }
+            return ProbeSite(module: module, function: function.name, offset: opcode - function.start, section: section,
+                             kind: accessor.kind, width: accessor.width, rep: false, cold: function.name.contains(".cold"), pair: nil)
+        }
     }
 
     /// The candidate sites in one section's bytes (pure; exposed for tests).

@@ -11,19 +11,24 @@ nonisolated(unsafe) var stopSignal: Int32 = 0
 struct VPIOAgent: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpio-agent",
-        abstract: "Shadow the ne2k-pci driver's port I/O with eBPF kprobes and report to the VPIO host.",
+        abstract: "Shadow the NIC driver's register accesses with eBPF kprobes and report to the VPIO host.",
         discussion: """
-            Finds the RTL8029 (PCI 10ec:8029) and its BAR0 port range, checks that 8390 and ne2k-pci are \
-            loaded, scans their .ko files for in/out/ins/outs sites, attaches one kprobe program at each \
-            (the kernel refuses sites inside .cold code: accesses there are unseen), maps the shared ring, \
-            registers its guest-physical pages through the VPIO capability in the NIC's config space, and \
-            then counts the driver's accesses until SIGINT/SIGTERM. The in-kernel part writes a DMA intent \
-            into the ring before every CR write that starts a remote DMA or a transmit.
+            Finds the NIC and its BAR0 port range: an RTL8029 (PCI 10ec:8029, NE2000) under 8390 and \
+            ne2k-pci, else an RTL8139 (10ec:8139) under 8139too loaded with use_io=1. Scans the driver's \
+            .ko files for its access sites — the NE2000 drivers' in/out/ins/outs instructions, 8139too's \
+            calls to the kernel's ioread/iowrite accessors (from its relocations) —, attaches one kprobe \
+            program at each (the kernel refuses sites inside .cold code: accesses there are unseen), maps \
+            the shared ring, registers its guest-physical pages through the VPIO capability in the NIC's \
+            config space, and then counts the driver's accesses until SIGINT/SIGTERM. The in-kernel part \
+            writes a DMA intent into the ring before every access that starts a DMA: an NE2000 CR write \
+            starting a remote DMA or a transmit; an RTL8139 write starting a transmit (TSD, or CR setting \
+            TE with descriptors pending) or leaving the receiver on a ring (CR, RBSTART, RCR while RE is on).
 
             Prints one line to parse on exit:
               VPIO-AGENT summary accesses=N bpf_accesses=N reads=N writes=N events=N lost=N gaps=N \
             intents=N dma_starts=N model_dma_starts=N reusable=0|1 by_port=r00:N,w00:N,... sites=N attached=N refused_sites=N \
-            not_instructions=N attach_secs=S bpf_runs=N bpf_run_ns_per_hit=N bpf_misses=N registration=STATE
+            not_instructions=N attach_secs=S bpf_runs=N bpf_run_ns_per_hit=N bpf_misses=N device=ne2000|rtl8139 foreign=N \
+            unmodelled=N registration=STATE
 
             Exit status: 0 on a clean stop, 1 on a setup error (message on stderr), 3 when the host has no \
             VPIO capability (use --no-register to run without it).
@@ -32,7 +37,7 @@ struct VPIOAgent: ParsableCommand {
     @Option(help: ArgumentHelp("The BPF object (default: /usr/lib/vpio-agent/vpio_agent.bpf.o, else beside this executable).", valueName: "path"))
     var bpfObject: String?
 
-    @Option(name: .customLong("module"), help: ArgumentHelp("A driver module file to scan (repeat for 8390 and ne2k-pci; default: searched under /lib/modules).", valueName: "path"))
+    @Option(name: .customLong("module"), help: ArgumentHelp("A driver module file to scan (repeat for 8390 and ne2k-pci; 8139too for the RTL8139; default: searched under /lib/modules).", valueName: "path"))
     var modules: [String] = []
 
     @Flag(help: "Do not register the ring with the host (observe and count only).")
@@ -113,27 +118,32 @@ struct Agent {
     func run() throws {
         let cleanups = Cleanups()
         defer { cleanups.runAll() }
-        let device = try checkPlatform()
-        let sites = try scanSites()
-        let program = try loadBPF(bar0Base: device.ioBase, sites: sites, cleanups: cleanups)
+        let (device, nic) = try checkPlatform()
+        let sites = try scanSites(nic)
+        let program = try loadBPF(bar0Base: device.ioBase, nic: nic, sites: sites, cleanups: cleanups)
         installSignalHandlers()
         let attachment = try attach(sites, program: program, cleanups: cleanups)
         let registration = try register(program.ring, device: device, cleanups: cleanups)
         let service = ServiceNotifier()
         announceReady(attachment: attachment, registration: registration, service: service)
-        let counter = try poll(program, bar0Base: device.ioBase)
+        let counter = try poll(program, counter: EventCounter(bar0Base: device.ioBase, device: nic))
         service.notify("STOPPING=1")
         printSummary(counter: counter, program: program, siteCount: sites.count, attachment: attachment, registration: registration)
     }
 
-    /// Root, the NIC, the driver modules, BPF and kprobes, each with a clear message; returns the NIC.
-    func checkPlatform() throws -> PCIDevice {
+    /// Root, the NIC, the driver modules, BPF and kprobes, each with a clear message; returns the NIC's
+    /// function and which NIC it is (an NE2000 first, else an RTL8139).
+    func checkPlatform() throws -> (PCIDevice, AgentDevice) {
         guard geteuid() == 0 else { throw AgentError("must run as root (BPF, kprobes, /proc/self/pagemap, PCI config writes)") }
-        guard let device = PCIDevice.find(vendor: 0x10ec, device: 0x8029) else {
-            throw AgentError("device absent: no PCI function 10ec:8029 (RTL8029 / NE2000) with an I/O BAR0 in /sys/bus/pci/devices")
+        let found = [AgentDevice.ne2000, .rtl8139].lazy.compactMap { nic in
+            PCIDevice.find(vendor: 0x10ec, device: nic.pciDevice).map { ($0, nic) }
+        }.first
+        guard let (device, nic) = found else {
+            throw AgentError("device absent: no PCI function 10ec:8029 (RTL8029 / NE2000) or 10ec:8139 (RTL8139) with an I/O BAR0 in /sys/bus/pci/devices")
         }
-        for module in ["8390", "ne2k_pci"] where access("/sys/module/\(module)", F_OK) != 0 {
-            throw AgentError("driver not loaded: /sys/module/\(module) is missing (modprobe 8390 ne2k-pci first)")
+        for module in nic.modules where access("/sys/module/\(module)", F_OK) != 0 {
+            let load = nic == .ne2000 ? "modprobe 8390 ne2k-pci" : "modprobe 8139too use_io=1"
+            throw AgentError("driver not loaded: /sys/module/\(module) is missing (\(load) first)")
         }
         guard access("/sys/fs/bpf", F_OK) == 0 || access("/proc/sys/kernel/unprivileged_bpf_disabled", F_OK) == 0 else {
             throw AgentError("kernel without BPF support (no /proc/sys/kernel/unprivileged_bpf_disabled): needs CONFIG_BPF_SYSCALL")
@@ -142,15 +152,16 @@ struct Agent {
         guard kprobeInterfaces.contains(where: { access($0, F_OK) == 0 }) else {
             throw AgentError("kernel without kprobe support: none of \(kprobeInterfaces.joined(separator: ", ")) exists (CONFIG_KPROBES, CONFIG_KPROBE_EVENTS; mount tracefs)")
         }
-        print("VPIO-AGENT device \(device.address) bar0=0x\(String(device.ioBase, radix: 16))+0x\(String(device.ioSize, radix: 16))")
-        return device
+        print("VPIO-AGENT device \(device.address) \(nic) bar0=0x\(String(device.ioBase, radix: 16))+0x\(String(device.ioSize, radix: 16))")
+        return (device, nic)
     }
 
     /// The probe sites in the module files (libelf; decompressed when stored compressed), which must
     /// be the loaded modules.
-    func scanSites() throws -> [ProbeSite] {
+    func scanSites(_ nic: AgentDevice) throws -> [ProbeSite] {
         let release = kernelRelease()
-        let scans = try moduleFiles(release: release).map { try SiteScanner.scan(path: $0) }
+        let source: SiteScanner.Source = nic == .ne2000 ? .portInstructions : .accessorCalls
+        let scans = try moduleFiles(nic, release: release).map { try SiteScanner.scan(path: $0, source: source) }
         for scan in scans {
             let loaded = readFile("/sys/module/\(scan.module)/srcversion")?.filter { !$0.isWhitespace }
             if let mismatch = scan.mismatch(loadedSrcversion: loaded, release: release) {
@@ -173,14 +184,14 @@ struct Agent {
     }
 
     /// Opens, configures and loads the BPF object, fills its tables, and maps the ring.
-    func loadBPF(bar0Base: UInt16, sites: [ProbeSite], cleanups: Cleanups) throws -> LoadedProgram {
+    func loadBPF(bar0Base: UInt16, nic: AgentDevice, sites: [ProbeSite], cleanups: Cleanups) throws -> LoadedProgram {
         // Run-time statistics stay on while this descriptor is open (the summary's bpf_run_ns_per_hit).
         let statsFD = bpf_enable_stats(BPF_STATS_RUN_TIME)
         if statsFD >= 0 { cleanups.add { close(statsFD) } }
         vpio_libbpf_set_verbose(options.verbose ? 1 : 0)
         let bpf = try AgentBPFObject(path: try bpfObjectPath())
         cleanups.add { bpf.close() }
-        try bpf.configure(bar0Base: bar0Base)
+        try bpf.configure(bar0Base: bar0Base, device: nic)
         try bpf.load()
         try bpf.fillSites(sites)
         try bpf.fillCommandEffects()
@@ -264,9 +275,8 @@ struct Agent {
 
     /// Consumes the probes' events until a signal (or --duration with --once), publishing heartbeat and
     /// state records to the ring; returns the counts.
-    func poll(_ program: LoadedProgram, bar0Base: UInt16) throws -> EventCounter {
-        let events = try EventStream(eventsMapFD: program.eventsMapFD, counter: EventCounter(bar0Base: bar0Base))
-        let counter = events.counter
+    func poll(_ program: LoadedProgram, counter: EventCounter) throws -> EventCounter {
+        let events = try EventStream(eventsMapFD: program.eventsMapFD, counter: counter)
 
         let ring = program.ring
         let started = monotonicSeconds()
@@ -296,7 +306,10 @@ struct Agent {
         let stats = program.counters.read()
         let run = program.bpf.runStats()
         let perHit = run.map { $0.runs > 0 ? $0.nanoseconds / $0.runs : 0 } ?? 0
-        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(program.ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(program.ring.intentsWritten) dma_starts=\(counter.dmaStarts) model_dma_starts=\(counter.modelDMAStarts) reusable=\(counter.reusable ? 1 : 0) by_port=\(counter.byPort) sites=\(siteCount) attached=\(attachment.attached) refused_sites=\(attachment.refused) not_instructions=\(attachment.notInstructions) attach_secs=\(format(attachment.seconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) bpf_misses=\(run?.misses ?? 0) registration=\(registration)")
+        print("VPIO-AGENT summary accesses=\(counter.accesses) bpf_accesses=\(program.ring.accessesSeen) reads=\(counter.totalReads) writes=\(counter.totalWrites) events=\(counter.events) lost=\(stats.events_lost) gaps=\(counter.gaps) intents=\(program.ring.intentsWritten) dma_starts=\(counter.dmaStarts) model_dma_starts=\(counter.modelDMAStarts) reusable=\(counter.reusable ? 1 : 0) by_port=\(counter.byPort) sites=\(siteCount) attached=\(attachment.attached) refused_sites=\(attachment.refused) not_instructions=\(attachment.notInstructions) attach_secs=\(format(attachment.seconds)) bpf_runs=\(run?.runs ?? 0) bpf_run_ns_per_hit=\(perHit) bpf_misses=\(run?.misses ?? 0) device=\(counter.device) foreign=\(stats.foreign) unmodelled=\(stats.unmodelled) registration=\(registration)")
+        if stats.foreign > 0 {
+            print("VPIO-AGENT warning: \(stats.foreign) accesses reached no port of BAR0: the driver maps the memory BAR (8139too without use_io=1), whose register offsets the agent cannot tell: no intent was written for them")
+        }
     }
 
     /// Heartbeat and state records for the host (asynchronous state: the user-space part's job).
@@ -312,22 +325,23 @@ struct Agent {
         state.type = UInt16(VPIO_REC_STATE)
         state.time_ns = now
         state.state.accesses = counter.accesses
-        let lost = counters.read().events_lost
+        let stats = counters.read(), lost = stats.events_lost
         state.state.dma_intents = counter.modelDMAStarts
         state.state.reusable = counter.reusable ? 1 : 0
-        // The model may be wrong when events were lost; accesses at refused sites are announced
-        // separately (header.unseen_sites) and cannot be detected here.
-        state.state.unsure = lost > 0 || counter.gaps > 0 ? 1 : 0
+        // The model may be wrong when events were lost, or when the program met accesses it cannot
+        // place or writes it does not model; accesses at refused sites are announced separately
+        // (header.unseen_sites) and cannot be detected here.
+        state.state.unsure = lost > 0 || counter.gaps > 0 || stats.foreign > 0 || stats.unmodelled > 0 ? 1 : 0
         state.state.events_lost = lost
         ring.append(state)
     }
 
     /// The files of the driver's modules: --module, else found as modinfo finds them.
-    func moduleFiles(release: String) throws -> [String] {
+    func moduleFiles(_ nic: AgentDevice, release: String) throws -> [String] {
         if !options.modules.isEmpty { return options.modules }
         let locator = ModuleLocator(release: release)
         let modulesDep = readFile("\(locator.root)/\(release)/modules.dep", limit: 64 << 20)
-        return try ["8390", "ne2k-pci"].map { name throws(AgentLookupError) in try locator.locate(name, modulesDep: modulesDep) }
+        return try nic.moduleFiles.map { name throws(AgentLookupError) in try locator.locate(name, modulesDep: modulesDep) }
     }
 
     /// `uname -r`.

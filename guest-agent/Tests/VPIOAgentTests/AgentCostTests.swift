@@ -3,7 +3,7 @@ import Testing
 @testable import VPIOAgentCore
 
 /// `vpio agent-cost`'s measurement: the agent's real program on this kernel, at the user-space stand-ins.
-@Suite struct AgentCostTests {
+@Suite(.serialized) struct AgentCostTests {
     static let skipReason: String? = {
         if geteuid() != 0 { return "needs root (BPF, uprobes)" }
         if toolchainClang == nil { return "needs the Swift toolchain's clang" }

@@ -30,13 +30,29 @@ let toolchainClang: String? = {
         #expect(sites.valueSize == MemoryLayout<vpio_site>.size && sites.maxEntries == Int(VPIO_AGENT_MAX_SITES))
         let shadow = try #require(object.mapShape("shadow"))
         #expect(shadow.valueSize == MemoryLayout<vpio_shadow>.size)
+        let rtl8139 = try #require(object.mapShape("rtl8139"))
+        #expect(rtl8139.valueSize == MemoryLayout<vpio_rtl8139_shadow>.size)
         let stats = try #require(object.mapShape("stats"))
         #expect(stats.valueSize == MemoryLayout<vpio_stats>.size)
         #expect(stats.flags & UInt32(BPF_F_MMAPABLE) != 0, "the agent reads its counters without a lookup syscall")
         let events = try #require(object.mapShape("events"))
         #expect(events.maxEntries == Int(VPIO_AGENT_EVENTS_BYTES))
         // The rodata the agent sets before load exists with the right size.
-        try object.configure(bar0Base: 0xc040)
+        try object.configure(bar0Base: 0xc040, device: .rtl8139)
+    }
+
+    /// The kernel's verifier takes the program for either device: the configured `device` is a
+    /// constant it prunes by, so each device's path is verified on its own.
+    @Test(.enabled(if: geteuid() == 0, "needs root (BPF)"), arguments: [AgentDevice.ne2000, .rtl8139])
+    func theKernelLoadsTheProgram(for device: AgentDevice) throws {
+        let output = try Self.compile()
+        defer { unlink(output) }
+        let object = try AgentBPFObject(path: output)
+        defer { object.close() }
+        try object.configure(bar0Base: 0xc000, device: device)
+        vpio_libbpf_set_verbose(1)
+        defer { vpio_libbpf_set_verbose(0) }
+        try object.load()
     }
 
     /// guest-agent/bpf/vpio_agent.bpf.c compiled as provisioning does (warnings are errors); the path of
@@ -66,10 +82,11 @@ let toolchainClang: String? = {
         let counters = try ProgramCounters(mapFD: fd, valueSize: MemoryLayout<vpio_stats>.size)
         #expect(counters.read().hits == 0)
         var key: UInt32 = 0
-        var value = vpio_stats(hits: 7, events_lost: 3, unknown_sites: 1, intents: 1 << 40)
+        var value = vpio_stats(hits: 7, events_lost: 3, unknown_sites: 1, intents: 1 << 40, foreign: 5, unmodelled: 2)
         try #require(bpf_map_update_elem(fd, &key, &value, UInt64(BPF_ANY)) == 0)
         let read = counters.read()
         #expect(read.hits == 7 && read.events_lost == 3 && read.unknown_sites == 1 && read.intents == 1 << 40)
+        #expect(read.foreign == 5 && read.unmodelled == 2)
         #expect(throws: AgentError.self) { try ProgramCounters(mapFD: fd, valueSize: 16) }
         let plain = create(flags: 0)
         defer { close(plain) }

@@ -84,3 +84,59 @@ let modulesPresent = access(modulesDirectory + "/ne2k-pci.ko", R_OK) == 0 && acc
         #expect(missing.isEmpty, "\(missing)")
     }
 }
+
+let rtl8139ModulePresent = access(modulesDirectory + "/8139too.ko", R_OK) == 0
+
+@Suite struct AccessorCallTests {
+    @Test func callsAndTailJumpsToTheAccessors() {
+        // f: call ioread8 ; call iowrite32 ; call printk ; jmp ioread16 ; mov (a relocation not after e8/e9)
+        let bytes: [UInt8] = [0xE8, 0, 0, 0, 0, 0xE8, 0, 0, 0, 0, 0xE8, 0, 0, 0, 0, 0xE9, 0, 0, 0, 0, 0x8B, 0x05, 0, 0, 0, 0]
+        let relocations: [(offset: Int, type: UInt32, symbol: String)] = [
+            (1, 4, "ioread8"), (6, 4, "iowrite32"), (11, 4, "_printk"), (16, 2, "ioread16"), (22, 4, "ioread32"), (6, 11, "iowrite8"),
+        ]
+        let sites = SiteScanner.accessorCalls(relocations, in: bytes, functions: [(0, bytes.count, "f")], section: ".text", module: "m")
+        #expect(sites.map { "\($0.kind)@\($0.offset)w\($0.width)" } == ["call-read@0w1", "call-write@5w4", "call-read@15w2"])
+    }
+
+    /// Every iomap call objdump finds in Debian's 8139too is a site, and nothing else is: objdump is the
+    /// oracle, read at test time from the same file.
+    @Test(.enabled(if: rtl8139ModulePresent && access("/usr/bin/objdump", X_OK) == 0, "needs cache/kernel/modules/8139too.ko (vpio provision) and objdump"))
+    func theRealDriversCallsAreAllFound() throws {
+        let path = modulesDirectory + "/8139too.ko"
+        let scan = try SiteScanner.scan(path: path, source: .accessorCalls)
+        #expect(scan.module == "8139too")
+        let listing = try output(of: ["/usr/bin/objdump", "-dr", "--no-show-raw-insn", path])
+        // "  f8: R_X86_64_PLT32	ioread8-0x4" inside "<function>:" blocks, whose start address is on the header line.
+        var expected: [String] = []
+        var function = "", start = 0
+        for line in listing.split(separator: "\n") {
+            if line.hasSuffix(">:"), let open = line.firstIndex(of: "<") {
+                function = String(line[line.index(after: open)..<line.index(line.endIndex, offsetBy: -2)])
+                start = Int(line.prefix { $0 != " " }, radix: 16) ?? 0
+            } else if let range = line.range(of: #"R_X86_64_(PLT32|PC32)\s+io(read|write)(8|16|32)-0x4"#, options: .regularExpression) {
+                let offset = Int(line.trimmingCharacters(in: .whitespaces).prefix { $0 != ":" }, radix: 16)! - 1
+                let name = line[range].split(whereSeparator: { $0 == "\t" || $0 == " " }).last!.dropLast(4)
+                expected.append("\(function)+\(offset - start) \(name.hasPrefix("ioread") ? "call-read" : "call-write")")
+            }
+        }
+        let found = scan.sites.map { "\($0.function)+\($0.offset) \($0.kind)" }
+        print("8139too: \(found.count) accessor sites (\(scan.sites.filter { $0.kind == .callWrite }.count) writes)")
+        #expect(expected.count == 192, "Debian 12's 8139too has 192 accessor calls")
+        #expect(Set(found) == Set(expected))
+        #expect(found.count == expected.count)
+    }
+}
+
+/// What argv prints on stdout (it must exit 0).
+func output(of argv: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: argv[0])
+    process.arguments = Array(argv.dropFirst())
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw AgentError("\(argv[0]) exited \(process.terminationStatus)") }
+    return String(decoding: data, as: UTF8.self)
+}
