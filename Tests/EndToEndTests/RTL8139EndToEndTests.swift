@@ -5,7 +5,8 @@ import VPIOProvision
 
 /// Issue 17 with real guests: Linux's unmodified 8139too on vpio-host's RTL8139, a bus master whose
 /// DMA targets the guest's memory through the vfio-user DMA map. Download and ssh in every enforced mode
-/// with nothing denied, the driver's MMIO mode, and root in the guest aiming the DMA outside its memory.
+/// with nothing denied and the agent's every intent matched, the driver's MMIO mode, root in the guest
+/// aiming the DMA outside its memory, and the agent's reports contradicted when root bypasses the driver.
 @Suite("End to end: the RTL8139, a bus-master NIC (issue 17)", .serialized)
 struct RTL8139EndToEndTests {
     struct Run {
@@ -49,11 +50,27 @@ struct RTL8139EndToEndTests {
         #expect(run.stats.nic.framesTransmitted > 100 && run.stats.nic.framesReceived > 100)
     }
 
-    @Test("8139too (port I/O): 1 MiB download and ssh in each enforced mode, 0 denials; each mode's exits from the ledger",
+    /// The agent on 8139too (on by default): every probe attached, every DMA start the host found matched
+    /// by its intent (kind, guest-physical start, bytes) in order, the counts equal, and the BPF program's
+    /// intents equal to the host model's count in the agent's user space (the C rule against the Swift one).
+    static func expectAgentExact(_ run: Run) throws {
+        let summary = try #require(run.result.agentSummary, "no agent summary on the console")
+        #expect(summary["device"] == "rtl8139" && summary["registration"] == "registered", "\(summary)")
+        #expect(summary["attached"] == summary["sites"] && summary["sites"] == "192", "\(summary)")
+        #expect(summary["intents"] == summary["model_dma_starts"] && summary["lost"] == "0", "\(summary)")
+        #expect(summary["foreign"] == "0" && summary["unmodelled"] == "0" && summary["gaps"] == "0", "\(summary)")
+        let check = run.stats.agentCheck
+        #expect(check.starts > 100 && check.intents.hits == check.starts, "\(check)")
+        #expect(check.intents.misses == 0 && check.intents.mismatches == 0 && check.accessCountMismatches == 0, "\(check)")
+        #expect(check.findings == 0, "\(check.firstFinding ?? "")")
+    }
+
+    @Test("8139too (port I/O): 1 MiB download and ssh in each enforced mode, 0 denials, every agent intent matched; each mode's exits",
           enabled, .timeLimit(.minutes(4)), arguments: ["emulated", "vmm-model", "cooperative"])
     func downloadAndSSH(mode: String) throws {
         let run = try Self.run(["--mode", mode, "--workloads", "download,ssh", "--size", "1M"])
         Self.expectClean(run, mode: mode)
+        try Self.expectAgentExact(run)
         let emulated = try #require(run.ledger["emulated"]), vmm = try #require(run.ledger["vmm-model"])
         let cooperative = try #require(run.ledger["cooperative"]), passthrough = try #require(run.ledger["passthrough"])
         print("issue 17 (\(mode)): \(run.result.download?.seconds ?? 0) s; exits emulated \(emulated.exits), vmm-model \(vmm.exits), "
@@ -91,7 +108,8 @@ struct RTL8139EndToEndTests {
           enabled, .timeLimit(.minutes(4)), arguments: ["emulated", "vmm-model", "cooperative"])
     func attacks(mode: String) throws {
         let attacks = RunResult.rogue8139Modes.map { "rogue8139-\($0)" }
-        let run = try Self.run(["--mode", mode, "--workloads", (attacks + ["download"]).joined(separator: ","), "--size", "256K"])
+        // Without the agent: the ring attack registers its own ring, and what is under test is the host's check.
+        let run = try Self.run(["--mode", mode, "--no-agent", "--workloads", (attacks + ["download"]).joined(separator: ","), "--size", "256K"])
         #expect(run.status == 0, "\(run.result.failures)")
         for attack in attacks {
             let check = try #require(run.result.checks[attack], "no \(attack) result")
@@ -116,7 +134,7 @@ struct RTL8139EndToEndTests {
     @Test("rogue8139 in passthrough: the ring attack gets through (the guest-side check can fail), the device refuses what is outside",
           enabled, .timeLimit(.minutes(4)))
     func passthroughLetsTheRingAttackThrough() throws {
-        let run = try Self.run(["--mode", "passthrough", "--workloads", "rogue8139-ring,rogue8139-tx-outside"])
+        let run = try Self.run(["--mode", "passthrough", "--no-agent", "--workloads", "rogue8139-ring,rogue8139-tx-outside"])
         let ring = try #require(run.result.checks["rogue8139-ring"], "no rogue8139-ring result")
         #expect(!ring.ok && ring.fields["tx-agent-ring"]?.contains("NOT-DENIED") == true, "\(ring.fields)")
         #expect(run.stats.denied == 0)
@@ -124,5 +142,22 @@ struct RTL8139EndToEndTests {
         // Every checking mode would have denied the six writes passthrough let through.
         #expect(["emulated", "vmm-model", "cooperative"].allSatisfy { run.ledger[$0]?.denials == 6 }, "\(run.ledger.modes.map(\.denials))")
     }
-}
 
+    /// Root bypasses the driver with its own port I/O while the honest agent runs: the host finds DMA
+    /// starts the agent announced nothing for (and accesses it did not see), reports it (the capability's
+    /// fallback bit, the counters), and still denies the transmits outside RAM from the device's registers:
+    /// the agent's word never carries the verdict.
+    @Test("rogue8139 past the agent: the host finds starts without intents, says so, and denies from the registers",
+          enabled, .timeLimit(.minutes(4)))
+    func theAgentsReportIsCheckedNotTrusted() throws {
+        let run = try Self.run(["--mode", "cooperative", "--workloads", "rogue8139-tx-outside,download", "--size", "256K"])
+        #expect(run.status == 0, "\(run.result.failures)")
+        #expect(run.result.checks["rogue8139-tx-outside"]?.ok == true)
+        #expect(run.stats.denied == 3, "host denials \(run.stats.denied)")
+        let check = run.stats.agentCheck
+        print("issue 17 agent check past the driver: \(check)")
+        #expect(check.findings > 0 && check.intents.misses > 0, "\(check)")
+        #expect(check.firstFinding?.contains("no intent") == true, "\(check.firstFinding ?? "")")
+        #expect(run.result.download?.checksumOK == true)
+    }
+}
