@@ -125,7 +125,7 @@ let package = Package(
             "VPIOAgentCore", "CVPIOAgentShim", "CLibBPF",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "guest-agent/Sources/vpio-agent"),
-        .testTarget(name: "VPIOAgentTests", dependencies: ["VPIOAgentCore", "CVPIOAgentShim", "CLibBPF", "VPIOProtocol"], path: "guest-agent/Tests/VPIOAgentTests",
+        .testTarget(name: "VPIOAgentTests", dependencies: ["VPIOAgentCore", "CVPIOAgentShim", "CLibBPF", "VPIOProtocol", "RTL8139", "RTL8139Model", "DeviceBus", "SeededRandom"], path: "guest-agent/Tests/VPIOAgentTests",
                     exclude: ["Fixtures"]),
         .testTarget(name: "VFIOUserWireTests", dependencies: ["VFIOUserWire"]),
         .testTarget(name: "VFIOUserServerTests", dependencies: ["VFIOUserServer", "VFIOUserClient", "VFIOUserWire", "NE2000", "DeviceBus", "PCIFunction", "VPIOSystem", "CVPIOShim"]),

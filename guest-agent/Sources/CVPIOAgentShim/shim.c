@@ -81,6 +81,22 @@ __asm__(
 	"	ret\n"
 	".size vpio_cost_site_nop5, . - vpio_cost_site_nop5\n");
 
+#define VPIO_IOMAP_SITE(n) \
+	".globl vpio_iomap_site_" #n "\n" \
+	".type vpio_iomap_site_" #n ", @function\n" \
+	"vpio_iomap_site_" #n ":\n" \
+	"	nop\n" \
+	"	movq %rdi, %rax\n" \
+	"	ret\n" \
+	".size vpio_iomap_site_" #n ", . - vpio_iomap_site_" #n "\n"
+__asm__(".text\n" VPIO_IOMAP_SITE(0) VPIO_IOMAP_SITE(1) VPIO_IOMAP_SITE(2) VPIO_IOMAP_SITE(3));
+
+uintptr_t vpio_iomap_probe_address(int which)
+{
+	uint64_t (*const sites[])(uint64_t, uint64_t) = { vpio_iomap_site_0, vpio_iomap_site_1, vpio_iomap_site_2, vpio_iomap_site_3 };
+	return (uintptr_t)sites[which & 3];
+}
+
 extern const unsigned char vpio_cost_probe_int3[], vpio_cost_probe_nop5[];
 
 uintptr_t vpio_cost_probe_address(int nop5)

@@ -76,7 +76,7 @@ struct ELFObject {
         guard unsafe elf_getshdrstrndx(elf, &names) == 0 else { throw .notELF(path: path, reason: Self.lastError) }
         var sections: [Section] = []
         var symbols: [Symbol]?
-        var rela: [(header: GElf_Shdr, data: UnsafeMutablePointer<Elf_Data>)] = []
+        var rela: [(header: GElf_Shdr, data: UnsafeMutablePointer<Elf_Data>)] = unsafe []
         var scn: OpaquePointer? = nil
         while let next = unsafe elf_nextscn(elf, scn) {
             unsafe scn = next

@@ -34,6 +34,16 @@ uint64_t vpio_cost_site_nop5(uint32_t port, uint32_t value, uint32_t count);
 /* The address of the probe label of `vpio_cost_site_nop5` (nop5 != 0) or `vpio_cost_site_int3`. */
 uintptr_t vpio_cost_probe_address(int nop5);
 
+/* User-space stand-ins for 8139too's calls to the iomap accessors, one per site the tests describe:
+ * at entry (the probe address) di and si hold what a call to iowriteN(value, addr) or ioreadN(addr)
+ * holds, and the body is a nop: no device is touched, what runs is the agent's program. */
+uint64_t vpio_iomap_site_0(uint64_t di, uint64_t si);
+uint64_t vpio_iomap_site_1(uint64_t di, uint64_t si);
+uint64_t vpio_iomap_site_2(uint64_t di, uint64_t si);
+uint64_t vpio_iomap_site_3(uint64_t di, uint64_t si);
+/* The entry address of vpio_iomap_site_`which` (0-3). */
+uintptr_t vpio_iomap_probe_address(int which);
+
 /* Destroys `count` links from `threads` threads at once: each kprobe removal waits for an RCU grace
  * period, and concurrent removals share them (one at a time, 210 probes take ~18 s under TCG).
  * Falls back to one thread if threads cannot be started. */
