@@ -144,7 +144,7 @@ extension CompareReport {
             + "exits_per_mib,est_overhead_ms_per_mib,verified,seed_ratio_percent"]
         for scenario in scenarios {
             let seed = scenario.seed.map { Self.fixed($0.ratioPercent, 2) } ?? ""
-            let costs = scenario.device == "ne2000" ? costs : costs.exitsOnly
+            let costs = scenario.device == "ne2000" ? costs : costs.withoutModels
             for run in scenario.runs {
                 let mib = Double(run.bytes) / 1_048_576
                 for mode in Self.modeOrder {

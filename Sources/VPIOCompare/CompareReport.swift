@@ -249,13 +249,12 @@ public struct CostFigures: Codable, Equatable, Sendable {
         self.modelSource = modelSource
     }
 
-    /// The exit cost alone, model updates priced at 0 and no agent: for a device whose model was not
+    /// The exit cost and the agent's work, model updates priced at 0: for a device whose model was not
     /// benchmarked (the NE2000's models cost a few ns per update against thousands per exit, so this is a
-    /// lower bound within a fraction of a percent).
-    public var exitsOnly: CostFigures {
+    /// lower bound within a fraction of a percent). The agent's hits are priced per hit as measured.
+    public var withoutModels: CostFigures {
         var copy = self
         copy.modelNanoseconds = Dictionary(uniqueKeysWithValues: Mode.allCases.map { ($0.rawValue, 0) })
-        copy.agent = nil
         return copy
     }
 

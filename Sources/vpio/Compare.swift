@@ -20,7 +20,7 @@ struct Compare: ParsableCommand {
             --no-baseline, boot only (no workload: what every run spends before and after its workload); then, \
             unless --no-ipxe, the small and large download again with the second driver, iPXE's ns8390 (checked \
             on the host), beside the seed's Windows rows; and, unless --no-shared, a shared download: two guests             downloading --small-size (and 4 KiB more) at once through one vpio-host and its one NE2000, guest 1's             ledger in the table — where on-demand's trap is armed for the switches (with one guest it never is); \
-            and, unless --no-rtl8139, ssh, small and large download on the RTL8139 (8139too, port I/O, no agent).
+            and, unless --no-rtl8139, ssh, small and large download on the RTL8139 (8139too, port I/O, with the agent).
 
             Costs: a port-I/O exit round trip is measured once on /dev/kvm (as `vpio exit-cost`; or read from \
             --exit-cost-json), the models' ns per update by the model benchmark over the access trace recorded \
@@ -113,7 +113,7 @@ struct Compare: ParsableCommand {
         var guest: RunConfiguration.GuestKind = .linux
         /// Guests sharing the device (guest 1's ledger is the row).
         var guests = 1
-        /// vpio-host's device: the NE2000, or the RTL8139 (8139too with port I/O, no agent).
+        /// vpio-host's device: the NE2000, or the RTL8139 (8139too with port I/O).
         var device = "ne2000"
     }
 
@@ -203,7 +203,7 @@ struct Compare: ParsableCommand {
         let scenarios = plans.enumerated().map { p, plan in
             Scenario(name: plan.name, workload: plan.workload, fileSize: plan.workload == "download" ? plan.size : nil,
                      byteUnit: plan.byteUnit, seed: plan.seed, device: plan.device, runs: runs[p],
-                     costs: plan.device == "ne2000" ? costs : costs.exitsOnly, tolerancePercent: tolerance)
+                     costs: plan.device == "ne2000" ? costs : costs.withoutModels, tolerancePercent: tolerance)
         }
         let report = CompareReport(
             command: (["vpio"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
@@ -258,7 +258,8 @@ struct Compare: ParsableCommand {
         configuration.echoConsole = console
         configuration.guest = plan.guest
         configuration.guests = plan.guests
-        if rtl8139 { configuration.nicDriver = .rtl8139 } else if !noAgent, plan.guest == .linux { configuration.agent = .register }
+        if rtl8139 { configuration.nicDriver = .rtl8139 }
+        if !noAgent, plan.guest == .linux { configuration.agent = .register }
         let ledgerPath = plan.guests > 1 ? PerGuestFile.path(ledger.path, guest: "g1") : ledger.path
         try? FileManager.default.removeItem(atPath: ledgerPath)
 
@@ -417,10 +418,11 @@ struct Compare: ParsableCommand {
                          + "first DMA start, and the ledger still counts what each mode's bitmap would trap; seed % beside them is Windows XP's")
         }
         if !noRTL8139 {
-            notes.append("the RTL8139 rows: 8139too with port I/O (use_io=1) on vpio-host's RTL8139, a bus master; no agent (it does not "
-                         + "shadow 8139too yet) and no on-demand mode; cooperative traps TSD, RBSTART, RCR and CR writes and checks each "
-                         + "transmit and ring against the guest's memory, vmm-model adds TSAD; their overhead prices exits only "
-                         + "(no RTL8139 model benchmark yet; the NE2000's models cost a few ns per update against thousands per exit)")
+            notes.append("the RTL8139 rows: 8139too with port I/O (use_io=1) on vpio-host's RTL8139, a bus master, with the agent "
+                         + "(probes at 8139too's ioread/iowrite calls) and no on-demand mode; cooperative traps TSD, RBSTART, RCR and CR "
+                         + "writes and checks each transmit and ring against the guest's memory, vmm-model adds TSAD; their overhead prices "
+                         + "exits and the agent's hits, not model updates (no RTL8139 model benchmark yet; the NE2000's models cost a few ns "
+                         + "per update against thousands per exit); the agent's per-hit figure is `vpio agent-cost`'s, measured at the NE2000's stand-ins")
         }
         if !noShared {
             notes.append("shared download: two guests at once on one device, guest 1's ledger; its held accesses are exits in every "
