@@ -6,11 +6,18 @@ import Supervision
 /// clang. Built from the repository into `cache/agent/`; the scratch path `.build-agent-guest` keeps it
 /// apart from the tools' own `swift build -c release` (which links the Swift stdlib dynamically).
 extension Provisioner {
+    /// Where the agent's sources are: its own, its BPF program's, and the Swift targets it is built
+    /// from (vpio-agent's dependency closure in Package.swift: the models it runs, the ABI mirror).
+    public static let agentSourceDirectories = [
+        "guest-agent/Sources", "guest-agent/bpf", "protocol/swift", "Sources/DP8390", "Sources/DeviceBus",
+        "Sources/NE2000Model", "Sources/RTL8139", "Sources/RTL8139Model", "Sources/VPIOMonitor",
+    ]
+
     /// The sources the agent is built from (fingerprinted).
     static func agentSources(repository: URL) -> [URL] {
         let fm = FileManager.default
         var files: [URL] = []
-        for dir in ["guest-agent/Sources", "guest-agent/bpf"] {
+        for dir in agentSourceDirectories {
             let root = repository.appendingPathComponent(dir)
             guard let walker = fm.enumerator(at: root, includingPropertiesForKeys: nil) else { continue }
             for case let url as URL in walker where ["swift", "c", "h", "modulemap"].contains(url.pathExtension) {

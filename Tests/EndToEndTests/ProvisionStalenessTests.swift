@@ -22,3 +22,42 @@ struct ProvisionStalenessTests {
         #expect(stale.contains { $0.hasPrefix("guest agent") } && !stale.contains { $0.hasPrefix("guest tools") }, "\(stale)")
     }
 }
+
+@Suite("Provisioning: the agent's inputs")
+struct AgentFingerprintTests {
+    /// The agent is rebuilt when any source it is built from changes: every target of vpio-agent's
+    /// dependency closure (from `swift package dump-package`) lies in a fingerprinted directory. A model
+    /// the agent runs, edited without this, would leave the guest's agent on the old rule.
+    @Test func everyTargetTheAgentIsBuiltFromIsFingerprinted() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        // A scratch path of its own: the running `swift test` holds .build's lock.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vpio-dump-package-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        process.arguments = ["swift", "package", "--package-path", repository.path, "--scratch-path", scratch.path, "dump-package"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "swift package dump-package failed")
+        struct Manifest: Decodable {
+            struct Target: Decodable { var name: String; var path: String?; var dependencies: [[String: [String?]]] }
+            var targets: [Target]
+        }
+        let targets = Dictionary(uniqueKeysWithValues: try JSONDecoder().decode(Manifest.self, from: data).targets.map { ($0.name, $0) })
+        var closure: Set<String> = [], pending = ["vpio-agent"]
+        while let name = pending.popLast() {
+            for dependency in targets[name]?.dependencies ?? [] {
+                guard let target = dependency.values.first?.first ?? nil, targets[target] != nil, closure.insert(target).inserted else { continue }
+                pending.append(target)
+            }
+        }
+        let paths = closure.map { targets[$0]?.path ?? "Sources/\($0)" }
+        let missing = paths.filter { path in !Provisioner.agentSourceDirectories.contains { path == $0 || path.hasPrefix($0 + "/") } }
+        #expect(closure.contains("RTL8139Model") && closure.contains("NE2000Model"))
+        #expect(missing.isEmpty, "the agent is built from \(missing) but its fingerprint ignores them")
+    }
+}
