@@ -51,8 +51,9 @@ public final class EdgeCount {
 /// Puts each BAR access through every mode's monitor (and each DMA start past the agent's intents) and
 /// carries out the enforced mode's verdict: a denied write never reaches the device, and the transmits
 /// it would have started end aborted (the guest's driver sees TABT in TSD and TER in ISR, as for a buffer
-/// the device could not read); a denied ring setup leaves the receiver on the ring it had. A frame from the wire is stored only while the
-/// ring lies in what the enforced mode permits now (the agent may have registered its ring over it since).
+/// the device could not read); a denied ring setup leaves the receiver on the ring it had. A frame from
+/// the wire is stored only while the ring lies in what the enforced mode permits now (the agent may have
+/// registered its ring over it since).
 public final class RTL8139Gate: FrameReceiver {
     let nic: RTL8139
     public private(set) var monitors: RTL8139Monitors
