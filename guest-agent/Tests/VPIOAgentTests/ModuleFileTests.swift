@@ -17,7 +17,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = tool + [input]
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         try process.run()
         process.waitUntilExit()
@@ -89,7 +89,7 @@ import Testing
         let scratch = try Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let zeros = "\(scratch)/zeros"
-        FileManager.default.createFile(atPath: zeros, contents: nil)
+        _ = FileManager.default.createFile(atPath: zeros, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: zeros))
         try handle.truncate(atOffset: UInt64(ModuleImage.decompressedLimit + (1 << 20)))
         try handle.close()
