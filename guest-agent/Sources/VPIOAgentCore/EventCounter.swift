@@ -39,6 +39,8 @@ public final class EventCounter {
     public private(set) var model = FullModel()
     private var steering = RTL8139ModeMonitor(mode: .vmmModel)
     private static let everything = RTL8139DMACheck(allowed: [0..<UInt64.max])
+    /// What the monitor is handed as the device: vmm-model judges from its own model, never from this.
+    private static let unread = RTL8139State()
     /// DMA starts the full model decided on (its DMADecision count; the RTL8139's transmits and ring setups).
     public private(set) var modelDMAStarts: UInt64 = 0
     public var reusable: Bool { device == .ne2000 && model.reusable }
@@ -74,7 +76,8 @@ public final class EventCounter {
         accesses &+= event.count
         // An RTL8139 access to no port of BAR0 comes as port 0 (the BPF program's `foreign`).
         let offset = event.port == 0 ? -1 : Int(event.port) - Int(bar0Base)
-        let isWrite = [VPIO_SITE_OUT, VPIO_SITE_OUTS, VPIO_SITE_CALL_WRITE].contains(Int32(event.kind))
+        let kind = Int32(event.kind)
+        let isWrite = kind == VPIO_SITE_OUT || kind == VPIO_SITE_OUTS || kind == VPIO_SITE_CALL_WRITE
         guard offset >= 0 && offset < device.ports else {
             otherPorts &+= event.count
             return
@@ -105,7 +108,7 @@ public final class EventCounter {
         guard let width = AccessWidth(rawValue: width) else { return }
         let access = BusAccess(direction: .write, region: 0, offset: UInt64(offset), width: width,
                                value: UInt32(truncatingIfNeeded: value) & width.mask)
-        if let examination = steering.observe(access, device: RTL8139State(), check: Self.everything) {
+        if let examination = steering.observe(access, device: Self.unread, check: Self.everything) {
             modelDMAStarts += UInt64(examination.checks)
             dmaStarts += UInt64(examination.transmits.count)
         }
